@@ -1,0 +1,174 @@
+"""The extractive answerer: quote the retrieved sentences that answer the question, or refuse.
+
+Each candidate sentence (every sentence of the retrieved passages) is scored by
+
+* ``dense``: cosine similarity of its embedding to the stand-alone query's embedding;
+* ``lexical``: the IDF-weighted share of the question's content words it contains (words from earlier
+  turns count a third as much);
+* ``answer type``: a question asking how many / when / who / why / how much it cost needs a number, a
+  date, a name, a reason or an amount of money in the sentence; without one the score is cut.
+
+The best sentence leads; a second one joins only when it scores nearly as well and adds question words
+the first lacks. When the best score is under the calibrated ``refusal_threshold`` the answer is a
+refusal rather than a loosely related quote.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from ..citations import Answer, Citation, refusal
+from ..documents import Passage
+from ..retrieval import content_terms
+from ..store import Snapshot
+
+DENSE_WEIGHT = 0.55
+LEXICAL_WEIGHT = 0.45
+CONTEXT_WEIGHT = 0.35  # weight of words from earlier turns in a follow-up
+MISSING_TYPE_FACTOR = 0.75  # score kept by a sentence that lacks the kind of answer asked for
+SECOND_SENTENCE_MARGIN = 0.06
+MAX_WORDS = 70
+
+MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
+ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern]] = [
+    # (question pattern, evidence the sentence must hold)
+    (re.compile(r"\b(price|cost|costs|worth|how much (money|did|does|will|is|was)|spend|spent|value of)\b", re.I),
+     re.compile(r"([$€£₹]|\b(rs\.?|inr|usd|rupees?|dollars?|euros?|crores?|billion|million)\b)", re.I)),
+    (re.compile(r"\b(how many|how much|number of|what number|how large|how big|how long|how old|what age)\b", re.I),
+     re.compile(r"(\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand|million|billion|lakh|crore|dozen|first|second|third)\b)", re.I)),
+    (re.compile(r"\b(when|what date|which date|what year|which year|what day|which day|what month|which month)\b", re.I),
+     re.compile(rf"(\b(1[5-9]|20)\d\d\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|century|decade)\b|\d+(st|nd|rd|th)\b)", re.I)),
+    (re.compile(r"\bwhy\b|\bwhat (was|is) the reason\b|\bfor what reason\b", re.I),
+     re.compile(r"\b(because|due to|owing to|as a result|since|so that|in order to|led to|caused|reason)\b", re.I)),
+    (re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|minister|leader|official|president|people)\b", re.I),
+     re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")),
+]
+
+
+@dataclass
+class _Candidate:
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    dense: float
+    lexical: float
+    score: float
+    terms: frozenset[str]
+    passage: Passage
+
+
+class ExtractiveAnswerer:
+    """Answers by quoting sentences from the retrieved passages, or refuses.
+
+    >>> answerer = ExtractiveAnswerer(snapshot, embedder, idf=retriever.idf)   # doctest: +SKIP
+    >>> answerer.answer(q, q, [], retriever.search(q), retriever.embed_query(q)).text   # doctest: +SKIP
+    'India on Monday signed a contract with Russia to procure 6,01,427 AK-203 assault rifles ... [1]'
+    """
+
+    mode = "extractive"
+
+    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.45,
+                 max_sentences: int = 2, cache_size: int = 50_000):
+        if not 0.0 <= refusal_threshold <= 1.0:
+            raise ValueError("refusal_threshold must be between 0 and 1")
+        if max_sentences < 1:
+            raise ValueError("max_sentences must be at least 1")
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.idf = idf
+        self.refusal_threshold = refusal_threshold
+        self.max_sentences = max_sentences
+        self._vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    # ------------------------------------------------------------------ scoring
+
+    def _sentence_vectors(self, keys: list[tuple[str, int, int]], texts: list[str]) -> np.ndarray:
+        missing = [i for i, key in enumerate(keys) if key not in self._vectors]
+        if missing:
+            vectors = self.embedder.get_text_embedding_batch([texts[i] for i in missing])
+            for i, vector in zip(missing, vectors):
+                self._vectors[keys[i]] = np.asarray(vector, dtype="float32")
+            while len(self._vectors) > self._cache_size:
+                self._vectors.popitem(last=False)
+        for key in keys:
+            self._vectors.move_to_end(key)
+        return np.stack([self._vectors[key] for key in keys])
+
+    def candidates(self, question: str, context: list[str], passages: list[Passage],
+                   query_vector: np.ndarray) -> list[_Candidate]:
+        """Every sentence of the retrieved passages, scored, best first."""
+        weights: dict[str, float] = {}
+        for term in content_terms(" ".join(context)):
+            weights[term] = self.idf(term) * CONTEXT_WEIGHT
+        for term in content_terms(question):
+            weights[term] = self.idf(term)
+        total = sum(weights.values()) or 1.0
+        needs = [evidence for asks, evidence in ANSWER_TYPES if asks.search(question)]
+
+        seen, keys, texts, owners = set(), [], [], []
+        for passage in passages:
+            text = self.snapshot.documents[passage.doc_id].text
+            for start, end in self.snapshot.sentences(passage.doc_id):
+                if end <= passage.start or start >= passage.end or (passage.doc_id, start, end) in seen:
+                    continue
+                seen.add((passage.doc_id, start, end))
+                keys.append((passage.doc_id, start, end))
+                texts.append(text[start:end])
+                owners.append(passage)
+        if not keys:
+            return []
+        dense = self._sentence_vectors(keys, texts) @ np.asarray(query_vector, dtype="float32")
+        out = []
+        for (doc_id, start, end), sentence, passage, d in zip(keys, texts, owners, dense.tolist()):
+            terms = frozenset(content_terms(sentence))
+            lexical = sum(w for t, w in weights.items() if t in terms) / total
+            score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
+            for evidence in needs:
+                if not evidence.search(sentence):
+                    score *= MISSING_TYPE_FACTOR
+            out.append(_Candidate(doc_id, start, end, sentence, d, lexical, score, terms, passage))
+        out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
+        return out
+
+    # ------------------------------------------------------------------ answering
+
+    def answer(self, question: str, query: str, context: list[str], passages: list[Passage],
+               query_vector: np.ndarray) -> Answer:
+        ranked = self.candidates(question, context, passages, query_vector)
+        if not ranked or ranked[0].score < self.refusal_threshold:
+            confidence = ranked[0].score if ranked else 0.0
+            return refusal(question, query, round(confidence, 4), passages, self.mode)
+        chosen = self._select(ranked, set(content_terms(question)))
+        citations, pieces = [], []
+        for number, c in enumerate(chosen, start=1):
+            citations.append(Citation(number=number, doc_id=c.doc_id, title=self.snapshot.title(c.doc_id),
+                                      quote=c.text, start=c.start, end=c.end, score=round(c.score, 4),
+                                      passage_id=c.passage.id))
+            pieces.append(f"{c.text} [{number}]")
+        return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question, query=query,
+                      confidence=round(chosen[0].score, 4), mode=self.mode, passages=passages)
+
+    def _select(self, ranked: list[_Candidate], question_terms: set[str]) -> list[_Candidate]:
+        best = ranked[0]
+        chosen = [best]
+        covered = set(best.terms)
+        words = len(best.text.split())
+        for c in ranked[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if c.score < max(self.refusal_threshold, best.score - SECOND_SENTENCE_MARGIN):
+                break
+            adds = (question_terms & c.terms) - covered
+            if not adds or words + len(c.text.split()) > MAX_WORDS:
+                continue
+            chosen.append(c)
+            covered |= c.terms
+            words += len(c.text.split())
+        return chosen

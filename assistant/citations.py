@@ -1,0 +1,97 @@
+"""Cited answers: ``Answer`` and ``Citation``, and the check that every marker points at a real span.
+
+The invariant every answer leaving the assistant satisfies (``verify`` enforces it):
+
+* every ``[n]`` in ``answer.text`` has exactly one citation numbered ``n``, and every citation is used;
+* every citation's ``quote`` equals ``document.text[start:end]`` of the document it names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+MARKER = re.compile(r"\s?\[(\d+)\]")
+REFUSAL = "The documents don't say."
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The exact passage a claim comes from: ``documents[doc_id].text[start:end] == quote``."""
+
+    number: int
+    doc_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    passage_id: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``Assistant.ask`` returns. ``text`` carries ``[n]`` markers that match ``citations``."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    question: str = ""
+    query: str = ""  # the stand-alone query used for retrieval (differs for follow-ups)
+    confidence: float = 0.0  # the answerer's score for its best evidence
+    mode: str = "extractive"
+    passages: list[Any] = field(default_factory=list, repr=False)  # retrieved passages, best first
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passages"] = [
+            {"id": p.id, "doc_id": p.doc_id, "start": p.start, "end": p.end, "score": p.score} for p in self.passages
+        ]
+        return data
+
+
+def refusal(question: str, query: str = "", confidence: float = 0.0, passages: list | None = None,
+            mode: str = "extractive") -> Answer:
+    text = f"{REFUSAL} Nothing in the indexed documents answers this question closely enough to quote."
+    return Answer(text=text, refused=True, question=question, query=query, confidence=confidence,
+                  mode=mode, passages=passages or [])
+
+
+def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
+    """Return ``answer`` with every unsupported citation and dangling marker removed.
+
+    A citation whose quote is not its document's text at its offsets is dropped with its marker;
+    a marker with no citation is dropped; citations are renumbered 1..n in order of first use.
+    If nothing cited is left, the answer becomes a refusal.
+    """
+    if answer.refused:
+        return answer
+    valid = {
+        c.number: c for c in answer.citations
+        if c.doc_id in document_texts and document_texts[c.doc_id][c.start:c.end] == c.quote and c.quote.strip()
+    }
+    renumber: dict[int, int] = {}
+
+    def replace(match: re.Match) -> str:
+        old = int(match.group(1))
+        if old not in valid:
+            return ""
+        renumber.setdefault(old, len(renumber) + 1)
+        return f" [{renumber[old]}]"
+
+    text = MARKER.sub(replace, answer.text).strip()
+    citations = [
+        Citation(renumber[old], c.doc_id, c.title, c.quote, c.start, c.end, c.score, c.passage_id)
+        for old, c in sorted(valid.items(), key=lambda item: renumber.get(item[0], 10**9))
+        if old in renumber
+    ]
+    if not citations:
+        return refusal(answer.question, answer.query, answer.confidence, answer.passages, answer.mode)
+    return Answer(text=text, citations=citations, refused=False, question=answer.question, query=answer.query,
+                  confidence=answer.confidence, mode=answer.mode, passages=answer.passages)
+
+
+def markers(text: str) -> list[int]:
+    """The citation numbers used in ``text``, in order."""
+    return [int(n) for n in MARKER.findall(text)]

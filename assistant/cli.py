@@ -1,0 +1,185 @@
+"""The command line: ``assistant index``, ``assistant ask``, ``assistant chat``.
+
+A thin shell over the public API. Errors a user can cause print one line and exit non-zero;
+set ``ASSISTANT_DEBUG=1`` to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Sequence
+
+from .citations import Answer
+from .config import Settings
+from .errors import AssistantError
+
+EXIT_USER_ERROR = 2
+EXIT_PARTIAL = 1  # indexed, but some files could not be read
+EXIT_INTERNAL = 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.run(args)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for the user; one line that says what to do
+        if os.environ.get("ASSISTANT_DEBUG"):
+            raise
+        print(f"internal error: {exc.__class__.__name__}: {exc} (rerun with ASSISTANT_DEBUG=1 and report it)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description="Ask questions about a folder of documents; "
+                                     "every answer cites the passage it came from.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--docs", help="documents folder (default: seeds, or ASSISTANT_DOCS_DIR)")
+    common.add_argument("--index", dest="index_dir", help="index folder (default: index, or ASSISTANT_INDEX_DIR)")
+    common.add_argument("--config", help="settings file in TOML (default: assistant.toml if present)")
+    common.add_argument("--model", dest="embed_model", help="embedding model name or local folder")
+    common.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("index", parents=[common], help="index the documents folder (only what changed)")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    p.set_defaults(run=_index)
+
+    asking = argparse.ArgumentParser(add_help=False, parents=[common])
+    asking.add_argument("--top-k", type=int, help="passages retrieved per question")
+    asking.add_argument("--no-update", action="store_true",
+                        help="use the index as it is, without checking the documents folder for changes")
+
+    p = sub.add_parser("ask", parents=[asking], help="answer one question")
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.set_defaults(run=_ask)
+
+    p = sub.add_parser("chat", parents=[asking], help="a conversation in the terminal (follow-ups work)")
+    p.set_defaults(run=_chat)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(
+        args.config,
+        docs_dir=args.docs,
+        index_dir=args.index_dir,
+        embed_model=args.embed_model,
+        top_k=getattr(args, "top_k", None),
+        show_progress=False if args.quiet else None,
+    )
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .core import Assistant
+
+    settings = _settings(args)
+    bot = Assistant.from_folder(settings=settings, update=True, rebuild=args.rebuild)
+    report = bot.last_update
+    for item in bot.skipped:
+        print(item, file=sys.stderr)
+    passages = len(bot.snapshot.passages)
+    print(f"indexed {len(bot.snapshot.documents)} documents ({passages} passages) in {settings.index_dir}: "
+          f"{report.summary()}")
+    unreadable = [s for s in bot.skipped if s.unreadable]
+    if unreadable:
+        print(f"error: {len(unreadable)} file(s) could not be read (listed above); fix or remove them",
+              file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from .core import Assistant
+    from .store import IndexStore
+
+    settings = _settings(args)
+    update = not args.no_update or not IndexStore(settings.index_dir).exists()
+    bot = Assistant.from_folder(settings=settings, update=update)
+    for item in bot.skipped:
+        print(item, file=sys.stderr)
+    return bot
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from .core import Assistant
+
+    Assistant._check(args.question)  # fail fast, before loading any model
+    bot = _load(args)
+    answer = bot.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer, bot))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    bot = _load(args)
+    chat = bot.chat()
+    print("Ask about the documents. Empty line or Ctrl-D to quit; /reset starts a new conversation.")
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        if question == "/reset":
+            chat.reset()
+            print("(new conversation)")
+            continue
+        try:
+            answer = chat.ask(question)
+        except AssistantError as exc:
+            print(f"error: {exc}")
+            continue
+        print("\n" + format_answer(answer, bot))
+
+
+def format_answer(answer: Answer, bot=None) -> str:
+    """The answer followed by its numbered sources, for a terminal."""
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            date = ""
+            if bot is not None and c.doc_id in bot.snapshot.documents:
+                date = bot.snapshot.documents[c.doc_id].metadata.get("date", "")
+            where = f"{c.title}" + (f", {date}" if date else "") + f" ({c.doc_id}, chars {c.start}-{c.end})"
+            lines.append(f"  [{c.number}] {where}")
+            lines.append(f"      \u201c{c.quote}\u201d")
+    return "\n".join(lines)
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""One settings object: defaults, then a TOML file, then ``ASSISTANT_*`` env vars, then keyword args.
+
+>>> Settings(top_k=3).top_k
+3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ANSWER_MODES = ("extractive",)
+
+# Calibrated on the seed gold set and the SQuAD 2.0 slice by benchmarks/calibrate_refusal.py;
+# see BENCHMARKS.md ("Refusal threshold") for the sweep that picked it.
+DEFAULT_REFUSAL_THRESHOLD = 0.45
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes what the assistant does. Passed down, never global."""
+
+    docs_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    embed_model: str = "all-MiniLM-L6-v2"
+    chunk_size: int = 256  # tokens per passage
+    chunk_overlap: int = 32  # tokens shared by neighbouring passages
+    top_k: int = 5  # passages retrieved per question
+    answer_mode: str = "extractive"
+    refusal_threshold: float = DEFAULT_REFUSAL_THRESHOLD
+    max_sentences: int = 2  # sentences quoted in one extractive answer
+    max_file_mb: float = 20.0  # larger files are skipped when indexing
+    embed_batch_size: int = 32
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "docs_dir", Path(self.docs_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        if self.chunk_size < 32:
+            raise ConfigError(f"chunk_size must be at least 32 tokens, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(
+                f"chunk_overlap must be between 0 and chunk_size ({self.chunk_size}), got {self.chunk_overlap}"
+            )
+        if not 1 <= self.top_k <= 100:
+            raise ConfigError(f"top_k must be between 1 and 100, got {self.top_k}")
+        if self.answer_mode not in ANSWER_MODES:
+            raise ConfigError(
+                f"answer_mode must be one of {', '.join(ANSWER_MODES)}, got {self.answer_mode!r}"
+            )
+        if not 0.0 <= self.refusal_threshold <= 1.0:
+            raise ConfigError(f"refusal_threshold must be between 0 and 1, got {self.refusal_threshold}")
+        if not 1 <= self.max_sentences <= 5:
+            raise ConfigError(f"max_sentences must be between 1 and 5, got {self.max_sentences}")
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> "Settings":
+        """Build settings from a TOML file (``assistant.toml`` or ``$ASSISTANT_CONFIG``), env and kwargs."""
+        values: dict[str, Any] = {}
+        path = config_file or os.environ.get("ASSISTANT_CONFIG")
+        if path is None and Path("assistant.toml").is_file():
+            path = "assistant.toml"
+        if path is not None:
+            values.update(_read_toml(Path(path)))
+        values.update(_read_env())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce(values))
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **_coerce(changes))
+
+
+def _field_types() -> dict[str, Any]:
+    return {f.name: f.type for f in fields(Settings)}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; fix the path or remove ASSISTANT_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix it and retry") from None
+    data = data.get("assistant", data)  # accept a bare table or an [assistant] section
+    unknown = set(data) - set(_field_types())
+    if unknown:
+        raise ConfigError(f"config file {path} has unknown settings: {', '.join(sorted(unknown))}")
+    return data
+
+
+def _read_env() -> dict[str, Any]:
+    out = {}
+    for name in _field_types():
+        raw = os.environ.get(f"ASSISTANT_{name.upper()}")
+        if raw is not None and raw != "":
+            out[name] = raw
+    return out
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """Turn strings from env vars or CLI flags into each field's type."""
+    types = _field_types()
+    out = {}
+    for name, value in values.items():
+        if name not in types:
+            raise ConfigError(f"unknown setting {name!r}")
+        kind = types[name]
+        try:
+            if kind == "bool" and isinstance(value, str):
+                value = value.strip().lower() in ("1", "true", "yes", "on")
+            elif kind == "int":
+                value = int(value)
+            elif kind == "float":
+                value = float(value)
+        except ValueError:
+            raise ConfigError(f"setting {name} must be a {kind}, got {value!r}") from None
+        out[name] = value
+    return out

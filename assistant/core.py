@@ -1,0 +1,219 @@
+"""The pipeline object: ``Assistant`` (index + retrieval + answering) and ``Chat`` (a conversation).
+
+>>> from assistant import Assistant
+>>> bot = Assistant.from_folder("seeds")                                   # doctest: +SKIP
+>>> bot.ask("How many AK-203 rifles will India buy?").citations[0].quote    # doctest: +SKIP
+'India on Monday signed a contract with Russia to procure 6,01,427 AK-203 assault rifles ...'
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from .answering.extractive import ExtractiveAnswerer
+from .citations import Answer, verify
+from .config import Settings
+from .documents import Skipped, load_documents
+from .embeddings import dimension_of, load_embedder
+from .errors import EmptyQuestionError, IndexMismatchError, NoDocumentsError
+from .retrieval import HybridRetriever, standalone_query
+from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
+
+log = logging.getLogger("assistant")
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One indexed document as listed by ``Assistant.documents``."""
+
+    doc_id: str
+    title: str
+    date: str
+    passages: int
+    indexed_at: str
+
+
+class Assistant:
+    """Answers questions from an indexed folder of documents, citing the passages it quotes.
+
+    Build one with ``Assistant.from_folder``; ask with ``ask``, ``stream`` or a ``chat()``.
+    """
+
+    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, settings: Settings,
+                 skipped: list[Skipped] | None = None, report: UpdateReport | None = None):
+        self.settings = settings
+        self.embedder = embedder
+        self.skipped = list(skipped or [])
+        self.last_update = report
+        self._use(snapshot)
+
+    def _use(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.retriever = HybridRetriever(snapshot, self.embedder, top_k=self.settings.top_k)
+        self.answerer = ExtractiveAnswerer(
+            snapshot, self.embedder, idf=self.retriever.idf,
+            refusal_threshold=self.settings.refusal_threshold, max_sentences=self.settings.max_sentences,
+        )
+        self._texts = {doc_id: doc.text for doc_id, doc in snapshot.documents.items()}
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_folder(cls, folder: str | Path | None = None, *, index_dir: str | Path | None = None,
+                    settings: Settings | None = None, update: bool = True, rebuild: bool = False,
+                    embedder: BaseEmbedding | None = None, **overrides: Any) -> "Assistant":
+        """Load the index of ``folder`` (default ``seeds``), building or updating it first.
+
+        With ``update=False`` the index is loaded as it is (fast; no file is read), and an index built
+        with other settings raises ``IndexMismatchError``. ``rebuild=True`` re-embeds everything.
+        Keyword overrides (``top_k=3``) change settings.
+        """
+        settings = (settings or Settings.load()).replace(
+            **{k: v for k, v in {"docs_dir": folder, "index_dir": index_dir, **overrides}.items() if v is not None}
+        )
+        embedder = embedder or load_embedder(settings.embed_model, settings.embed_batch_size)
+        store = IndexStore(settings.index_dir)
+        if not update:
+            snapshot = store.load()
+            reason = mismatch(snapshot.manifest, cls._manifest_base(settings, embedder))
+            if reason:
+                raise IndexMismatchError(
+                    f"the index in {settings.index_dir} does not match the settings ({reason}); "
+                    "run `assistant index` to rebuild it"
+                )
+            return cls(snapshot, embedder, settings)
+        bot = cls.__new__(cls)
+        bot.settings, bot.embedder = settings, embedder
+        bot.refresh(rebuild=rebuild)
+        return bot
+
+    @staticmethod
+    def _manifest_base(settings: Settings, embedder: BaseEmbedding) -> dict:
+        return new_manifest(embedder.model_name, dimension_of(embedder), settings.chunk_size, settings.chunk_overlap)
+
+    def refresh(self, rebuild: bool = False) -> UpdateReport:
+        """Re-read the documents folder and index what was added, changed or deleted."""
+        documents, skipped = load_documents(self.settings.docs_dir, self.settings.max_file_mb)
+        for item in skipped:
+            log.warning("%s", item)
+        if not documents:
+            raise NoDocumentsError(
+                f"no readable documents in {self.settings.docs_dir}; add .txt, .md, .html or .pdf files"
+            )
+        store = IndexStore(self.settings.index_dir)
+        snapshot, report = store.update(documents, self.embedder, self._manifest_base(self.settings, self.embedder),
+                                        rebuild=rebuild, show_progress=self.settings.show_progress)
+        self.skipped, self.last_update = skipped, report
+        self._use(snapshot)
+        return report
+
+    def warm_up(self) -> None:
+        """Load the embedding model now instead of on the first question."""
+        warm = getattr(self.embedder, "warm_up", None)
+        if warm:
+            warm()
+        self.embedder.get_query_embedding("warm up")
+
+    # ------------------------------------------------------------------ asking
+
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer one question; ``history`` holds earlier user questions of the same conversation."""
+        question = self._check(question)
+        previous = list(history or [])
+        query = standalone_query(question, previous)
+        vector = self.retriever.embed_query(query)
+        passages = self.retriever.search(query, vector=vector)
+        context = previous[-2:] if query != question else []
+        answer = self.answerer.answer(question, query, context, passages, vector)
+        return verify(answer, self._texts)
+
+    def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces, then the final verified ``Answer`` as the last item."""
+        answer = self.ask(question, history)
+        for sentence in _pieces(answer.text):
+            yield sentence
+        yield answer
+
+    def chat(self) -> "Chat":
+        """A conversation whose follow-up questions are read in the light of earlier ones."""
+        return Chat(self)
+
+    @staticmethod
+    def _check(question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyQuestionError("the question is empty; type a question about the documents")
+        question = " ".join(question.split())
+        if len(question) > MAX_QUESTION_CHARS:
+            raise EmptyQuestionError(
+                f"the question is {len(question):,} characters long; keep it under {MAX_QUESTION_CHARS:,}"
+            )
+        return question
+
+    # ------------------------------------------------------------------ what is indexed
+
+    @property
+    def documents(self) -> list[DocumentInfo]:
+        out = []
+        for doc_id, entry in sorted(self.snapshot.manifest.get("documents", {}).items()):
+            out.append(DocumentInfo(doc_id, entry.get("title", doc_id), entry.get("date", ""),
+                                    entry.get("passages", 0), entry.get("indexed_at", "")))
+        return out
+
+    def document_text(self, doc_id: str) -> str:
+        return self._texts[doc_id]
+
+    def as_query_engine(self):
+        """A llama-index query engine over this assistant, for llama-index's own evaluators."""
+        from llama_index.core.base.response.schema import Response
+        from llama_index.core.query_engine import CustomQueryEngine
+
+        bot = self
+
+        class AssistantQueryEngine(CustomQueryEngine):
+            def custom_query(self, query_str: str) -> Response:
+                answer = bot.ask(query_str)
+                nodes = bot.retriever.retrieve(answer.query)
+                return Response(response=answer.text, source_nodes=nodes,
+                                metadata={"refused": answer.refused, "citations": [c.__dict__ for c in answer.citations]})
+
+        return AssistantQueryEngine()
+
+
+class Chat:
+    """A conversation with an ``Assistant``: follow-up questions are resolved from earlier turns."""
+
+    def __init__(self, assistant: Assistant):
+        self.assistant = assistant
+        self.turns: list[tuple[str, Answer]] = []
+
+    @property
+    def questions(self) -> list[str]:
+        return [q for q, _ in self.turns]
+
+    def ask(self, question: str) -> Answer:
+        answer = self.assistant.ask(question, history=self.questions)
+        self.turns.append((answer.question, answer))
+        return answer
+
+    def stream(self, question: str) -> Iterator[str | Answer]:
+        for piece in self.assistant.stream(question, history=self.questions):
+            if isinstance(piece, Answer):
+                self.turns.append((piece.question, piece))
+            yield piece
+
+    def reset(self) -> None:
+        self.turns.clear()
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """Split answer text into word-sized pieces that join back to exactly ``text``."""
+    import re
+
+    yield from (m.group() for m in re.finditer(r"\S+\s*", text))

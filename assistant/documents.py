@@ -1,0 +1,277 @@
+"""Reading files into Documents with metadata, and splitting them into passages with exact offsets.
+
+A document's ``text`` is what every offset refers to: ``doc.text[p.start:p.end] == p.text`` holds for
+every passage and every sentence span, which is what lets a citation quote its source exactly.
+
+>>> docs, skipped = load_documents("seeds")          # doctest: +SKIP
+>>> docs[0].metadata["title"]                          # doctest: +SKIP
+'India and Russia sign AK-203 rifle contract ...'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from llama_index.core import Document
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import BaseNode, TextNode, TransformComponent
+
+from .errors import DocumentError, NoDocumentsError
+
+SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SIDECAR_SUFFIXES = (".meta.yaml", ".meta.yml", ".meta.json")
+# Only these metadata keys are embedded with a passage; the rest is for display.
+EMBEDDED_METADATA = ("title",)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A span of one document: ``document.text[start:end] == text``."""
+
+    id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why (one line)."""
+
+    path: str
+    reason: str
+    unreadable: bool  # True for a supported file that could not be read; False for another file type
+
+    def __str__(self) -> str:
+        return f"skipped {self.path}: {self.reason}"
+
+
+def load_documents(folder: str | Path, max_file_mb: float = 20.0) -> tuple[list[Document], list[Skipped]]:
+    """Every supported file under ``folder`` as a Document; other files are listed in ``skipped``."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise NoDocumentsError(f"documents folder {root} does not exist; create it or pass another folder")
+    documents, skipped = [], []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(root).parts) or rel.endswith(SIDECAR_SUFFIXES):
+            continue  # hidden files and metadata sidecars are not documents
+        if path.suffix.lower() not in SUPPORTED:
+            skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'}; use .txt, .md, .html or .pdf", False))
+            continue
+        if path.stat().st_size > max_file_mb * 1024 * 1024:
+            skipped.append(Skipped(rel, f"larger than {max_file_mb:g} MB; split it or raise max_file_mb", True))
+            continue
+        try:
+            documents.append(load_document(path, doc_id=rel))
+        except DocumentError as exc:
+            skipped.append(Skipped(rel, str(exc), True))
+    return documents, skipped
+
+
+def load_document(path: str | Path, doc_id: str | None = None) -> Document:
+    """One file as a Document; raises DocumentError with a one-line reason when it cannot be read."""
+    path = Path(path)
+    kind = SUPPORTED.get(path.suffix.lower())
+    if kind is None:
+        raise DocumentError(f"unsupported file type {path.suffix}; use .txt, .md, .html or .pdf")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read file ({exc.strerror})") from None
+    meta: dict[str, Any] = {}
+    if kind == "pdf":
+        text, meta = _read_pdf(raw)
+    else:
+        text = _decode(raw)
+        if kind == "html":
+            text, meta = _read_html(text)
+        else:
+            text, meta = _split_front_matter(text)
+            if kind == "markdown" and "title" not in meta:
+                heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
+                if heading:
+                    meta["title"] = heading.group(1).strip()
+    if not text.strip():
+        raise DocumentError("no text in file")
+    meta.update(_read_sidecar(path))
+    doc_id = doc_id or path.name
+    metadata = {
+        "title": str(meta.get("title") or _title_from_name(path)),
+        "date": _as_date(meta.get("date")),
+        "source": str(meta.get("source") or path.as_posix()),
+        "file_name": doc_id,
+    }
+    return Document(
+        text=text,
+        id_=doc_id,
+        metadata=metadata,
+        excluded_embed_metadata_keys=[k for k in metadata if k not in EMBEDDED_METADATA],
+        excluded_llm_metadata_keys=[k for k in metadata if k not in EMBEDDED_METADATA],
+    )
+
+
+def _decode(raw: bytes) -> str:
+    if b"\x00" in raw[:8192]:
+        raise DocumentError("binary file, not text; convert it to .txt, .md, .html or .pdf")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
+        except UnicodeDecodeError:
+            continue
+    raise DocumentError("not valid UTF-8 text; save it as UTF-8")
+
+
+def _split_front_matter(text: str) -> tuple[str, dict[str, Any]]:
+    match = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
+    if not match:
+        return text, {}
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError:
+        return text, {}  # not front matter after all: keep the text as written
+    if not isinstance(meta, dict):
+        return text, {}
+    return text[match.end():], meta
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    for suffix in SIDECAR_SUFFIXES:
+        sidecar = path.with_name(path.stem + suffix)
+        if sidecar.is_file():
+            try:
+                data = yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {}
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise DocumentError(f"metadata file {sidecar.name} is not valid YAML/JSON ({exc})") from None
+            if not isinstance(data, dict):
+                raise DocumentError(f"metadata file {sidecar.name} must hold a mapping of title/date/source")
+            return data
+    return {}
+
+
+def _read_html(html: str) -> tuple[str, dict[str, Any]]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    meta: dict[str, Any] = {}
+    if soup.title and soup.title.get_text(strip=True):
+        meta["title"] = soup.title.get_text(strip=True)
+    elif soup.h1:
+        meta["title"] = soup.h1.get_text(strip=True)
+    for name in ("date", "article:published_time", "dc.date", "pubdate"):
+        tag = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
+        if tag and tag.get("content"):
+            meta["date"] = tag["content"]
+            break
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        tag.decompose()
+    text = soup.get_text("\n")
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return text, meta
+
+
+def _read_pdf(raw: bytes) -> tuple[str, dict[str, Any]]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            raise DocumentError("PDF is encrypted; save an unencrypted copy")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        info = reader.metadata or {}
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise DocumentError(f"not a readable PDF ({exc.__class__.__name__}); re-export it") from None
+    text = "\n\n".join(p for p in pages if p)
+    if not text.strip():
+        raise DocumentError("PDF has no extractable text (scanned images?); run OCR first")
+    meta: dict[str, Any] = {}
+    if info.get("/Title"):
+        meta["title"] = str(info["/Title"])
+    created = info.get("/CreationDate")
+    if created and re.match(r"D:\d{8}", str(created)):
+        c = str(created)[2:10]
+        meta["date"] = f"{c[:4]}-{c[4:6]}-{c[6:8]}"
+    return text, meta
+
+
+def _title_from_name(path: Path) -> str:
+    return re.sub(r"[-_]+", " ", path.stem).strip().capitalize() or path.name
+
+
+def _as_date(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()[:10]
+    return str(value)
+
+
+# ---------------------------------------------------------------- passages and sentences
+
+
+def passage_splitter(chunk_size: int, chunk_overlap: int) -> list[TransformComponent]:
+    """The node-parser steps that turn Documents into passages with stable ids and exact offsets."""
+    return [SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap), PassageIds()]
+
+
+class PassageIds(TransformComponent):
+    """Gives each passage the id ``doc_id#start-end`` and checks its offsets against its document.
+
+    The splitter records where each chunk starts; an id built from that is stable across re-indexing,
+    so an unchanged document keeps its passage ids.
+    """
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        for node in nodes:
+            assert isinstance(node, TextNode)
+            doc_id = node.ref_doc_id or ""
+            start, end = node.start_char_idx, node.end_char_idx
+            if start is None or end is None:
+                raise RuntimeError(f"splitter gave no offsets for a passage of {doc_id}")
+            node.id_ = f"{doc_id}#{start}-{end}"
+        return nodes
+
+
+def check_offsets(doc_text: str, passage: Passage) -> None:
+    if doc_text[passage.start:passage.end] != passage.text:
+        raise RuntimeError(f"passage {passage.id} does not match its document text")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text[start:end]``, in document offsets, trimmed of spaces.
+
+    Line breaks separate sentences too (headings, list items); within a line NLTK's Punkt model
+    (shipped inside llama-index) finds the sentence ends.
+    """
+    end = len(text) if end is None else end
+    spans = []
+    for line in re.finditer(r"[^\n]+", text[start:end]):
+        base = start + line.start()
+        for s, e in _punkt().span_tokenize(line.group()):
+            chunk = line.group()[s:e]
+            lead = len(chunk) - len(chunk.lstrip())
+            trail = len(chunk) - len(chunk.rstrip())
+            if e - trail > s + lead:
+                spans.append((base + s + lead, base + e - trail))
+    return spans
+
+
+@lru_cache(maxsize=1)
+def _punkt():
+    from llama_index.core.utils import globals_helper
+
+    return globals_helper.punkt_tokenizer

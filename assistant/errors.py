@@ -1,0 +1,44 @@
+"""Errors a user can cause. Each message is one line that says what to do next.
+
+The CLI and the UI print ``str(error)`` and never a traceback.
+"""
+
+
+class AssistantError(Exception):
+    """Base class for every error a user of the assistant can cause or fix."""
+
+
+class ConfigError(AssistantError):
+    """A setting has a value the assistant cannot use."""
+
+
+class NoDocumentsError(AssistantError):
+    """The documents folder is missing or holds nothing the assistant can read."""
+
+
+class DocumentError(AssistantError):
+    """One document could not be read (binary, corrupt, wrong encoding)."""
+
+
+class EmptyQuestionError(AssistantError):
+    """The question was empty or only white space."""
+
+
+class IndexMissingError(AssistantError):
+    """No index has been built yet in the index folder."""
+
+
+class IndexMismatchError(AssistantError):
+    """The index on disk was built with another embedding model or chunk setting."""
+
+
+class IndexCorruptError(AssistantError):
+    """The index on disk cannot be read."""
+
+
+class ModelNotFoundError(AssistantError):
+    """The embedding model is neither installed nor at the given path."""
+
+
+class IndexBusyError(AssistantError):
+    """Another process is writing the same index folder."""

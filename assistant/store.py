@@ -1,0 +1,388 @@
+"""The index on disk: FAISS vectors, docstores and a manifest, written atomically, updated incrementally.
+
+Layout of the index folder::
+
+    index/CURRENT                    name of the live snapshot (replaced atomically)
+    index/snapshots/<name>/          one complete index: StorageContext files (passages docstore,
+                                     FAISS vectors + id map), documents.json, manifest.json
+    index/.lock                      held while an update runs
+
+An update builds a new snapshot next to the live one and then replaces ``CURRENT``; a process killed
+at any point leaves the previous snapshot live and loadable. Unchanged documents (same content hash)
+keep their passages and vectors: only added and changed documents are split and embedded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import sys
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from llama_index.core import Document, StorageContext
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
+from llama_index.core.schema import BaseNode, MetadataMode, TextNode, TransformComponent
+from tqdm.auto import tqdm
+from llama_index.core.storage.docstore import SimpleDocumentStore
+from llama_index.vector_stores.faiss import FaissMapVectorStore
+
+from .documents import Passage, passage_splitter, sentence_spans
+from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+
+FORMAT_VERSION = 1
+DOCUMENTS_FILE = "documents.json"
+MANIFEST_FILE = "manifest.json"
+
+
+class PassageVectorStore(FaissMapVectorStore):
+    """FaissMapVectorStore that deletes by document and never reuses a FAISS id.
+
+    Passage ids are ``doc_id#start-end``, so a document's vectors are found by id prefix. The parent
+    class numbers new vectors by ``ntotal``, which collides with live ids after a delete; this one
+    counts on from the highest id ever used.
+    """
+
+    @classmethod
+    def empty(cls, dimension: int) -> "PassageVectorStore":
+        import faiss
+
+        return cls(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        if not nodes:
+            return []
+        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
+        ids = np.arange(start, start + len(nodes), dtype=np.int64)
+        vectors = np.array([node.get_embedding() for node in nodes], dtype="float32")
+        self._faiss_index.add_with_ids(vectors, ids)
+        for node, faiss_id in zip(nodes, ids.tolist()):
+            self._node_id_to_faiss_id_map[node.id_] = faiss_id
+            self._faiss_id_to_node_id_map[faiss_id] = node.id_
+        return [node.id_ for node in nodes]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        prefix = f"{ref_doc_id}#"
+        self.delete_nodes([n for n in self._node_id_to_faiss_id_map if n.startswith(prefix)])
+
+    def delete_nodes(self, node_ids=None, filters=None, **delete_kwargs: Any) -> None:
+        if node_ids:
+            super().delete_nodes(node_ids=node_ids, filters=filters, **delete_kwargs)
+
+    @property
+    def size(self) -> int:
+        return int(self._faiss_index.ntotal)
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The ``k`` nearest passages to a normalised vector: (passage id, cosine similarity)."""
+        if self.size == 0:
+            return []
+        scores, ids = self._faiss_index.search(np.asarray(vector, dtype="float32").reshape(1, -1), min(k, self.size))
+        return [(self._faiss_id_to_node_id_map[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+
+class EmbedPassages(TransformComponent):
+    """Embeds passages in batches, with a progress bar over passages (not over pipeline steps)."""
+
+    embedder: BaseEmbedding
+    show_progress: bool = False
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        if not nodes:
+            return nodes
+        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
+        batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1)
+        with tqdm(total=len(texts), desc="Embedding passages", unit="passage", disable=not self.show_progress,
+                  file=sys.stderr) as bar:
+            for i in range(0, len(texts), batch):
+                vectors = self.embedder.get_text_embedding_batch(texts[i:i + batch])
+                for node, vector in zip(nodes[i:i + batch], vectors):
+                    node.embedding = vector
+                bar.update(len(vectors))
+        return nodes
+
+
+@dataclass
+class UpdateReport:
+    """What one ``IndexStore.update`` did, by document id."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    passages_embedded: int = 0
+    rebuilt: str = ""  # why a full rebuild happened, if it did
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.deleted or self.rebuilt)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} added", f"{len(self.changed)} changed", f"{len(self.deleted)} deleted",
+                 f"{len(self.unchanged)} unchanged", f"{self.passages_embedded} passages embedded"]
+        text = ", ".join(parts)
+        return f"full rebuild ({self.rebuilt}): {text}" if self.rebuilt else text
+
+
+class Snapshot:
+    """One loaded index: documents, passages, vectors and manifest, read-only once loaded."""
+
+    def __init__(self, manifest: dict, documents: SimpleDocumentStore, storage: StorageContext, path: Path | None):
+        self.manifest = manifest
+        self.document_store = documents
+        self.storage = storage
+        self.path = path
+        self.vectors: PassageVectorStore = storage.vector_store  # type: ignore[assignment]
+        self.refresh(manifest)
+
+    def refresh(self, manifest: dict) -> None:
+        """Rebuild the read views (documents, passages) after the stores changed."""
+        self.manifest = manifest
+        self.documents: dict[str, Document] = {
+            doc_id: doc for doc_id, doc in self.document_store.docs.items() if isinstance(doc, Document)
+        }
+        self.passages: dict[str, Passage] = {}
+        for node_id, node in self.storage.docstore.docs.items():
+            assert isinstance(node, TextNode)
+            self.passages[node_id] = Passage(
+                id=node_id, doc_id=node.ref_doc_id or "", start=node.start_char_idx or 0,
+                end=node.end_char_idx or 0, text=node.text,
+            )
+        self._sentences: dict[str, list[tuple[int, int]]] = {}
+
+    @classmethod
+    def empty(cls, manifest: dict, dimension: int) -> "Snapshot":
+        storage = StorageContext.from_defaults(
+            docstore=SimpleDocumentStore(), vector_store=PassageVectorStore.empty(dimension)
+        )
+        return cls(manifest, SimpleDocumentStore(), storage, None)
+
+    def sentences(self, doc_id: str) -> list[tuple[int, int]]:
+        """Sentence spans of one document, computed once per snapshot."""
+        if doc_id not in self._sentences:
+            self._sentences[doc_id] = sentence_spans(self.documents[doc_id].text)
+        return self._sentences[doc_id]
+
+    def title(self, doc_id: str) -> str:
+        return self.documents[doc_id].metadata.get("title", doc_id)
+
+
+def new_manifest(embed_model: str, dimension: int, chunk_size: int, chunk_overlap: int) -> dict:
+    return {
+        "format": FORMAT_VERSION,
+        "embed_model": embed_model,
+        "dimension": dimension,
+        "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap,
+        "documents": {},
+    }
+
+
+def mismatch(manifest: dict, wanted: dict) -> str:
+    """Why an index with ``manifest`` cannot serve settings ``wanted`` ('' when it can)."""
+    for key in ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap"):
+        if manifest.get(key) != wanted.get(key):
+            return f"{key} is {manifest.get(key)!r} in the index but {wanted.get(key)!r} now"
+    return ""
+
+
+class IndexStore:
+    """The index folder. ``load()`` reads the live snapshot; ``update()`` writes a new one."""
+
+    def __init__(self, index_dir: str | Path):
+        self.root = Path(index_dir)
+
+    @property
+    def _current_file(self) -> Path:
+        return self.root / "CURRENT"
+
+    def exists(self) -> bool:
+        return self._current_file.is_file()
+
+    def load(self) -> Snapshot:
+        if not self.exists():
+            raise IndexMissingError(f"no index in {self.root}; run `assistant index` to build it")
+        name = self._current_file.read_text(encoding="utf-8").strip()
+        path = self.root / "snapshots" / name
+        try:
+            manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+            if manifest.get("format") != FORMAT_VERSION:
+                raise IndexMismatchError(
+                    f"index in {self.root} has format {manifest.get('format')}, this version reads "
+                    f"{FORMAT_VERSION}; run `assistant index --rebuild`"
+                )
+            documents = SimpleDocumentStore.from_persist_path(str(path / DOCUMENTS_FILE))
+            storage = StorageContext.from_defaults(
+                persist_dir=str(path), vector_store=PassageVectorStore.from_persist_dir(str(path))
+            )
+        except IndexMismatchError:
+            raise
+        except Exception as exc:  # any unreadable piece means the snapshot is unusable
+            raise IndexCorruptError(
+                f"index in {self.root} is unreadable ({exc.__class__.__name__}); "
+                "run `assistant index --rebuild` to rebuild it from the documents"
+            ) from None
+        snapshot = Snapshot(manifest, documents, storage, path)
+        if snapshot.vectors.size != len(snapshot.passages):
+            raise IndexCorruptError(
+                f"index in {self.root} is inconsistent ({snapshot.vectors.size} vectors for "
+                f"{len(snapshot.passages)} passages); run `assistant index --rebuild`"
+            )
+        return snapshot
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexBusyError(
+                    f"another process is updating the index in {self.root}; wait for it to finish and retry"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def update(
+        self,
+        documents: list[Document],
+        embedder: BaseEmbedding,
+        manifest_base: dict,
+        rebuild: bool = False,
+        show_progress: bool = False,
+    ) -> tuple[Snapshot, UpdateReport]:
+        """Bring the index in line with ``documents``; returns the new live snapshot and what changed.
+
+        ``manifest_base`` (from ``new_manifest``) names the model and chunking the index must use;
+        an index built otherwise, or unreadable, is rebuilt from scratch.
+        """
+        report = UpdateReport()
+        with self._locked():
+            self._remove_stale_snapshots()
+            old = None
+            if not rebuild and self.exists():
+                try:
+                    old = self.load()
+                except (IndexCorruptError, IndexMismatchError) as exc:
+                    report.rebuilt = f"previous index unusable: {exc}"
+                if old is not None:
+                    report.rebuilt = mismatch(old.manifest, manifest_base)
+                    if report.rebuilt:
+                        old = None
+            elif rebuild:
+                report.rebuilt = "asked for"
+            snapshot = old or Snapshot.empty(json.loads(json.dumps(manifest_base)), manifest_base["dimension"])
+            self._apply(snapshot, documents, embedder, manifest_base, report, show_progress)
+            if not report.touched and old is not None:
+                return old, report  # nothing to write: the live snapshot already matches
+            name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+            path = self._write(snapshot, name)
+            self._publish(name)
+            self._remove_stale_snapshots()
+            snapshot.path = path
+        return self.load(), report
+
+    def _apply(self, snap: Snapshot, documents: list[Document], embedder: BaseEmbedding,
+               manifest_base: dict, report: UpdateReport, show_progress: bool) -> None:
+        previous = snap.manifest.get("documents", {})
+        current_ids = {doc.doc_id for doc in documents}
+        for doc in documents:
+            entry = previous.get(doc.doc_id)
+            if entry is None:
+                report.added.append(doc.doc_id)
+            elif entry["hash"] != doc.hash:
+                report.changed.append(doc.doc_id)
+            else:
+                report.unchanged.append(doc.doc_id)
+        report.deleted = sorted(set(previous) - current_ids)
+
+        # The pipeline de-duplicates by document hash against its docstore, deletes the vectors of
+        # changed and removed documents, and splits and embeds only what is new.
+        pipeline = IngestionPipeline(
+            transformations=[*passage_splitter(manifest_base["chunk_size"], manifest_base["chunk_overlap"]),
+                             EmbedPassages(embedder=embedder, show_progress=show_progress)],
+            docstore=snap.document_store,
+            vector_store=snap.vectors,
+            docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,
+        )
+        nodes = pipeline.run(documents=documents)
+        report.passages_embedded = len(nodes)
+
+        passages = snap.storage.docstore
+        for doc_id in report.changed + report.deleted:
+            for node_id in [n for n, p in snap.passages.items() if p.doc_id == doc_id]:
+                passages.delete_document(node_id, raise_error=False)
+        for node in nodes:
+            node.embedding = None  # vectors live in FAISS only
+        passages.add_documents(nodes)
+
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        counts: dict[str, int] = {}
+        for node in nodes:
+            counts[node.ref_doc_id] = counts.get(node.ref_doc_id, 0) + 1
+        manifest = {**manifest_base, "documents": {}}
+        by_id = {doc.doc_id: doc for doc in documents}
+        for doc_id in sorted(current_ids):
+            doc = by_id[doc_id]
+            if doc_id in report.unchanged:
+                manifest["documents"][doc_id] = previous[doc_id]
+            else:
+                manifest["documents"][doc_id] = {
+                    "hash": doc.hash, "title": doc.metadata.get("title", ""), "date": doc.metadata.get("date", ""),
+                    "passages": counts.get(doc_id, 0), "characters": len(doc.text), "indexed_at": now,
+                }
+        manifest["updated_at"] = now
+        snap.refresh(manifest)
+
+    def _write(self, snap: Snapshot, name: str) -> Path:
+        snapshots = self.root / "snapshots"
+        tmp = snapshots / f".tmp-{name}"
+        tmp.mkdir(parents=True)
+        snap.storage.persist(persist_dir=str(tmp))
+        snap.document_store.persist(str(tmp / DOCUMENTS_FILE))
+        (tmp / MANIFEST_FILE).write_text(json.dumps(snap.manifest, indent=1, sort_keys=True), encoding="utf-8")
+        for child in tmp.iterdir():
+            _fsync(child)
+        final = snapshots / name
+        os.rename(tmp, final)
+        _fsync(snapshots)
+        return final
+
+    def _publish(self, name: str) -> None:
+        tmp = self.root / f".CURRENT.{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._current_file)
+        _fsync(self.root)
+
+    def _remove_stale_snapshots(self) -> None:
+        """Delete snapshots that are not live: leftovers of killed or superseded updates."""
+        snapshots = self.root / "snapshots"
+        if not snapshots.is_dir():
+            return
+        live = self._current_file.read_text(encoding="utf-8").strip() if self.exists() else None
+        for child in snapshots.iterdir():
+            if child.name != live:
+                shutil.rmtree(child, ignore_errors=True)
+        for tmp in self.root.glob(".CURRENT.*"):
+            tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
