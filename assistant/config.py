@@ -19,7 +19,7 @@ ANSWER_MODES = ("extractive",)
 
 # Calibrated on the seed gold set and the SQuAD 2.0 slice by benchmarks/calibrate_refusal.py;
 # see BENCHMARKS.md ("Refusal threshold") for the sweep that picked it.
-DEFAULT_REFUSAL_THRESHOLD = 0.45
+DEFAULT_REFUSAL_THRESHOLD = 0.48
 
 
 @dataclass(frozen=True)

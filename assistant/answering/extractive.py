@@ -24,7 +24,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..retrieval import content_terms
+from ..retrieval import content_terms, tokenize
 from ..store import Snapshot
 
 DENSE_WEIGHT = 0.55
@@ -35,19 +35,33 @@ SECOND_SENTENCE_MARGIN = 0.06
 MAX_WORDS = 70
 
 MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
-ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern]] = [
-    # (question pattern, evidence the sentence must hold)
-    (re.compile(r"\b(price|cost|costs|worth|how much (money|did|does|will|is|was)|spend|spent|value of)\b", re.I),
-     re.compile(r"([$€£₹]|\b(rs\.?|inr|usd|rupees?|dollars?|euros?|crores?|billion|million)\b)", re.I)),
-    (re.compile(r"\b(how many|how much|number of|what number|how large|how big|how long|how old|what age)\b", re.I),
-     re.compile(r"(\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand|million|billion|lakh|crore|dozen|first|second|third)\b)", re.I)),
-    (re.compile(r"\b(when|what date|which date|what year|which year|what day|which day|what month|which month)\b", re.I),
-     re.compile(rf"(\b(1[5-9]|20)\d\d\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|century|decade)\b|\d+(st|nd|rd|th)\b)", re.I)),
-    (re.compile(r"\bwhy\b|\bwhat (was|is) the reason\b|\bfor what reason\b", re.I),
+NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|lakh|lakhs|crore|crores|dozen)"
+# (what the question asks, evidence a sentence must hold to answer it). The evidence must be new:
+# a year or a name that the question itself mentions does not count.
+ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
+    ("money", re.compile(r"\b(price|cost|costs|worth|how much (money|did|does|will|is|was)|spend|spent|value of)\b", re.I),
+     re.compile(r"[$€£₹]\s?\d[\d,.]*|\b(rs\.?|inr|usd|rupees?|dollars?|euros?|crores?|billion|million)\b", re.I)),
+    ("number", re.compile(r"\b(how many|how much|number of|what number|how large|how big|how long|how old|what age)\b", re.I),
+     re.compile(rf"\d[\d,.]*|\b{NUMBER_WORDS}\b", re.I)),
+    ("date", re.compile(r"\b(when|what date|which date|what year|which year|what day|which day|what month|which month)\b", re.I),
+     re.compile(rf"\b(1[5-9]|20)\d\d\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b", re.I)),
+    ("reason", re.compile(r"\bwhy\b|\bwhat (was|is) the reason\b|\bfor what reason\b", re.I),
      re.compile(r"\b(because|due to|owing to|as a result|since|so that|in order to|led to|caused|reason)\b", re.I)),
-    (re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|minister|leader|official|president|people)\b", re.I),
-     re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")),
+    ("statement", re.compile(r"\bwhat did .+\b(say|said|tell|remark|state|describe|call)\b|\bwhat were .+\b(remarks|words)\b", re.I),
+     re.compile(r"\b(said|says|say|told|stated|remarks|called|described|added)\b|[\u201c\u201d\"]", re.I)),
+    ("person", re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|minister|leader|official|president|people)\b", re.I),
+     re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")),
 ]
+# Numbers, years and ordinals in a question are constraints: a sentence without them is about something else.
+QUESTION_NUMBER = re.compile(r"\b\d[\d,]*(?:st|nd|rd|th)?\b", re.I)
+
+
+def _has_new_evidence(pattern: re.Pattern, sentence: str, question_norm: str) -> bool:
+    for match in pattern.finditer(sentence):
+        token = match.group().strip().lower().replace(",", "")
+        if token and token not in question_norm:
+            return True
+    return False
 
 
 @dataclass
@@ -63,6 +77,14 @@ class _Candidate:
     passage: Passage
 
 
+def _matches(term: str, sentence_terms: frozenset[str]) -> bool:
+    """A question word is in a sentence; 'ak-203' also matches 'AK 203'."""
+    if term in sentence_terms:
+        return True
+    parts = [p for p in term.split("-") if p]
+    return len(parts) > 1 and all(p in sentence_terms for p in parts)
+
+
 class ExtractiveAnswerer:
     """Answers by quoting sentences from the retrieved passages, or refuses.
 
@@ -73,7 +95,7 @@ class ExtractiveAnswerer:
 
     mode = "extractive"
 
-    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.45,
+    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.48,
                  max_sentences: int = 2, cache_size: int = 50_000):
         if not 0.0 <= refusal_threshold <= 1.0:
             raise ValueError("refusal_threshold must be between 0 and 1")
@@ -105,12 +127,14 @@ class ExtractiveAnswerer:
                    query_vector: np.ndarray) -> list[_Candidate]:
         """Every sentence of the retrieved passages, scored, best first."""
         weights: dict[str, float] = {}
-        for term in content_terms(" ".join(context)):
+        for term in tokenize(" ".join(context)):
             weights[term] = self.idf(term) * CONTEXT_WEIGHT
-        for term in content_terms(question):
+        for term in tokenize(question):
             weights[term] = self.idf(term)
         total = sum(weights.values()) or 1.0
-        needs = [evidence for asks, evidence in ANSWER_TYPES if asks.search(question)]
+        needs = [evidence for _, asks, evidence in ANSWER_TYPES if asks.search(question)]
+        question_norm = " ".join([question, *context]).lower().replace(",", "")
+        numbers = [m.group().lower().replace(",", "") for m in QUESTION_NUMBER.finditer(question)]
 
         seen, keys, texts, owners = set(), [], [], []
         for passage in passages:
@@ -124,14 +148,22 @@ class ExtractiveAnswerer:
                 owners.append(passage)
         if not keys:
             return []
-        dense = self._sentence_vectors(keys, texts) @ np.asarray(query_vector, dtype="float32")
+        vectors = self._sentence_vectors(keys, texts)
+        dense = vectors @ np.asarray(query_vector, dtype="float32")
+        if context:  # a follow-up: the query carries earlier turns; weigh the question itself equally
+            own = np.asarray(self.embedder.get_query_embedding(question), dtype="float32")
+            dense = 0.5 * (dense + vectors @ own)
         out = []
         for (doc_id, start, end), sentence, passage, d in zip(keys, texts, owners, dense.tolist()):
             terms = frozenset(content_terms(sentence))
-            lexical = sum(w for t, w in weights.items() if t in terms) / total
+            lexical = sum(w for t, w in weights.items() if _matches(t, terms)) / total
             score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
             for evidence in needs:
-                if not evidence.search(sentence):
+                if not _has_new_evidence(evidence, sentence, question_norm):
+                    score *= MISSING_TYPE_FACTOR
+            sentence_norm = sentence.lower().replace(",", "")
+            for number in numbers:
+                if not re.search(rf"\b{re.escape(number)}\b", sentence_norm):
                     score *= MISSING_TYPE_FACTOR
             out.append(_Candidate(doc_id, start, end, sentence, d, lexical, score, terms, passage))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))

@@ -1,0 +1,148 @@
+"""Shared fixtures for the fast unit tests: fake embedding models, a network guard, tiny corpora.
+
+Real-model fixtures live with the integration tests (tests/test_integration.py), not here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:  # so `import fakes` works in every import mode
+    sys.path.insert(0, str(TESTS_DIR))
+
+from fakes import register_fakes  # noqa: E402
+
+from assistant import Assistant, Settings  # noqa: E402
+
+NETWORK_DISABLED = "network disabled in tests"
+
+# ------------------------------------------------------------------ network guard
+
+
+def is_local_address(family: int, address: Any) -> bool:
+    """True for the addresses a test may connect to: Unix sockets and loopback (127.0.0.0/8, ::1)."""
+    if family == getattr(socket, "AF_UNIX", object()):
+        return True
+    if isinstance(address, (str, bytes)) and family not in (socket.AF_INET, socket.AF_INET6):
+        return True  # a path-like address of another local family
+    if not isinstance(address, tuple) or not address:
+        return False
+    host = address[0]
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host).split("%", 1)[0]  # drop an IPv6 zone id
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a host name other than localhost: it would need DNS and the network
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def block_network() -> Callable[[], None]:
+    """Make every outbound connection to a non-loopback address raise ``OSError``.
+
+    Patches ``socket.socket.connect``, ``socket.socket.connect_ex`` and ``socket.create_connection``;
+    returns a function that undoes the patch.
+    """
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+    original_create_connection = socket.create_connection
+
+    def guarded_connect(self, address, *args, **kwargs):
+        if not is_local_address(self.family, address):
+            raise OSError(f"{NETWORK_DISABLED}: refused connection to {address!r}")
+        return original_connect(self, address, *args, **kwargs)
+
+    def guarded_connect_ex(self, address, *args, **kwargs):
+        if not is_local_address(self.family, address):
+            raise OSError(f"{NETWORK_DISABLED}: refused connection to {address!r}")
+        return original_connect_ex(self, address, *args, **kwargs)
+
+    def guarded_create_connection(address, *args, **kwargs):
+        if not is_local_address(socket.AF_INET, address):
+            raise OSError(f"{NETWORK_DISABLED}: refused connection to {address!r}")
+        return original_create_connection(address, *args, **kwargs)
+
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+    socket.create_connection = guarded_create_connection  # type: ignore[assignment]
+
+    def undo() -> None:
+        socket.socket.connect = original_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
+        socket.create_connection = original_create_connection  # type: ignore[assignment]
+
+    return undo
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network():
+    """No test reaches the network: models and data must all be local."""
+    undo = block_network()
+    yield
+    undo()
+
+
+# ------------------------------------------------------------------ fake models and settings
+
+register_fakes()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Settings come only from what a test passes: no ASSISTANT_* variable leaks in from the shell."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("ASSISTANT_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    return TESTS_DIR.parent / "seeds"
+
+
+@pytest.fixture
+def fake_settings(tmp_path) -> Settings:
+    return Settings(embed_model="fake-hash", index_dir=tmp_path / "index", show_progress=False)
+
+
+DOCS = {
+    "rivers.txt": (
+        "The Alder river flows through the town of Brightwater. It is 120 kilometres long.\n\n"
+        "Fishermen catch brown trout in its upper reaches every spring."
+    ),
+    "bakery.txt": (
+        "Marta Olsen opened the Crumb bakery in 1998. The bakery sells rye bread and cinnamon buns.\n\n"
+        "Every Saturday the bakery gives unsold bread to the food bank."
+    ),
+    "rocket.txt": (
+        "The Kestrel rocket was launched from Andøya on 4 March 2021. Its second stage failed after ninety seconds.\n\n"
+        "Engineers blamed a cracked fuel valve for the failure."
+    ),
+}
+
+
+@pytest.fixture
+def docs_dir(tmp_path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def fake_bot(docs_dir, fake_settings) -> Assistant:
+    return Assistant.from_folder(docs_dir, settings=fake_settings)

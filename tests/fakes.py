@@ -1,0 +1,102 @@
+"""Tiny deterministic fake embedding models, so most tests run in milliseconds without a real model.
+
+``HashEmbedding`` hashes lower-cased word tokens into 64 buckets (a bag of words) and L2-normalises
+the counts: texts sharing words get a positive cosine similarity, and the same text always gets the
+same vector in every process (``zlib.crc32``, not Python's salted ``hash``).
+
+>>> model = HashEmbedding()
+>>> len(model.get_text_embedding("AK-203 rifles"))
+64
+>>> model.get_query_embedding("rifles") == model.get_text_embedding("Rifles!")
+True
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+DIMENSION = 64
+WORD = re.compile(r"[a-z0-9]+")
+
+
+def hash_vector(text: str, dimension: int = DIMENSION, salt: str = "") -> list[float]:
+    """Hashed bag of words of ``text``, L2-normalised (all zeros for a text without words)."""
+    vector = np.zeros(dimension, dtype="float64")
+    for word in WORD.findall(text.lower()):
+        vector[zlib.crc32((salt + word).encode("utf-8")) % dimension] += 1.0
+    norm = np.linalg.norm(vector)
+    if norm > 0:
+        vector /= norm
+    return vector.tolist()
+
+
+class HashEmbedding(BaseEmbedding):
+    """A fake embedding model: hashed bag of words in 64 dimensions. Fast and deterministic."""
+
+    model_name: str = "fake-hash"
+    dimension: int = DIMENSION
+    salt: str = ""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HashEmbedding"
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def _embed(self, text: str) -> list[float]:
+        return hash_vector(text, self.dimension, self.salt)
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._embed(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed(text)
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+
+class SlowHashEmbedding(HashEmbedding):
+    """Like ``HashEmbedding`` but each batch call takes ~0.5 s (to hold an update open in tests)."""
+
+    model_name: str = "fake-slow"
+    delay: float = 0.5
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SlowHashEmbedding"
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        time.sleep(self.delay)
+        return super()._get_text_embeddings(texts)
+
+
+class FakeEmbedding64b(HashEmbedding):
+    """Same size as ``HashEmbedding`` but another model (name and vectors): for model-mismatch tests."""
+
+    model_name: str = "fake-hash-b"
+    salt: str = "b:"
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "FakeEmbedding64b"
+
+
+FAKES = {"fake-hash": HashEmbedding, "fake-slow": SlowHashEmbedding, "fake-hash-b": FakeEmbedding64b}
+
+
+def register_fakes() -> None:
+    """Make ``load_embedder("fake-hash")`` etc. return the fakes (and ``Settings(embed_model=...)`` work)."""
+    from assistant.embeddings import register_embedder
+
+    for name, factory in FAKES.items():
+        register_embedder(name, factory)
