@@ -80,7 +80,15 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
         renumber.setdefault(old, len(renumber) + 1)
         return f" [{renumber[old]}]"
 
-    text = MARKER.sub(replace, answer.text).strip()
+    # Quotes may hold bracketed numbers of their own (footnotes): hide them from the marker pass.
+    text, hidden = answer.text, {}
+    for i, quote in enumerate(sorted({c.quote for c in valid.values()}, key=len, reverse=True)):
+        if quote in text:
+            hidden[f"\x00{i}\x00"] = quote
+            text = text.replace(quote, f"\x00{i}\x00")
+    text = MARKER.sub(replace, text).strip()
+    for placeholder, quote in hidden.items():
+        text = text.replace(placeholder, quote)
     citations = [
         Citation(renumber[old], c.doc_id, c.title, c.quote, c.start, c.end, c.score, c.passage_id)
         for old, c in sorted(valid.items(), key=lambda item: renumber.get(item[0], 10**9))

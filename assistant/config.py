@@ -56,6 +56,10 @@ class Settings:
             )
         if not 0.0 <= self.refusal_threshold <= 1.0:
             raise ConfigError(f"refusal_threshold must be between 0 and 1, got {self.refusal_threshold}")
+        if self.embed_batch_size < 1:
+            raise ConfigError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb must be more than 0, got {self.max_file_mb}")
         if not 1 <= self.max_sentences <= 5:
             raise ConfigError(f"max_sentences must be between 1 and 5, got {self.max_sentences}")
 
@@ -113,8 +117,13 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
         kind = types[name]
         try:
             if kind == "bool" and isinstance(value, str):
-                value = value.strip().lower() in ("1", "true", "yes", "on")
+                word = value.strip().lower()
+                if word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    raise ValueError(value)
+                value = word in ("1", "true", "yes", "on")
             elif kind == "int":
+                if isinstance(value, (bool, float)):
+                    raise ValueError(value)
                 value = int(value)
             elif kind == "float":
                 value = float(value)

@@ -104,8 +104,10 @@ class Assistant:
         for item in skipped:
             log.warning("%s", item)
         if not documents:
+            unreadable = "; ".join(str(s) for s in skipped if s.unreadable)
             raise NoDocumentsError(
                 f"no readable documents in {self.settings.docs_dir}; add .txt, .md, .html or .pdf files"
+                + (f" ({unreadable})" if unreadable else "")
             )
         store = IndexStore(self.settings.index_dir)
         snapshot, report = store.update(documents, self.embedder, self._manifest_base(self.settings, self.embedder),

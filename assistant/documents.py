@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import yaml
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.schema import BaseNode, TextNode, TransformComponent
+from llama_index.core.schema import BaseNode, MetadataMode, TextNode, TransformComponent
 
 from .errors import DocumentError, NoDocumentsError
 
@@ -107,7 +107,7 @@ def load_document(path: str | Path, doc_id: str | None = None) -> Document:
     metadata = {
         "title": str(meta.get("title") or _title_from_name(path)),
         "date": _as_date(meta.get("date")),
-        "source": str(meta.get("source") or path.as_posix()),
+        "source": str(meta.get("source") or path.resolve().as_posix()),
         "file_name": doc_id,
     }
     return Document(
@@ -171,7 +171,7 @@ def _read_html(html: str) -> tuple[str, dict[str, Any]]:
         if tag and tag.get("content"):
             meta["date"] = tag["content"]
             break
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
+    for tag in soup(["script", "style", "noscript", "template", "head", "title"]):
         tag.decompose()
     text = soup.get_text("\n")
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.split("\n")]
@@ -225,7 +225,42 @@ def _as_date(value: Any) -> str:
 
 def passage_splitter(chunk_size: int, chunk_overlap: int) -> list[TransformComponent]:
     """The node-parser steps that turn Documents into passages with stable ids and exact offsets."""
-    return [SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap), PassageIds()]
+    return [OffsetSentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap), PassageIds()]
+
+
+class OffsetSentenceSplitter(SentenceSplitter):
+    """SentenceSplitter whose passage offsets are right even when text repeats.
+
+    llama-index locates each chunk with ``text.find`` from the previous chunk's start, so a chunk whose
+    text also occurs inside the previous chunk gets the earlier position, and two chunks starting at
+    the same character lose their offsets. Chunks come in document order and each one starts after the
+    previous start or ends after the previous end; searching from there finds the true position.
+    """
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "OffsetSentenceSplitter"
+
+    def _postprocess_parsed_nodes(self, nodes, parent_doc_map):
+        nodes = super()._postprocess_parsed_nodes(nodes, parent_doc_map)
+        previous: dict[str, tuple[int, int]] = {}
+        for node in nodes:
+            doc = parent_doc_map.get(node.ref_doc_id or "")
+            if doc is None or not isinstance(node, TextNode):
+                continue
+            text = node.get_content(metadata_mode=MetadataMode.NONE)
+            if node.ref_doc_id not in previous:
+                start = doc.text.find(text)
+            else:
+                ps, pe = previous[node.ref_doc_id]
+                found = [i for i in (doc.text.find(text, max(ps, pe - len(text) + 1)),
+                                     doc.text.find(text, max(ps + 1, pe - len(text)))) if i >= 0]
+                start = min(found) if found else -1
+            if start < 0:
+                raise RuntimeError(f"passage text not found in document {node.ref_doc_id}")
+            node.start_char_idx, node.end_char_idx = start, start + len(text)
+            previous[node.ref_doc_id] = (start, start + len(text))
+        return nodes
 
 
 class PassageIds(TransformComponent):
@@ -272,6 +307,11 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 @lru_cache(maxsize=1)
 def _punkt():
+    """NLTK's trained English Punkt model (knows "Dr.", "U.S."); llama-index ships its data."""
+    import nltk
     from llama_index.core.utils import globals_helper
 
-    return globals_helper.punkt_tokenizer
+    wait = getattr(globals_helper, "wait_for_nltk_check", None)
+    if wait:
+        wait()
+    return nltk.tokenize.punkt.PunktTokenizer("english")

@@ -70,8 +70,7 @@ class PassageVectorStore(FaissMapVectorStore):
         return [node.id_ for node in nodes]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        prefix = f"{ref_doc_id}#"
-        self.delete_nodes([n for n in self._node_id_to_faiss_id_map if n.startswith(prefix)])
+        self.delete_nodes([n for n in self._node_id_to_faiss_id_map if n.rpartition("#")[0] == ref_doc_id])
 
     def delete_nodes(self, node_ids=None, filters=None, **delete_kwargs: Any) -> None:
         if node_ids:
@@ -285,6 +284,8 @@ class IndexStore:
             self._apply(snapshot, documents, embedder, manifest_base, report, show_progress)
             if not report.touched and old is not None:
                 return old, report  # nothing to write: the live snapshot already matches
+            if snapshot.vectors.size != len(snapshot.passages):
+                raise RuntimeError(f"{snapshot.vectors.size} vectors for {len(snapshot.passages)} passages")
             name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
             path = self._write(snapshot, name)
             self._publish(name)

@@ -186,6 +186,9 @@ def worker_ask(docs: str, index_dir: str, gold: str, repeat: int) -> None:
     out["multiturn"] = sum(len(c["turns"]) > 1 for c in cases)
     out["refused"] = refused
     out["maxrss_mb"] = _maxrss_mb()
+    import torch
+
+    out["torch_threads"] = torch.get_num_threads()
     _emit(out)
 
 
@@ -214,6 +217,16 @@ COLD_START_CODE = textwrap.dedent(
 
 # ====================================================================== the parent
 
+def _busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat; None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(args: list[str]) -> dict:
     """Run ``sys.executable args`` in the repo root; return its result, wall times and peak RSS.
 
@@ -223,6 +236,7 @@ def run_child(args: list[str]) -> dict:
     """
     env = {**os.environ, **CHILD_ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryFile(mode="w+") as err:
+        busy0, own0 = _busy_cpu_s(), time.process_time()
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err,
                                 text=True, bufsize=1)
@@ -237,12 +251,19 @@ def run_child(args: list[str]) -> dict:
                 lines.append(line)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        busy1, own1 = _busy_cpu_s(), time.process_time()
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0 or result is None:
             err.seek(0)
             raise RuntimeError(f"child {args[:2]} failed (exit {proc.returncode}):\n{''.join(lines)}{err.read()[-4000:]}")
     result["wall_s"] = wall
     result["child_maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    result["child_cpu_s"] = usage.ru_utime + usage.ru_stime
+    if busy0 is not None and busy1 is not None:
+        # CPU the rest of the machine used while this child ran, in cores: > ~0.2 means the
+        # timings were taken on a busy machine and are inflated (torch threads wait for cores).
+        others = (busy1 - busy0) - result["child_cpu_s"] - (own1 - own0)
+        result["other_load_cores"] = round(max(others, 0.0) / wall, 2)
     if answered is not None:
         result["spawn_to_answer_s"] = answered
     return result
@@ -283,6 +304,11 @@ def machine() -> dict:
     }
 
 
+def _resolve(path: str) -> Path:
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() or p.exists() else ROOT / p).resolve()
+
+
 def percentile(values: list[float], q: float) -> float:
     """Linear-interpolated percentile (numpy's default), without importing numpy."""
     xs = sorted(values)
@@ -307,13 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=3, help="cold-start runs per mode (default 3)")
     parser.add_argument("--json", dest="json_path", help="also write all numbers to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary index folders")
+    parser.add_argument("--threads", type=int, help="torch/OpenMP threads in the measured processes "
+                        "(sets OMP_NUM_THREADS; default: torch's own choice, one per core)")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_index", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    docs = str(Path(args.docs).resolve()) if Path(args.docs).is_absolute() or Path(args.docs).exists() \
-        else str((ROOT / args.docs).resolve())
-    gold = args.gold if Path(args.gold).is_file() else str(ROOT / args.gold)
+    # Relative paths are taken from the current folder, else from the repository root.
+    docs = str(_resolve(args.docs))
+    gold = str(_resolve(args.gold))
 
     if args._worker == "build-cold":
         worker_build(docs, args._index, warm_model=False)
@@ -331,14 +359,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"gold file {gold} does not exist")
     if args.repeat < 1 or args.cold_runs < 1:
         parser.error("--repeat and --cold-runs must be at least 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        CHILD_ENV["OMP_NUM_THREADS"] = CHILD_ENV["MKL_NUM_THREADS"] = str(args.threads)
 
     info = machine()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
-    print(f"docs: {docs}   gold: {gold}   repeat: {args.repeat}   cold runs: {args.cold_runs}", flush=True)
+    print(f"docs: {docs}   gold: {gold}   repeat: {args.repeat}   cold runs: {args.cold_runs}   threads: {args.threads or 'torch default'}", flush=True)
     script = str(Path(__file__).resolve())
     tmp = Path(tempfile.mkdtemp(prefix="bench-foundation-"))
-    results: dict = {"machine": info, "docs": docs, "gold": gold, "repeat": args.repeat,
+    results: dict = {"machine": info, "docs": docs, "gold": gold, "repeat": args.repeat, "threads": args.threads,
                      "cold_runs": args.cold_runs, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    results["loadavg_start"] = os.getloadavg()[0]
+    if results["loadavg_start"] > 0.5:
+        print(f"note: load average is {results['loadavg_start']:.2f} before starting; timings may be inflated",
+              file=sys.stderr)
     started = time.perf_counter()
     try:
         def step(name: str) -> None:
@@ -415,6 +451,7 @@ def print_table(r: dict) -> None:
     row("ask", f"first pass p50 / p95 ({sf['n']} asks, uncached)",
         f"{sf['p50_ms']:.1f} / {sf['p95_ms']:.1f} ms  (mean {sf['mean_ms']:.1f}, max {sf['max_ms']:.1f})")
     row("ask", "gold cases / multi-turn / refused", f"{len(ask['case_ids'])} / {ask['multiturn']} / {ask['refused']}")
+    row("ask", "torch threads", str(ask["torch_threads"]))
     row("ask", "slowest cases (median warm)",
         ", ".join(f"{k} {v:.1f}" for k, v in list(ask["slowest_cases_ms"].items())[:3]) + " ms")
     row("ask", "answer process: open index / warm_up", f"{ask['open_index_s']:.2f} s / {ask['warm_up_s']:.2f} s")
@@ -427,6 +464,10 @@ def print_table(r: dict) -> None:
             f"{c['median_import_s']:.2f} / {c['median_open_index_s']:.2f} / {c['median_first_ask_s']:.2f} s")
         row("cold start", "  peak RSS (median)", f"{c['median_maxrss_mb']:.0f} MB")
     row("total", "benchmark wall time", f"{r['total_s']:.1f} s")
+    loads = _other_loads(r)
+    if loads:
+        row("total", "other processes' CPU load (max over steps)", f"{max(loads.values()):.2f} cores  "
+            f"(load avg at start {r['loadavg_start']:.2f})")
 
     w0 = max(len(s) for s, _, _ in rows)
     w1 = max(len(w) for _, w, _ in rows)
@@ -437,6 +478,21 @@ def print_table(r: dict) -> None:
     for section, what, value in rows:
         print(f"{section if section != last else '':<{w0}}  {what:<{w1}}  {value}")
         last = section
+    busy = {k: v for k, v in loads.items() if v > 0.2}
+    if busy:
+        print("\nwarning: other processes used CPU during " + ", ".join(f"{k} ({v:.2f} cores)" for k, v in busy.items())
+              + f" on a {r['machine']['cpus_usable']}-core machine; those timings are inflated, rerun when idle")
+
+
+def _other_loads(r: dict) -> dict[str, float]:
+    steps = {"build (cold)": [r["build"]["cold_process"]], "build (warm)": [r["build"]["warm_model"]],
+             "ask": [r["ask"]], "cold start": r["cold_start"]["update"]["runs"] + r["cold_start"]["no_update"]["runs"]}
+    out = {}
+    for name, runs in steps.items():
+        values = [x["other_load_cores"] for x in runs if "other_load_cores" in x]
+        if values:
+            out[name] = max(values)
+    return out
 
 
 if __name__ == "__main__":

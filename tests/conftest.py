@@ -8,10 +8,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:  # so `import fakes` works in every import mode
@@ -92,6 +95,11 @@ def no_network():
     yield
     undo()
 
+
+# Reproducible examples, and no .hypothesis/ folder written into the repository (its caches go to /tmp).
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "assistant-tests-hypothesis")
+hypothesis_settings.register_profile("unit", database=None, derandomize=True, deadline=None)
+hypothesis_settings.load_profile("unit")
 
 # ------------------------------------------------------------------ fake models and settings
 

@@ -1,0 +1,277 @@
+"""The command line, run in-process: output, exit codes, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import EXIT_PARTIAL, EXIT_USER_ERROR, main
+
+REPO = Path(__file__).resolve().parent.parent
+BAKERY_QUOTE = "Marta Olsen opened the Crumb bakery in 1998."
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Run from an empty folder so no assistant.toml of the developer's is picked up."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+@pytest.fixture
+def index_dir(tmp_path) -> Path:
+    return tmp_path / "index"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def opts(docs: Path, index: Path, model: str = "fake-hash") -> list[str]:
+    return ["--model", model, "--index", str(index), "--docs", str(docs), "--quiet"]
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> str:
+    assert code != 0
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+# ------------------------------------------------------------------ index
+
+
+def test_index_prints_a_summary(capsys, docs_dir, index_dir):
+    assert run(capsys, "index", *opts(docs_dir, index_dir)) == (
+        0,
+        f"indexed 3 documents (3 passages) in {index_dir}: "
+        "3 added, 0 changed, 0 deleted, 0 unchanged, 3 passages embedded\n",
+        "",
+    )
+    assert run(capsys, "index", *opts(docs_dir, index_dir)) == (
+        0,
+        f"indexed 3 documents (3 passages) in {index_dir}: "
+        "0 added, 0 changed, 0 deleted, 3 unchanged, 0 passages embedded\n",
+        "",
+    )
+
+
+def test_index_rebuild(capsys, docs_dir, index_dir):
+    run(capsys, "index", *opts(docs_dir, index_dir))
+    code, out, err = run(capsys, "index", *opts(docs_dir, index_dir), "--rebuild")
+    assert (code, err) == (0, "")
+    assert out == (f"indexed 3 documents (3 passages) in {index_dir}: full rebuild (asked for): "
+                   "3 added, 0 changed, 0 deleted, 0 unchanged, 3 passages embedded\n")
+
+
+def test_index_with_a_binary_file_indexes_the_rest_and_names_it(capsys, docs_dir, index_dir):
+    (docs_dir / "scan.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (docs_dir / "notes.docx").write_bytes(b"PK\x03\x04")
+    code, out, err = run(capsys, "index", *opts(docs_dir, index_dir))
+    assert code == EXIT_PARTIAL == 1
+    assert out == (f"indexed 3 documents (3 passages) in {index_dir}: "
+                   "3 added, 0 changed, 0 deleted, 0 unchanged, 3 passages embedded\n")
+    assert err.splitlines() == [
+        "skipped notes.docx: unsupported file type .docx; use .txt, .md, .html or .pdf",
+        "skipped scan.txt: binary file, not text; convert it to .txt, .md, .html or .pdf",
+        "error: 1 file(s) could not be read (listed above); fix or remove them",
+    ]
+    assert "Traceback" not in err
+
+
+def test_index_repairs_a_corrupt_index(capsys, docs_dir, index_dir):
+    run(capsys, "index", *opts(docs_dir, index_dir))
+    live = index_dir / "snapshots" / (index_dir / "CURRENT").read_text().strip()
+    (live / "manifest.json").write_text("{garbage", encoding="utf-8")
+    code, out, err = run(capsys, "index", *opts(docs_dir, index_dir))
+    assert (code, err) == (0, "")
+    assert out.startswith(f"indexed 3 documents (3 passages) in {index_dir}: full rebuild (previous index unusable")
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?", *opts(docs_dir, index_dir), "--no-update")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{BAKERY_QUOTE} [1]")
+
+
+# ------------------------------------------------------------------ ask and chat
+
+
+def test_ask_prints_the_answer_and_its_sources(capsys, docs_dir, index_dir):
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?", *opts(docs_dir, index_dir))
+    assert (code, err) == (0, "")
+    assert out == (
+        f"{BAKERY_QUOTE} [1]\n"
+        "\n"
+        "Sources:\n"
+        "  [1] Bakery (bakery.txt, chars 0-44)\n"
+        f"      \u201c{BAKERY_QUOTE}\u201d\n"
+    )
+
+
+def test_ask_shows_the_document_date(capsys, docs_dir, index_dir):
+    (docs_dir / "bakery.meta.yaml").write_text("title: Crumb history\ndate: 2001-05-06\n", encoding="utf-8")
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?", *opts(docs_dir, index_dir))
+    assert (code, err) == (0, "")
+    assert "  [1] Crumb history, 2001-05-06 (bakery.txt, chars 0-44)\n" in out
+
+
+def test_ask_refusal_has_no_sources(capsys, docs_dir, index_dir):
+    code, out, err = run(capsys, "ask", "What is the capital of France?", *opts(docs_dir, index_dir))
+    assert (code, err) == (0, "")
+    assert out == ("The documents don't say. Nothing in the indexed documents answers this question closely "
+                   "enough to quote.\n")
+
+
+def test_ask_json(capsys, docs_dir, index_dir):
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?", *opts(docs_dir, index_dir), "--json")
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    assert {k: data[k] for k in ("text", "refused", "question", "query", "mode")} == {
+        "text": f"{BAKERY_QUOTE} [1]", "refused": False, "question": "Who opened the Crumb bakery?",
+        "query": "Who opened the Crumb bakery?", "mode": "extractive",
+    }
+    assert data["citations"] == [{
+        "number": 1, "doc_id": "bakery.txt", "title": "Bakery", "quote": BAKERY_QUOTE, "start": 0, "end": 44,
+        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154",
+    }]
+    assert data["passages"][0]["id"] == "bakery.txt#0-154"
+
+    code, out, _ = run(capsys, "ask", "What is the capital of France?", *opts(docs_dir, index_dir), "--json")
+    data = json.loads(out)
+    assert (code, data["refused"], data["citations"]) == (0, True, [])
+
+
+def test_ask_no_update_uses_the_index_as_it_is(capsys, docs_dir, index_dir):
+    run(capsys, "index", *opts(docs_dir, index_dir))
+    (docs_dir / "bakery.txt").unlink()
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?", *opts(docs_dir, index_dir), "--no-update")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{BAKERY_QUOTE} [1]")
+
+
+def test_chat(capsys, docs_dir, index_dir, monkeypatch):
+    lines = iter(["Who opened the Crumb bakery?", "/reset", "   x   ", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    code, out, err = run(capsys, "chat", *opts(docs_dir, index_dir))
+    assert (code, err) == (0, "")
+    assert out.startswith("Ask about the documents.")
+    assert f"{BAKERY_QUOTE} [1]" in out
+    assert "(new conversation)" in out
+
+
+def test_chat_ends_on_eof(capsys, docs_dir, index_dir, monkeypatch):
+    def eof(prompt=""):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", eof)
+    code, out, err = run(capsys, "chat", *opts(docs_dir, index_dir))
+    assert (code, err) == (0, "")
+
+
+# ------------------------------------------------------------------ errors: one line, no traceback
+
+
+@pytest.mark.parametrize("question", ["   ", "", "\t\n"])
+def test_empty_question(capsys, docs_dir, index_dir, question):
+    code, out, err = run(capsys, "ask", question, *opts(docs_dir, index_dir))
+    assert code == EXIT_USER_ERROR
+    assert out == ""
+    assert err == "error: the question is empty; type a question about the documents\n"
+    assert not index_dir.exists(), "fails before loading a model or building an index"
+
+
+def test_missing_docs_folder(capsys, tmp_path, index_dir):
+    code, out, err = run(capsys, "ask", "Who?", *opts(tmp_path / "nowhere", index_dir))
+    assert_one_line_error(code, err, "does not exist", str(tmp_path / "nowhere"))
+    code, out, err = run(capsys, "index", *opts(tmp_path / "nowhere", index_dir))
+    assert_one_line_error(code, err, "does not exist")
+
+
+def test_folder_without_readable_documents(capsys, tmp_path, index_dir):
+    docs = tmp_path / "junk"
+    docs.mkdir()
+    (docs / "a.docx").write_bytes(b"PK\x03\x04")
+    (docs / "b.txt").write_bytes(b"\x00\x00binary")
+    for argv in (["index"], ["ask", "Who?"]):
+        code, out, err = run(capsys, *argv, *opts(docs, index_dir))
+        assert code == EXIT_USER_ERROR
+        assert_one_line_error(code, err, "no readable documents", str(docs))
+        assert out == ""
+
+
+def test_no_update_with_another_model_is_a_mismatch(capsys, docs_dir, index_dir):
+    run(capsys, "index", *opts(docs_dir, index_dir))
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?",
+                         *opts(docs_dir, index_dir, model="fake-hash-b"), "--no-update")
+    assert code == EXIT_USER_ERROR
+    assert out == ""
+    assert_one_line_error(code, err, "does not match the settings",
+                          "embed_model is 'fake-hash' in the index but 'fake-hash-b' now", "assistant index")
+
+
+def test_corrupt_index_with_no_update(capsys, docs_dir, index_dir):
+    run(capsys, "index", *opts(docs_dir, index_dir))
+    live = index_dir / "snapshots" / (index_dir / "CURRENT").read_text().strip()
+    (live / "default__vector_store.json").write_bytes(b"not a faiss index")
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?", *opts(docs_dir, index_dir), "--no-update")
+    assert code == EXIT_USER_ERROR
+    assert_one_line_error(code, err, "is unreadable", "assistant index --rebuild")
+
+
+def test_unknown_model(capsys, docs_dir, index_dir):
+    code, out, err = run(capsys, "index", *opts(docs_dir, index_dir, model="no-such-model"))
+    assert code == EXIT_USER_ERROR
+    assert_one_line_error(code, err, "'no-such-model'", "neither registered", "fake-hash")
+    assert not (index_dir / "CURRENT").exists()
+
+
+def test_invalid_setting_from_the_environment(capsys, docs_dir, index_dir, monkeypatch):
+    monkeypatch.setenv("ASSISTANT_TOP_K", "many")
+    code, out, err = run(capsys, "ask", "Who?", *opts(docs_dir, index_dir))
+    assert code == EXIT_USER_ERROR
+    assert_one_line_error(code, err, "top_k", "'many'")
+
+
+def test_invalid_top_k_flag(capsys, docs_dir, index_dir):
+    code, out, err = run(capsys, "ask", "Who?", *opts(docs_dir, index_dir), "--top-k", "0")
+    assert_one_line_error(code, err, "top_k must be between 1 and 100, got 0")
+
+
+def test_missing_config_file(capsys, docs_dir, index_dir, tmp_path):
+    code, out, err = run(capsys, "index", *opts(docs_dir, index_dir), "--config", str(tmp_path / "none.toml"))
+    assert_one_line_error(code, err, "none.toml not found")
+
+
+def test_index_busy(capsys, docs_dir, index_dir):
+    import fcntl
+
+    index_dir.mkdir()
+    with open(index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code, out, err = run(capsys, "index", *opts(docs_dir, index_dir))
+    assert code == EXIT_USER_ERROR
+    assert_one_line_error(code, err, "another process is updating the index")
+
+
+def test_empty_question_in_a_subprocess_has_no_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ask", "   ", "--index", str(tmp_path / "index"),
+         "--docs", str(tmp_path / "docs"), "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+    assert "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout, result.stderr) == (
+        EXIT_USER_ERROR, "", "error: the question is empty; type a question about the documents\n",
+    )
