@@ -19,8 +19,8 @@ from .answering.extractive import ExtractiveAnswerer
 from .citations import Answer, verify
 from .config import Settings
 from .documents import Skipped, load_documents
-from .embeddings import dimension_of, load_embedder
-from .errors import EmptyQuestionError, IndexMismatchError, NoDocumentsError
+from .embeddings import dimension_of, load_embedder, max_tokens
+from .errors import ConfigError, EmptyQuestionError, IndexMismatchError, NoDocumentsError
 from .retrieval import HybridRetriever, standalone_query
 from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
 
@@ -96,6 +96,12 @@ class Assistant:
 
     @staticmethod
     def _manifest_base(settings: Settings, embedder: BaseEmbedding) -> dict:
+        limit = max_tokens(embedder)
+        if limit is not None and settings.chunk_size > limit:
+            raise ConfigError(
+                f"chunk_size {settings.chunk_size} is more than the {limit} tokens {embedder.model_name} reads; "
+                f"set chunk_size to {limit} or less"
+            )
         return new_manifest(embedder.model_name, dimension_of(embedder), settings.chunk_size, settings.chunk_overlap)
 
     def refresh(self, rebuild: bool = False) -> UpdateReport:

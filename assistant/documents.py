@@ -223,9 +223,14 @@ def _as_date(value: Any) -> str:
 # ---------------------------------------------------------------- passages and sentences
 
 
-def passage_splitter(chunk_size: int, chunk_overlap: int) -> list[TransformComponent]:
-    """The node-parser steps that turn Documents into passages with stable ids and exact offsets."""
-    return [OffsetSentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap), PassageIds()]
+def passage_splitter(chunk_size: int, chunk_overlap: int, tokenizer=None) -> list[TransformComponent]:
+    """The node-parser steps that turn Documents into passages with stable ids and exact offsets.
+
+    ``tokenizer`` (text -> tokens) should be the embedding model's, so that ``chunk_size`` is what the
+    model reads; without it llama-index's default tokenizer counts.
+    """
+    splitter = OffsetSentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=tokenizer)
+    return [splitter, PassageIds()]
 
 
 class OffsetSentenceSplitter(SentenceSplitter):

@@ -117,6 +117,33 @@ def load_embedder(name: str, batch_size: int = 32) -> BaseEmbedding:
     return model
 
 
+def token_counter(model: BaseEmbedding) -> Callable[[str], list] | None:
+    """The model's own tokenizer (text -> token ids), so passage sizes are counted in its tokens.
+
+    None for models without one (the splitter then counts with llama-index's default tokenizer).
+    """
+    path = Path(getattr(model, "model_path", "") or "") / "tokenizer.json"
+    if not path.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()  # the saved tokenizer pads and truncates to 128; we want true lengths
+    tokenizer.no_truncation()
+    return lambda text: tokenizer.encode(text, add_special_tokens=False).ids
+
+
+def max_tokens(model: BaseEmbedding) -> int | None:
+    """How many tokens of a passage the model reads (the rest would be cut off), or None if unknown."""
+    config = Path(getattr(model, "model_path", "") or "") / "sentence_bert_config.json"
+    if not config.is_file():
+        return None
+    import json
+
+    length = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
+    return int(length) - 2 if length else None  # [CLS] and [SEP] take two
+
+
 def dimension_of(model: BaseEmbedding) -> int:
     """The vector size of ``model``, loading it if that is the only way to know."""
     dim = getattr(model, "dimension", 0)

@@ -36,6 +36,7 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.faiss import FaissMapVectorStore
 
 from .documents import Passage, passage_splitter, sentence_spans
+from .embeddings import token_counter
 from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 
 FORMAT_VERSION = 1
@@ -310,7 +311,8 @@ class IndexStore:
         # The pipeline de-duplicates by document hash against its docstore, deletes the vectors of
         # changed and removed documents, and splits and embeds only what is new.
         pipeline = IngestionPipeline(
-            transformations=[*passage_splitter(manifest_base["chunk_size"], manifest_base["chunk_overlap"]),
+            transformations=[*passage_splitter(manifest_base["chunk_size"], manifest_base["chunk_overlap"],
+                                               token_counter(embedder)),
                              EmbedPassages(embedder=embedder, show_progress=show_progress)],
             docstore=snap.document_store,
             vector_store=snap.vectors,

@@ -189,3 +189,23 @@ def test_killed_indexing_leaves_the_previous_index_loadable(tmp_path):
     assert report.added == ["extra.md"] and report.unchanged == [SEED]
     assert [p.name for p in (index_dir / "snapshots").iterdir()] == [(index_dir / "CURRENT").read_text().strip()]
     assert IndexStore(index_dir).load().manifest["documents"].keys() == {SEED, "extra.md"}
+
+
+def test_passages_fit_the_model_window(bot):
+    """Passages are sized in MiniLM's own tokens, so no passage is cut off when it is embedded."""
+    from llama_index.core.schema import MetadataMode
+
+    from assistant.embeddings import max_tokens, token_counter
+
+    count, limit = token_counter(bot.embedder), max_tokens(bot.embedder)
+    assert limit == 254
+    for pid in bot.snapshot.passages:
+        node = bot.snapshot.storage.docstore.get_node(pid)
+        assert len(count(node.get_content(metadata_mode=MetadataMode.EMBED))) <= limit
+
+
+def test_chunk_size_beyond_the_model_window_is_a_clear_error(tmp_path):
+    from assistant.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="chunk_size 400 is more than the 254 tokens"):
+        Assistant.from_folder(ROOT / "seeds", index_dir=tmp_path, settings=Settings(chunk_size=400, show_progress=False))

@@ -87,7 +87,7 @@ def test_first_build_adds_everything(fake_bot, fake_settings):
     ]
     manifest = fake_bot.snapshot.manifest
     assert {k: manifest[k] for k in ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap")} == {
-        "format": 1, "embed_model": "fake-hash", "dimension": 64, "chunk_size": 256, "chunk_overlap": 32,
+        "format": 1, "embed_model": "fake-hash", "dimension": 64, "chunk_size": 240, "chunk_overlap": 32,
     }
     check_consistent(fake_settings.index_dir)
 
@@ -240,7 +240,7 @@ def test_new_embedding_model_rebuilds(fake_bot, docs_dir, fake_settings):
 @pytest.mark.parametrize(
     "changes, reason",
     [
-        ({"chunk_size": 128}, "chunk_size is 256 in the index but 128 now"),
+        ({"chunk_size": 128}, "chunk_size is 240 in the index but 128 now"),
         ({"chunk_overlap": 0}, "chunk_overlap is 32 in the index but 0 now"),
     ],
 )
@@ -269,7 +269,7 @@ def test_no_update_with_another_model_is_a_mismatch(fake_bot, docs_dir, fake_set
 
 
 def test_no_update_with_other_chunking_is_a_mismatch(fake_bot, docs_dir, fake_settings):
-    with pytest.raises(IndexMismatchError, match="chunk_size is 256 in the index but 64 now"):
+    with pytest.raises(IndexMismatchError, match="chunk_size is 240 in the index but 64 now"):
         build(docs_dir, fake_settings, update=False, chunk_size=64)
 
 

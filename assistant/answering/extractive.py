@@ -75,6 +75,7 @@ class _Candidate:
     score: float
     terms: frozenset[str]
     passage: Passage
+    typed: bool = True  # holds the kind of answer the question asks for (a number, a date, ...)
 
 
 def _matches(term: str, sentence_terms: frozenset[str]) -> bool:
@@ -158,14 +159,17 @@ class ExtractiveAnswerer:
             terms = frozenset(content_terms(sentence))
             lexical = sum(w for t, w in weights.items() if _matches(t, terms)) / total
             score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
+            typed = True
             for evidence in needs:
                 if not _has_new_evidence(evidence, sentence, question_norm):
                     score *= MISSING_TYPE_FACTOR
+                    typed = False
             sentence_norm = sentence.lower().replace(",", "")
             for number in numbers:
                 if not re.search(rf"\b{re.escape(number)}\b", sentence_norm):
                     score *= MISSING_TYPE_FACTOR
-            out.append(_Candidate(doc_id, start, end, sentence, d, lexical, score, terms, passage))
+                    typed = False
+            out.append(_Candidate(doc_id, start, end, sentence, d, lexical, score, terms, passage, typed))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
         return out
 
