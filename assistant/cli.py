@@ -1,4 +1,4 @@
-"""The command line: ``assistant index``, ``assistant ask``, ``assistant chat``.
+"""The command line: ``assistant index``, ``assistant ask``, ``assistant chat``, ``assistant serve``.
 
 A thin shell over the public API. Errors a user can cause print one line and exit non-zero;
 set ``ASSISTANT_DEBUG=1`` to see tracebacks.
@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", parents=[asking], help="a conversation in the terminal (follow-ups work)")
     p.set_defaults(run=_chat)
+
+    p = sub.add_parser("serve", parents=[common], help="the chat in the browser (http://127.0.0.1:7860)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1, or ASSISTANT_HOST)")
+    p.add_argument("--port", help="port to listen on (default 7860, or ASSISTANT_PORT)")
+    p.add_argument("--auth", help="require a login, as user:password (or ASSISTANT_AUTH)")
+    p.set_defaults(run=_serve)
     return parser
 
 
@@ -150,6 +156,12 @@ def _chat(args: argparse.Namespace) -> int:
             print(f"error: {exc}")
             continue
         print("\n" + format_answer(answer, bot))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .ui import serve
+
+    return serve(_settings(args), host=args.host, port=args.port, auth=args.auth)
 
 
 def format_answer(answer: Answer, bot=None) -> str:

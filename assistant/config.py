@@ -18,7 +18,7 @@ from .errors import ConfigError
 ANSWER_MODES = ("extractive",)
 
 # Calibrated on the seed gold set (tests/gold/seed.yaml) by benchmarks/calibrate_refusal.py: accuracy
-# is flat at its best from 0.46 to 0.49; 0.48 sits inside that plateau. See BENCHMARKS.md ("Refusal threshold").
+# is flat at its best from 0.46 to 0.50; 0.48 sits inside that plateau. See BENCHMARKS.md ("Refusal threshold").
 DEFAULT_REFUSAL_THRESHOLD = 0.48
 
 

@@ -61,14 +61,18 @@ def _stem(word: str) -> str:
 
 def tokenize(text: str, keep_stopwords: bool = False) -> list[str]:
     """Lower-cased, stemmed word tokens; digit grouping is removed so 6,01,427 == 601427."""
+    return [stem for stem, _ in words(text, keep_stopwords)]
+
+
+def words(text: str, keep_stopwords: bool = False) -> list[tuple[str, str]]:
+    """(stem, word) for each content word of ``text``, lower-cased, digit grouping removed."""
     text = re.sub(r"(?<=\d)[,\u00a0](?=\d)", "", text.lower())
-    words = re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.replace("\u2019", "'"))
     out = []
-    for word in words:
+    for word in re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.replace("\u2019", "'")):
         word = word.removesuffix("'s")
         if not keep_stopwords and word in STOPWORDS:
             continue
-        out.append(_stem(word) if word.isalpha() else word)
+        out.append((_stem(word) if word.isalpha() else word, word))
     return out
 
 

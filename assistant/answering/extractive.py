@@ -24,7 +24,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..retrieval import content_terms, tokenize
+from ..retrieval import content_terms, tokenize, words
 from ..store import Snapshot
 
 DENSE_WEIGHT = 0.55
@@ -33,6 +33,7 @@ CONTEXT_WEIGHT = 0.35  # weight of words from earlier turns in a follow-up
 MISSING_TYPE_FACTOR = 0.75  # score kept by a sentence that lacks the kind of answer asked for
 SECOND_SENTENCE_MARGIN = 0.06
 MAX_WORDS = 70
+SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
 
 MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
 NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|lakh|lakhs|crore|crores|dozen)"
@@ -124,6 +125,40 @@ class ExtractiveAnswerer:
             self._vectors.move_to_end(key)
         return np.stack([self._vectors[key] for key in keys])
 
+    def _word_vectors(self, vocabulary: list[str]) -> dict[str, np.ndarray]:
+        missing = [w for w in vocabulary if ("w", w, 0) not in self._vectors]
+        if missing:
+            for w, v in zip(missing, self.embedder.get_text_embedding_batch(missing)):
+                self._vectors[("w", w, 0)] = np.asarray(v, dtype="float32")
+        return {w: self._vectors[("w", w, 0)] for w in vocabulary}
+
+    def _synonyms(self, question_stems: list[str], surface: dict[str, str], sentences: list[str]
+                  ) -> dict[str, dict[str, float]]:
+        """For each question word, the sentence words (by stem) whose embedding is close to it."""
+        if not question_stems or not sentences:
+            return {}
+        sentence_words = {}
+        for text in sentences:
+            for stem, word in words(text):
+                if word.isalpha() and stem not in question_stems:
+                    sentence_words.setdefault(stem, word)
+        if not sentence_words:
+            return {}
+        asked = [surface[s] for s in question_stems if surface[s].isalpha()]
+        vectors = self._word_vectors(sorted(set(asked) | set(sentence_words.values())))
+        stems = list(sentence_words)
+        matrix = np.stack([vectors[sentence_words[s]] for s in stems])
+        out: dict[str, dict[str, float]] = {}
+        for stem in question_stems:
+            word = surface[stem]
+            if not word.isalpha():
+                continue
+            sims = matrix @ vectors[word]
+            close = {stems[i]: float(sims[i]) for i in np.nonzero(sims >= SYNONYM_MIN)[0]}
+            if close:
+                out[stem] = close
+        return out
+
     def candidates(self, question: str, context: list[str], passages: list[Passage],
                    query_vector: np.ndarray) -> list[_Candidate]:
         """Every sentence of the retrieved passages, scored, best first."""
@@ -133,6 +168,7 @@ class ExtractiveAnswerer:
         for term in tokenize(question):
             weights[term] = self.idf(term)
         total = sum(weights.values()) or 1.0
+        surface = {stem: word for stem, word in words(question)}
         needs = [evidence for _, asks, evidence in ANSWER_TYPES if asks.search(question)]
         question_norm = " ".join([question, *context]).lower().replace(",", "")
         numbers = [m.group().lower().replace(",", "") for m in QUESTION_NUMBER.finditer(question)]
@@ -149,6 +185,7 @@ class ExtractiveAnswerer:
                 owners.append(passage)
         if not keys:
             return []
+        soft = self._synonyms([t for t in weights if t in surface], surface, texts)
         vectors = self._sentence_vectors(keys, texts)
         dense = vectors @ np.asarray(query_vector, dtype="float32")
         if context:  # a follow-up: the query carries earlier turns; weigh the question itself equally
@@ -157,7 +194,13 @@ class ExtractiveAnswerer:
         out = []
         for (doc_id, start, end), sentence, passage, d in zip(keys, texts, owners, dense.tolist()):
             terms = frozenset(content_terms(sentence))
-            lexical = sum(w for t, w in weights.items() if _matches(t, terms)) / total
+            lexical = 0.0
+            for t, w in weights.items():
+                if _matches(t, terms):
+                    lexical += w
+                elif t in soft:  # the sentence holds a near-synonym of this question word
+                    lexical += w * max((sim for stem, sim in soft[t].items() if stem in terms), default=0.0)
+            lexical /= total
             score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
             typed = True
             for evidence in needs:
