@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .citations import Answer
 from .config import Settings
-from .errors import AssistantError
+from .errors import AssistantError, ConfigError
 
 EXIT_USER_ERROR = 2
 EXIT_PARTIAL = 1  # indexed, but some files could not be read
@@ -70,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", parents=[asking], help="a conversation in the terminal (follow-ups work)")
     p.set_defaults(run=_chat)
+
+    p = sub.add_parser("eval", parents=[asking], help="score the answers against a gold set (YAML or JSONL)")
+    p.add_argument("gold", help="gold file: a YAML list or JSONL of cases")
+    p.add_argument("--baseline", help="an earlier run (--out) to compare with: lists cases that got worse/better")
+    p.add_argument("--out", help="save this run as JSON (to use as a later --baseline)")
+    p.add_argument("--report", help="write a report: REPORT.md or REPORT.html (chart PNG beside it)")
+    p.add_argument("--min-accuracy", type=float, help="exit 1 when accuracy is below this (0-1)")
+    p.add_argument("--allow-regressions", action="store_true",
+                   help="do not fail when cases that passed in the baseline fail now")
+    p.set_defaults(run=_eval)
 
     p = sub.add_parser("serve", parents=[common], help="the chat in the browser (http://127.0.0.1:7860)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1, or ASSISTANT_HOST)")
@@ -156,6 +166,58 @@ def _chat(args: argparse.Namespace) -> int:
             print(f"error: {exc}")
             continue
         print("\n" + format_answer(answer, bot))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluation import compare, evaluate, load_gold, load_run, save_run, write_report
+
+    cases = load_gold(args.gold)  # fail fast on a bad gold file, before loading any model
+    baseline = load_run(args.baseline) if args.baseline else None
+    if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
+        raise ConfigError(f"--min-accuracy must be between 0 and 1, got {args.min_accuracy}")
+    bot = _load(args)
+
+    def progress(i: int, n: int, case) -> None:
+        mark = "ok  " if case.passed else "FAIL"
+        print(f"[{i:>{len(str(n))}}/{n}] {mark} {case.id}", file=sys.stderr)
+        if not case.passed:
+            print(f"      question: {case.question}\n      why:      {case.why}\n      answer:   {case.answer}",
+                  file=sys.stderr)
+
+    result = evaluate(bot, cases, progress=None if args.quiet else progress)
+    comparison = compare(result, baseline) if baseline else None
+    if args.out:
+        save_run(result, args.out, gold=str(args.gold), docs=str(bot.settings.docs_dir))
+    if args.report:
+        print(f"report: {write_report(result, args.report, comparison)}")
+    print(_summary(result))
+    failed = False
+    if comparison:
+        for name, items in (("worse", comparison.worse), ("better", comparison.better)):
+            print(f"{len(items)} case(s) {name} than the baseline" + (":" if items else ""))
+            for item in items:
+                print(f"  {item['id']}: {item['question']}\n    before: {item['before']}\n    now:    {item['after']}")
+        failed = bool(comparison.worse) and not args.allow_regressions
+    if args.min_accuracy is not None and (result.metrics["accuracy"] or 0) < args.min_accuracy:
+        print(f"error: accuracy {result.metrics['accuracy']:.3f} is below --min-accuracy {args.min_accuracy}",
+              file=sys.stderr)
+        failed = True
+    elif failed:
+        print("error: cases that passed in the baseline fail now (--allow-regressions to accept)", file=sys.stderr)
+    return EXIT_PARTIAL if failed else 0
+
+
+def _summary(result) -> str:
+    m = result.metrics
+    def f(v):
+        return "n/a" if v is None else f"{v:.3f}"
+    lines = [f"{m['passed']}/{m['cases']} cases passed: accuracy {f(m['accuracy'])}, "
+             f"refusal precision {f(m['refusal_precision'])} / recall {f(m['refusal_recall'])}, "
+             f"citation precision {f(m['citation_precision'])}, hit@5 {f(m.get('hit@5'))}, MRR {f(m['mrr'])}, "
+             f"median {m['median_words']} words, latency p50 {m['latency_p50_s'] * 1000:.0f} ms"]
+    for tag, t in result.by_tag.items():
+        lines.append(f"  {tag:<14} {t['cases']:>3} cases  accuracy {f(t['accuracy'])}")
+    return "\n".join(lines)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,0 +1,32 @@
+"""The seed gold set as one test per case (named by its id), with the real model.
+
+Cases that fail in the committed baseline run (tests/gold/seed.baseline.json) are strict xfails: a case
+that passed there and fails now is a regression and fails the suite; a known failure that starts passing
+fails too, as a reminder to refresh the baseline (`assistant eval tests/gold/seed.yaml --out
+tests/gold/seed.baseline.json`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant, Settings
+from assistant.evaluation import check_case, gold_params
+
+GOLD = Path(__file__).parent / "gold"
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory) -> Assistant:
+    return Assistant.from_folder(ROOT / "seeds", index_dir=tmp_path_factory.mktemp("index"),
+                                 settings=Settings(show_progress=False))
+
+
+@pytest.mark.parametrize("case", gold_params(GOLD / "seed.yaml", baseline=GOLD / "seed.baseline.json"))
+def test_gold_case(bot, case):
+    check_case(bot, case)
