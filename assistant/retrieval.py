@@ -38,6 +38,9 @@ STOPWORDS = frozenset(
     with would you your yours yourself yourselves said say says according tell told did does do
     """.split()
 )
+# Words about the documents rather than their content ("the Indian minister mentioned in the article").
+META_WORDS = frozenset("article articles document documents text passage mentioned mention mentions given named".split())
+STOPWORDS = STOPWORDS | META_WORDS
 
 FOLLOW_UP_WORDS = re.compile(
     r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|this|that|these|those|there|then|"

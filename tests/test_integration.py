@@ -60,6 +60,7 @@ ANSWERABLE = [
 UNANSWERABLE = [
     "What is the price of the AK-203 rifles?",
     "How old is Rajnath Singh?",
+    "What is the calibre of the AK-203 rifle?",
     "What did India and Russia say about the S-400 missile system?",
     "What will the weather be in Delhi during the summit?",
     "What did India and China agree about their border?",
@@ -83,7 +84,6 @@ def test_answers_with_the_cited_fact(bot, question, expected):
 # strict xfails: the day one of them passes, the suite says so and it moves up to the lists above.
 KNOWN_GAPS = [
     ("Which news agency reported the contract?", "ANI"),
-    ("What is the calibre of the AK-203 rifle?", None),
 ]
 
 
@@ -91,10 +91,7 @@ KNOWN_GAPS = [
 @pytest.mark.xfail(strict=True, reason="known gap of the extractive answerer (see BENCHMARKS.md)")
 def test_known_gaps(bot, question, expected):
     answer = bot.ask(question)
-    if expected is None:
-        assert answer.refused, answer.text
-    else:
-        assert not answer.refused and contains(answer.text, expected), answer.text
+    assert not answer.refused and contains(answer.text, expected), answer.text
 
 
 @pytest.mark.parametrize("question", UNANSWERABLE)

@@ -97,7 +97,7 @@ class ExtractiveAnswerer:
 
     mode = "extractive"
 
-    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.48,
+    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.50,
                  max_sentences: int = 2, cache_size: int = 50_000):
         if not 0.0 <= refusal_threshold <= 1.0:
             raise ValueError("refusal_threshold must be between 0 and 1")
