@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,6 +28,19 @@ from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
 log = logging.getLogger("assistant")
 
 MAX_QUESTION_CHARS = 2000
+
+
+_REFRESH_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _State:
+    """What one question is answered from; replaced whole when the index changes."""
+
+    snapshot: Snapshot
+    retriever: HybridRetriever
+    answerer: ExtractiveAnswerer
+    texts: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -55,13 +69,27 @@ class Assistant:
         self._use(snapshot)
 
     def _use(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self.retriever = HybridRetriever(snapshot, self.embedder, top_k=self.settings.top_k)
-        self.answerer = ExtractiveAnswerer(
-            snapshot, self.embedder, idf=self.retriever.idf,
+        retriever = HybridRetriever(snapshot, self.embedder, top_k=self.settings.top_k)
+        answerer = ExtractiveAnswerer(
+            snapshot, self.embedder, idf=retriever.idf,
             refusal_threshold=self.settings.refusal_threshold, max_sentences=self.settings.max_sentences,
         )
-        self._texts = {doc_id: doc.text for doc_id, doc in snapshot.documents.items()}
+        texts = {doc_id: doc.text for doc_id, doc in snapshot.documents.items()}
+        # One assignment, so a question answered while refresh() runs in another thread sees either the
+        # old index or the new one, never a mix.
+        self._state = _State(snapshot, retriever, answerer, texts)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._state.snapshot
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return self._state.retriever
+
+    @property
+    def answerer(self) -> ExtractiveAnswerer:
+        return self._state.answerer
 
     # ------------------------------------------------------------------ construction
 
@@ -105,7 +133,14 @@ class Assistant:
         return new_manifest(embedder.model_name, dimension_of(embedder), settings.chunk_size, settings.chunk_overlap)
 
     def refresh(self, rebuild: bool = False) -> UpdateReport:
-        """Re-read the documents folder and index what was added, changed or deleted."""
+        """Re-read the documents folder and index what was added, changed or deleted.
+
+        Safe to call while other threads ask questions; concurrent refreshes run one after another.
+        """
+        with _REFRESH_LOCK:
+            return self._refresh(rebuild)
+
+    def _refresh(self, rebuild: bool) -> UpdateReport:
         documents, skipped = load_documents(self.settings.docs_dir, self.settings.max_file_mb)
         for item in skipped:
             log.warning("%s", item)
@@ -136,11 +171,12 @@ class Assistant:
         question = self._check(question)
         previous = list(history or [])
         query = standalone_query(question, previous)
-        vector = self.retriever.embed_query(query)
-        passages = self.retriever.search(query, vector=vector)
+        state = self._state
+        vector = state.retriever.embed_query(query)
+        passages = state.retriever.search(query, vector=vector)
         context = previous[-2:] if query != question else []
-        answer = self.answerer.answer(question, query, context, passages, vector)
-        return verify(answer, self._texts)
+        answer = state.answerer.answer(question, query, context, passages, vector)
+        return verify(answer, state.texts)
 
     def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
         """Yield the answer text in pieces, then the final verified ``Answer`` as the last item."""
@@ -175,7 +211,7 @@ class Assistant:
         return out
 
     def document_text(self, doc_id: str) -> str:
-        return self._texts[doc_id]
+        return self._state.texts[doc_id]
 
     def as_query_engine(self):
         """A llama-index query engine over this assistant, for llama-index's own evaluators."""

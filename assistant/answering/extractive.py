@@ -16,6 +16,7 @@ refusal rather than a loosely related quote.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -110,27 +111,40 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self._vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()  # the cache is shared by the threads of a server
 
     # ------------------------------------------------------------------ scoring
 
-    def _sentence_vectors(self, keys: list[tuple[str, int, int]], texts: list[str]) -> np.ndarray:
-        missing = [i for i, key in enumerate(keys) if key not in self._vectors]
+    def _cached_vectors(self, keys: list, texts: list[str]) -> list[np.ndarray]:
+        """Embeddings of ``texts`` by ``keys``, embedding only those not cached (LRU)."""
+        with self._lock:
+            missing = [i for i, key in enumerate(keys) if key not in self._vectors]
+        found = {}
         if missing:
             vectors = self.embedder.get_text_embedding_batch([texts[i] for i in missing])
-            for i, vector in zip(missing, vectors):
-                self._vectors[keys[i]] = np.asarray(vector, dtype="float32")
+            found = {keys[i]: np.asarray(v, dtype="float32") for i, v in zip(missing, vectors)}
+        with self._lock:
+            self._vectors.update(found)
+            out = []
+            for key in keys:
+                vector = self._vectors.get(key)
+                if vector is None:  # evicted by another thread meanwhile
+                    vector = found.get(key)
+                else:
+                    self._vectors.move_to_end(key)
+                out.append(vector)
             while len(self._vectors) > self._cache_size:
                 self._vectors.popitem(last=False)
-        for key in keys:
-            self._vectors.move_to_end(key)
-        return np.stack([self._vectors[key] for key in keys])
+        if any(v is None for v in out):
+            return self._cached_vectors(keys, texts)
+        return out
+
+    def _sentence_vectors(self, keys: list[tuple[str, int, int]], texts: list[str]) -> np.ndarray:
+        return np.stack(self._cached_vectors(keys, texts))
 
     def _word_vectors(self, vocabulary: list[str]) -> dict[str, np.ndarray]:
-        missing = [w for w in vocabulary if ("w", w, 0) not in self._vectors]
-        if missing:
-            for w, v in zip(missing, self.embedder.get_text_embedding_batch(missing)):
-                self._vectors[("w", w, 0)] = np.asarray(v, dtype="float32")
-        return {w: self._vectors[("w", w, 0)] for w in vocabulary}
+        vectors = self._cached_vectors([("w", w, 0) for w in vocabulary], vocabulary)
+        return dict(zip(vocabulary, vectors))
 
     def _synonyms(self, question_stems: list[str], surface: dict[str, str], sentences: list[str]
                   ) -> dict[str, dict[str, float]]:
