@@ -209,11 +209,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _summary(result) -> str:
     m = result.metrics
+    k = next((key for key in m if key.startswith("hit@")), "hit@5")
     def f(v):
         return "n/a" if v is None else f"{v:.3f}"
     lines = [f"{m['passed']}/{m['cases']} cases passed: accuracy {f(m['accuracy'])}, "
              f"refusal precision {f(m['refusal_precision'])} / recall {f(m['refusal_recall'])}, "
-             f"citation precision {f(m['citation_precision'])}, hit@5 {f(m.get('hit@5'))}, MRR {f(m['mrr'])}, "
+             f"citation precision {f(m['citation_precision'])}, {k} {f(m.get(k))}, MRR {f(m['mrr'])}, "
              f"median {m['median_words']} words, latency p50 {m['latency_p50_s'] * 1000:.0f} ms"]
     for tag, t in result.by_tag.items():
         lines.append(f"  {tag:<14} {t['cases']:>3} cases  accuracy {f(t['accuracy'])}")

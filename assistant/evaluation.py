@@ -63,6 +63,7 @@ class CaseResult:
     latency_s: float
     tags: list[str] = field(default_factory=list)
     cited: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
     why: str = ""
 
 
@@ -83,7 +84,8 @@ class EvalResult:
 def normalise(text: str) -> str:
     """Lower case, no punctuation, single spaces, no digit grouping: for forgiving string matching."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = re.sub(r"(?<=\d)[,\s.'\u00a0](?=\d{2,3}\b)", "", text)  # 6,01,427 / 601 427 -> 601427
+    # 6,01,427 / 601,427 / 601 427 -> 601427, without gluing "2021 120" into one number
+    text = re.sub(r"(?<!\d)\d{1,3}(?:[,.'\u00a0 ]\d{2,3})+(?!\d)", lambda m: re.sub(r"\D", "", m.group()), text)
     text = re.sub(r"[^\w\s]|_", " ", text)
     return " ".join(text.split())
 
@@ -100,16 +102,27 @@ def load_gold(path: str | Path) -> list[GoldCase]:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise GoldFileError(f"cannot read gold file {path} ({exc.strerror})") from None
-    try:
-        if path.suffix.lower() == ".jsonl":
-            items = [json.loads(line) for line in raw.splitlines() if line.strip()]
-        else:
-            items = yaml.safe_load(raw) or []
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise GoldFileError(f"gold file {path} is not valid {'JSONL' if path.suffix == '.jsonl' else 'YAML'}: "
-                            f"{str(exc).splitlines()[0]}") from None
+    if path.suffix.lower() == ".jsonl":
+        items = []
+        for n, line in enumerate(raw.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise GoldFileError(f"gold file {path} is not valid JSONL: line {n}: {exc.msg}") from None
+    else:
+        try:
+            items = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise GoldFileError(f"gold file {path} is not valid YAML: {where}{problem}") from None
+        items = [] if items is None else items
     if not isinstance(items, list):
         raise GoldFileError(f"gold file {path} must hold a list of cases")
+    if not items:
+        raise GoldFileError(f"gold file {path} has no cases; add at least one")
     cases, seen = [], set()
     for n, item in enumerate(items, start=1):
         cases.append(_case(item, n, path))
@@ -128,16 +141,30 @@ def _case(item: Any, n: int, path: Path) -> GoldCase:
         raise GoldFileError(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
     if "id" not in item:
         raise GoldFileError(f"{where} has no id")
-    turns = item.get("turns") or ([item["question"]] if item.get("question") else [])
-    if not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+    raw_turns = item.get("turns") or item.get("question")
+    raw_turns = [raw_turns] if isinstance(raw_turns, str) else raw_turns
+    if not isinstance(raw_turns, list) or not raw_turns or not all(isinstance(t, str) and t.strip() for t in raw_turns):
         raise GoldFileError(f"{where} ({item['id']}) needs a question or a list of turns")
+    turns = tuple(raw_turns)
     refuse = bool(item.get("refuse", False))
-    expect_any = tuple(str(x) for x in item.get("expect_any") or ())
-    expect_all = tuple(str(x) for x in item.get("expect_all") or ())
+    expect_any = _strings(item, "expect_any", where)
+    expect_all = _strings(item, "expect_all", where)
     if not refuse and not expect_any and not expect_all:
         raise GoldFileError(f"{where} ({item['id']}) needs expect_any, expect_all or refuse: true")
     return GoldCase(id=str(item["id"]), turns=tuple(turns), expect_any=expect_any, expect_all=expect_all,
-                    refuse=refuse, sources=tuple(item.get("sources") or ()), tags=tuple(item.get("tags") or ()))
+                    refuse=refuse, sources=_strings(item, "sources", where), tags=_strings(item, "tags", where))
+
+
+def _strings(item: dict, name: str, where: str) -> tuple[str, ...]:
+    """A field that holds a list of strings (a single string counts as a list of one)."""
+    value = item.get(name)
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return (str(value),)
+    if isinstance(value, list) and all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in value):
+        return tuple(str(x) for x in value)
+    raise GoldFileError(f"{where}: {name} must be a string or a list of strings")
 
 
 def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0) -> CaseResult:
@@ -148,8 +175,9 @@ def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0) -> CaseRe
         why = "" if answer_correct else "answered a question the documents cannot answer"
         citation_correct = None
     else:
-        hits_any = not case.expect_any or any(contains(answer.text, e) for e in case.expect_any)
-        hits_all = all(contains(answer.text, e) for e in case.expect_all)
+        text = _strip_markers(answer.text)
+        hits_any = not case.expect_any or any(contains(text, e) for e in case.expect_any)
+        hits_all = all(contains(text, e) for e in case.expect_all)
         answer_correct = not answer.refused and hits_any and hits_all
         if answer.refused:
             why = "refused an answerable question"
@@ -163,6 +191,8 @@ def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0) -> CaseRe
         if case.sources and answer.citations and not names_source:
             citation_correct = False
             why = why or "expected source not cited"
+        if citation_correct is False and not why:
+            why = "no citations" if not answer.citations else "the cited passages do not hold the expected answer"
     rank = None
     if case.sources:
         for i, p in enumerate(answer.passages, start=1):
@@ -175,6 +205,7 @@ def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0) -> CaseRe
         expected_refusal=case.refuse, answer_correct=answer_correct, citation_correct=citation_correct,
         source_rank=rank, words=0 if answer.refused else len(_strip_markers(answer.text).split()),
         latency_s=round(latency_s, 4), tags=list(case.tags), cited=[c.doc_id for c in answer.citations], why=why,
+        sources=list(case.sources),
     )
 
 
@@ -201,12 +232,8 @@ def metrics(results: list[CaseResult], k: int = 5) -> dict[str, Any]:
     n = len(results)
     refused = [r for r in results if r.refused]
     unanswerable = [r for r in results if r.expected_refusal]
-    answered = [r for r in results if not r.refused and not r.expected_refusal]
     cited = [r for r in results if r.citation_correct is not None and not r.refused]
-    ranked = [r for r in results if not r.expected_refusal and r.source_rank is not None or
-              (not r.expected_refusal and r.tags is not None and r.source_rank is None and r.cited is not None
-               and False)]
-    with_sources = [r for r in results if not r.expected_refusal and (r.source_rank is not None or r.cited)]
+    with_sources = [r for r in results if r.sources and not r.expected_refusal]
     words = [r.words for r in results if not r.refused]
     latencies = sorted(r.latency_s for r in results)
     out = {
@@ -226,7 +253,6 @@ def metrics(results: list[CaseResult], k: int = 5) -> dict[str, Any]:
         "latency_p50_s": _percentile(latencies, 0.5),
         "latency_p95_s": _percentile(latencies, 0.95),
     }
-    del answered, ranked
     return out
 
 
@@ -284,7 +310,9 @@ def load_run(path: str | Path) -> dict[str, Any]:
         raise GoldFileError(f"cannot read baseline run {path} ({exc.strerror})") from None
     except json.JSONDecodeError:
         raise GoldFileError(f"baseline run {path} is not JSON; make one with `assistant eval GOLD --out RUN.json`") from None
-    if "cases" not in data or "metrics" not in data:
+    if (not isinstance(data, dict) or not isinstance(data.get("cases"), list)
+            or not isinstance(data.get("metrics"), dict)
+            or not all(isinstance(c, dict) and "id" in c and "passed" in c for c in data["cases"])):
         raise GoldFileError(f"baseline run {path} has no cases/metrics; make one with `assistant eval --out`")
     return data
 
@@ -359,7 +387,9 @@ def write_report(result: EvalResult, path: str | Path, comparison: Comparison | 
     path = Path(path)
     chart = plot_by_tag(result, path.with_suffix(".png"))
     m = result.metrics
-    rows = [(label, m.get(key)) for key, label in METRIC_LABELS if key in m]
+    hit_key = next((key for key in m if key.startswith("hit@")), "hit@5")
+    labels = [(hit_key, f"retrieval {hit_key}") if key == "hit@5" else (key, label) for key, label in METRIC_LABELS]
+    rows = [(label, m.get(key)) for key, label in labels if key in m]
     tag_rows = [(tag, t["cases"], t["accuracy"], t["refusal_recall"], t["median_words"]) for tag, t in result.by_tag.items()]
     failures = result.failures
     if path.suffix.lower() in (".html", ".htm"):
@@ -438,8 +468,9 @@ def check_case(bot, case: GoldCase) -> CaseResult:
     answer, latency = run_case(bot, case)
     result = score_case(case, answer, latency)
     if not result.passed:
-        expected = "a refusal" if case.refuse else f"any of {list(case.expect_any)}" + (
-            f" and all of {list(case.expect_all)}" if case.expect_all else "")
+        wanted = ([f"any of {list(case.expect_any)}"] if case.expect_any else []) + (
+            [f"all of {list(case.expect_all)}"] if case.expect_all else [])
+        expected = "a refusal" if case.refuse else " and ".join(wanted)
         raise AssertionError(f"{case.id}: {result.why}\n  question: {case.question}\n  expected: {expected}\n"
                              f"  answer:   {answer.text}")
     return result
