@@ -166,21 +166,27 @@ class Assistant:
 
     # ------------------------------------------------------------------ asking
 
-    def ask(self, question: str, history: list[str] | None = None) -> Answer:
-        """Answer one question; ``history`` holds earlier user questions of the same conversation."""
+    def ask(self, question: str, history: list[str] | None = None, top_k: int | None = None) -> Answer:
+        """Answer one question; ``history`` holds earlier user questions of the same conversation.
+
+        ``top_k`` overrides ``settings.top_k`` (passages retrieved) for this question only.
+        """
         question = self._check(question)
         previous = list(history or [])
         query = standalone_query(question, previous)
         state = self._state
         vector = state.retriever.embed_query(query)
-        passages = state.retriever.search(query, vector=vector)
+        if top_k is not None and not 1 <= top_k <= 100:
+            raise ConfigError(f"top_k must be between 1 and 100, got {top_k}")
+        passages = state.retriever.search(query, top_k=top_k, vector=vector)
         context = previous[-2:] if query != question else []
         answer = state.answerer.answer(question, query, context, passages, vector)
         return verify(answer, state.texts)
 
-    def stream(self, question: str, history: list[str] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[str] | None = None,
+               top_k: int | None = None) -> Iterator[str | Answer]:
         """Yield the answer text in pieces, then the final verified ``Answer`` as the last item."""
-        answer = self.ask(question, history)
+        answer = self.ask(question, history, top_k=top_k)
         for sentence in _pieces(answer.text):
             yield sentence
         yield answer
@@ -241,13 +247,13 @@ class Chat:
     def questions(self) -> list[str]:
         return [q for q, _ in self.turns]
 
-    def ask(self, question: str) -> Answer:
-        answer = self.assistant.ask(question, history=self.questions)
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        answer = self.assistant.ask(question, history=self.questions, top_k=top_k)
         self.turns.append((answer.question, answer))
         return answer
 
-    def stream(self, question: str) -> Iterator[str | Answer]:
-        for piece in self.assistant.stream(question, history=self.questions):
+    def stream(self, question: str, top_k: int | None = None) -> Iterator[str | Answer]:
+        for piece in self.assistant.stream(question, history=self.questions, top_k=top_k):
             if isinstance(piece, Answer):
                 self.turns.append((piece.question, piece))
             yield piece

@@ -60,3 +60,4 @@ def test_concurrent_refreshes_in_one_process_wait_for_each_other(docs_dir, fake_
         t.join(timeout=60)
     assert errors == []
     assert sorted(len(r.added) for r in reports) == [0, 0, 0, 1]
+
