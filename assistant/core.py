@@ -21,7 +21,7 @@ from .citations import Answer, verify
 from .config import Settings
 from .documents import Skipped, load_documents
 from .embeddings import dimension_of, load_embedder, max_tokens
-from .errors import ConfigError, EmptyQuestionError, IndexMismatchError, NoDocumentsError
+from .errors import ConfigError, QuestionError, IndexMismatchError, NoDocumentsError
 from .retrieval import HybridRetriever, standalone_query
 from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
 
@@ -198,10 +198,10 @@ class Assistant:
     @staticmethod
     def _check(question: str) -> str:
         if not isinstance(question, str) or not question.strip():
-            raise EmptyQuestionError("the question is empty; type a question about the documents")
+            raise QuestionError("the question is empty; type a question about the documents")
         question = " ".join(question.split())
         if len(question) > MAX_QUESTION_CHARS:
-            raise EmptyQuestionError(
+            raise QuestionError(
                 f"the question is {len(question):,} characters long; keep it under {MAX_QUESTION_CHARS:,}"
             )
         return question

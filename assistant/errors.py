@@ -20,8 +20,11 @@ class DocumentError(AssistantError):
     """One document could not be read (binary, corrupt, wrong encoding)."""
 
 
-class EmptyQuestionError(AssistantError):
-    """The question was empty or only white space."""
+class QuestionError(AssistantError):
+    """The question cannot be asked: empty, only white space, or far too long."""
+
+
+EmptyQuestionError = QuestionError  # the name the first versions used
 
 
 class IndexMissingError(AssistantError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.errors import ConfigError, EmptyQuestionError
+from assistant.errors import ConfigError, QuestionError
 
 
 def test_top_k_can_change_per_question(fake_bot):
@@ -20,10 +20,10 @@ def test_a_top_k_out_of_range_is_a_clear_error(fake_bot):
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t"])
 def test_empty_questions_are_refused_with_a_message(fake_bot, question):
-    with pytest.raises(EmptyQuestionError, match="the question is empty"):
+    with pytest.raises(QuestionError, match="the question is empty"):
         fake_bot.ask(question)
 
 
 def test_a_huge_question_is_refused_with_a_message(fake_bot):
-    with pytest.raises(EmptyQuestionError, match="keep it under 2,000"):
+    with pytest.raises(QuestionError, match="keep it under 2,000"):
         fake_bot.ask("why " * 25_000)
