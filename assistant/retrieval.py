@@ -47,7 +47,7 @@ FOLLOW_UP_WORDS = re.compile(
     r"counterpart|former|latter|same|other)\b",
     re.IGNORECASE,
 )
-FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|what about|how about|and what|why|when|where)\b", re.IGNORECASE)
+FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|what about|how about|and what)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)

@@ -6,10 +6,13 @@ folder, and serves the chat on http://127.0.0.1:7860. Each browser tab has its o
 title, date and the passage with the cited sentence highlighted. A documents tab lists what is indexed and
 takes uploads (``.txt``, ``.md``, ``.html``, ``.pdf``), indexed incrementally with ``Assistant.refresh``.
 
-The same app answers programs: ``/ask`` returns the answer and its citations as JSON.
+The same app answers programs: ``/ask`` returns the answer and its citations as JSON, and keeps a
+conversation per client session (``/clear`` starts a new one); ``/upload`` and ``/documents`` manage
+the documents.
 
->>> from gradio_client import Client                                          # doctest: +SKIP
->>> Client("http://127.0.0.1:7860/").predict("How many AK-203 rifles will India buy?", api_name="/ask")["text"]
+>>> from gradio_client import Client                                              # doctest: +SKIP
+>>> client = Client("http://127.0.0.1:7860/")                                    # doctest: +SKIP
+>>> client.predict("How many AK-203 rifles will India buy?", api_name="/ask")["text"]  # doctest: +SKIP
 'India on Monday signed a contract with Russia to procure 6,01,427 AK-203 assault rifles ... [1]'
 
 Nothing here reaches around the API: questions go through ``Chat.stream``/``Chat.ask``, documents are
@@ -29,7 +32,6 @@ import tempfile
 import threading
 import time
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -63,7 +65,8 @@ CONTEXT_CHARS = 320  # passage text shown on each side of a cited sentence
 STREAM_DELAY = 0.02  # seconds between streamed pieces, so the answer visibly builds up
 MAX_SCORES_LISTED = 20
 
-MODE_LABELS = {"extractive": "Extractive: quotes the documents' own sentences", "llm": "LLM: writes an answer from the passages"}
+# The answer modes' labels in the settings panel; a mode without one shows its name.
+MODE_LABELS = {"extractive": "Extractive: quotes the documents' own sentences"}
 
 
 class UploadError(AssistantError):
@@ -71,44 +74,6 @@ class UploadError(AssistantError):
 
 
 # ---------------------------------------------------------------------------------------- server side
-
-
-class ReadWriteLock:
-    """Many questions at once, or one index update alone (an update swaps the assistant's index)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            while self._writing or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            while self._writing or self._readers:
-                self._cond.wait()
-            self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
 
 
 @dataclass
@@ -134,39 +99,33 @@ class UploadReport:
             given = self.renamed.get(d.doc_id)
             saved = f" (saved as {_md(d.doc_id)})" if given else ""
             passages = f"{d.passages} passage{'s' if d.passages != 1 else ''}"
-            lines.append(f"✅ Added **{_md(given or d.doc_id)}**{saved}: {passages} indexed; ask about it now.")
+            lines.append(f"✓ Added **{_md(given or d.doc_id)}**{saved}: {passages} indexed; ask about it now.")
         for name in self.unchanged:
-            lines.append(f"ℹ️ **{_md(name)}** is already indexed with the same content.")
+            lines.append(f"• **{_md(name)}** is already indexed with the same content.")
         for name, reason in self.refused:
-            lines.append(f"⛔ Refused **{_md(name)}**: {_md(reason)}. Nothing already indexed was changed.")
+            lines.append(f"✗ Refused **{_md(name)}**: {_md(reason)}. Nothing already indexed was changed.")
         return "\n\n".join(lines)
 
 
 class ChatService:
-    """What every browser session shares: the ``Assistant``, its index lock, and document uploads.
+    """What every browser session shares: the ``Assistant`` and document uploads.
 
-    Sessions keep their own ``Chat``; this object only hands them an assistant with the session's
-    settings (number of passages, answer mode) and serialises index updates against questions.
+    Sessions keep their own ``Chat`` and pass their settings (number of passages) with each question.
+    Questions go on while an upload is indexed: the assistant swaps in the new index in one step.
     """
 
     def __init__(self, bot: Assistant, stream_delay: float = STREAM_DELAY):
         self.bot = bot
         self.stream_delay = stream_delay
-        self.lock = ReadWriteLock()
-        self._engines: dict[tuple[int, str], Assistant] = {}
-        self._engines_lock = threading.Lock()
+        self._upload_lock = threading.Lock()  # one upload moves files and re-indexes at a time
 
     # --------------------------------------------------------------- asking
 
     def new_chat(self) -> Chat:
         return self.bot.chat()
 
-    def engine(self, top_k: Any = None, mode: Any = None) -> Assistant:
-        """The assistant for one session's settings: the shared one, or one over the same index.
-
-        ``Assistant.ask`` has no per-call ``top_k``, so a session that asks for another number of
-        passages gets its own ``Assistant`` over the same snapshot and embedder (built once, cached).
-        """
+    def options(self, top_k: Any = None, mode: Any = None) -> int:
+        """The session's number of passages, checked; the answer mode must be one the assistant has."""
         settings = self.bot.settings
         top_k = settings.top_k if top_k in (None, "") else top_k
         mode = settings.answer_mode if mode in (None, "") else mode
@@ -174,30 +133,15 @@ class ChatService:
             top_k = int(float(top_k))
         except (TypeError, ValueError):
             raise ConfigError(f"the number of passages must be a whole number, got {top_k!r}") from None
-        wanted = settings.replace(top_k=top_k, answer_mode=str(mode))  # validates: raises ConfigError
-        if (wanted.top_k, wanted.answer_mode) == (settings.top_k, settings.answer_mode):
-            return self.bot
-        key = (wanted.top_k, wanted.answer_mode)
-        with self._engines_lock:
-            if key not in self._engines:
-                self._engines[key] = Assistant(self.bot.snapshot, self.bot.embedder, wanted)
-            return self._engines[key]
+        return settings.replace(top_k=top_k, answer_mode=str(mode)).top_k  # validates: raises ConfigError
 
     def ask(self, chat: Chat, question: str, top_k: Any = None, mode: Any = None) -> Answer:
-        with self.lock.reading():
-            chat.assistant = self.engine(top_k, mode)
-            return chat.ask(question)
+        return chat.ask(question, top_k=self.options(top_k, mode))
 
     def stream(self, chat: Chat, question: str, top_k: Any = None, mode: Any = None) -> Iterator[str | Answer]:
-        """``Chat.stream`` with the index held steady while the answer is worked out.
-
-        Retrieval and answering happen before the first piece, so the lock is held only for that; it is
-        never held across a ``yield`` (a browser that goes away mid-answer must not block uploads).
-        """
-        with self.lock.reading():
-            chat.assistant = self.engine(top_k, mode)
-            pieces = chat.stream(question)
-            first = next(pieces)
+        """``Chat.stream``, started here so a bad question raises now, not at the first piece."""
+        pieces = chat.stream(question, top_k=self.options(top_k, mode))
+        first = next(pieces)
         return chain([first], pieces)
 
     # --------------------------------------------------------------- documents
@@ -249,7 +193,7 @@ class ChatService:
                 name = safe_file_name(given)
                 size = Path(path).stat().st_size
                 if size > limit:
-                    raise UploadError(f"it is {size / 1024 / 1024:.1f} MB, over the {self.max_file_mb:g} MB limit; "
+                    raise UploadError(f"it is {_size(size)}, over the {self.max_file_mb:g} MB limit; "
                                       "split it into smaller files")
                 if any(name == other for _, other, _ in staged):
                     raise UploadError(f"another file in this upload is also named {name}; rename one of them")
@@ -266,7 +210,7 @@ class ChatService:
         return staged
 
     def _publish(self, staged: list[tuple[str, str, Path]], docs_dir: Path, report: UploadReport) -> None:
-        with self.lock.writing():
+        with self._upload_lock:
             moved: list[tuple[str, str]] = []
             for given, name, target in staged:
                 dest = docs_dir / name
@@ -283,14 +227,13 @@ class ChatService:
                 return
             try:
                 self.bot.refresh()
-            except AssistantError as exc:  # e.g. another process is updating the index: take the files back
+            except Exception as exc:  # e.g. another process is updating the index: take the files back
                 for given, name in moved:
                     (docs_dir / name).unlink(missing_ok=True)
-                    report.refused.append((given, f"it could not be indexed ({exc})"))
+                if not isinstance(exc, AssistantError):
+                    raise
+                report.refused.extend((given, f"it could not be indexed ({exc})") for given, _ in moved)
                 return
-            finally:
-                with self._engines_lock:
-                    self._engines.clear()  # they hold the previous index
             indexed = {d.doc_id: d for d in self.bot.documents}
             skipped = {s.path: s.reason for s in self.bot.skipped}
             for given, name in moved:
@@ -301,6 +244,12 @@ class ChatService:
                 else:
                     (docs_dir / name).unlink(missing_ok=True)
                     report.refused.append((given, skipped.get(name, "it could not be indexed")))
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def safe_file_name(name: str) -> str:
@@ -400,7 +349,8 @@ def render_answer(text: str, turn: int, citations: Sequence[Citation] = (), refu
         c = by_number.get(n)
         tip = f"[{n}] {c.title}: “{_shorten(c.quote)}”" if c else f"source [{n}]"
         parts.append(_md(text[pos:m.start()]))
-        parts.append(f' <span class="cite cite-{turn}-{n}" role="button" tabindex="0" title="{_attr(tip)}">[{n}]</span>')
+        parts.append(f' <span class="cite cite-{turn}-{n}" role="button" tabindex="0" '
+                     f'title="{_attr(tip)}">[{n}]</span>')
         pos = m.end()
     parts.append(_md(text[pos:]))
     body = "".join(parts)
@@ -424,23 +374,30 @@ def chat_messages(chat: Chat | None, pending: tuple[str, str] | None = None) -> 
     return messages
 
 
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+|\n+")
+
+
 def passage_context(doc_text: str, start: int, end: int, bounds: tuple[int, int] | None = None,
                     width: int = CONTEXT_CHARS) -> tuple[str, str, str, bool, bool]:
     """(before, cited, after, clipped_before, clipped_after): the cited span inside its passage.
 
     ``bounds`` are the passage's offsets in the document (default: the whole document); at most
-    ``width`` characters are kept on each side, cut at a space so no word is broken.
+    ``width`` characters are kept on each side, cut where a sentence ends if one does in that window,
+    else at a space, so neither a word nor (where it can be helped) a sentence is broken.
     """
     lo_bound, hi_bound = bounds or (0, len(doc_text))
     lo_bound, hi_bound = max(0, min(lo_bound, start)), min(len(doc_text), max(hi_bound, end))
     lo = max(lo_bound, start - width)
     hi = min(hi_bound, end + width)
     if lo > lo_bound:
+        ends = [m.end() for m in _SENTENCE_END.finditer(doc_text, lo, start)]
         space = doc_text.find(" ", lo, start)
-        lo = space + 1 if space >= 0 else lo
+        lo = ends[0] if ends else (space + 1 if space >= 0 else lo)
     if hi < hi_bound:
+        ends = [m.start() + len(m.group().rstrip()) for m in _SENTENCE_END.finditer(doc_text, end, hi)
+                if m.end() <= hi and m.start() > end]
         space = doc_text.rfind(" ", end, hi)
-        hi = space if space >= 0 else hi
+        hi = ends[-1] if ends else (space if space >= 0 else hi)
     return doc_text[lo:start], doc_text[start:end], doc_text[end:hi], lo > lo_bound, hi < hi_bound
 
 
@@ -479,10 +436,11 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
             before, cited, after, cut_before, cut_after = "", c.quote, "", False, False
         where = f"{html.escape(c.doc_id)} · characters {c.start}–{c.end}"
         if show_scores:
-            where += f' · <span class="score">score {c.score:.3f}</span>'
+            where += f' · <span class="score">evidence score {c.score:.3f}</span>'
         cards.append(
             f'<article class="source" id="source-{turn}-{c.number}" data-turn="{turn}" data-n="{c.number}">'
-            f'<header><span class="source-n">[{c.number}]</span> <span class="source-title">{html.escape(c.title)}</span>'
+            f'<header><span class="source-n">[{c.number}]</span> '
+            f'<span class="source-title">{html.escape(c.title)}</span>'
             + (f' <span class="source-date">{html.escape(date)}</span>' if date else "")
             + f'</header><div class="source-where">{where}</div>'
             f'<blockquote class="passage">{"… " if cut_before else ""}{html.escape(before)}'
@@ -494,11 +452,11 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
         for rank, p in enumerate(answer.passages[:MAX_SCORES_LISTED], 1):
             info = documents.get(p.doc_id)
             title = info.title if info else p.doc_id
-            rows.append(f"<tr><td>{rank}</td><td>{html.escape(title)}</td><td>{p.start}–{p.end}</td>"
+            rows.append(f"<tr><td>{rank}</td><td>{html.escape(title)}</td><td class=\"chars\">{p.start}–{p.end}</td>"
                         f'<td class="score">{p.score:.3f}</td></tr>')
         cards.append(
             f'<details class="retrieved" open><summary>Retrieved passages ({len(answer.passages)}), best first'
-            f"</summary><table><thead><tr><th>#</th><th>document</th><th>characters</th><th>score</th></tr>"
+            f"</summary><table><thead><tr><th>#</th><th>document</th><th>characters</th><th>retrieval score</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>"
             f'<div class="retrieved-note">Answer confidence {answer.confidence:.3f} · mode {html.escape(answer.mode)}'
             f" · query “{html.escape(answer.query)}”</div></details>"
@@ -513,8 +471,8 @@ def render_documents(documents: Sequence[DocumentInfo], skipped: Sequence[Any] =
     else:
         rows = "".join(
             f"<tr><td>{html.escape(d.title)}</td><td><code>{html.escape(d.doc_id)}</code></td>"
-            f"<td>{html.escape(d.date)}</td><td class=\"num\">{d.passages}</td>"
-            f"<td>{html.escape(_when(d.indexed_at))}</td></tr>"
+            f"<td class=\"date\">{html.escape(d.date)}</td><td class=\"num\">{d.passages}</td>"
+            f"<td class=\"when\">{html.escape(_when(d.indexed_at))}</td></tr>"
             for d in documents
         )
         total = sum(d.passages for d in documents)
@@ -547,7 +505,7 @@ def documents_json(documents: Sequence[DocumentInfo]) -> list[dict[str, Any]]:
 
 
 def _status(message: str) -> str:
-    return f"⚠️ {_md(message)}" if message else ""
+    return f"⚠ {_md(message)}" if message else ""
 
 
 def _uploaded(files: Any) -> list[tuple[str, str]]:
@@ -618,7 +576,7 @@ class ChatApp:
     def select(self, chat: Chat | None, show_scores: bool, evt: gr.SelectData) -> tuple[str, int | None]:
         """A click on a message shows that answer's sources."""
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        if not chat or not isinstance(index, int):
+        if not chat or not chat.turns or not isinstance(index, int):
             return gr.skip(), gr.skip()
         turn = min(index // 2, len(chat.turns) - 1)
         return self.sources_for(chat, turn, show_scores), turn
@@ -673,7 +631,8 @@ CSS = """
 #sources .sources-question { font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 8px; }
 #sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
   margin-bottom: 10px; transition: box-shadow 0.2s, border-color 0.2s; scroll-margin: 8px; }
-#sources .source.linked, #sources .source.flash { border-color: #f59e0b; box-shadow: 0 0 0 3px rgba(245, 158, 11, 0.35); }
+#sources .source.linked, #sources .source.flash { border-color: #f59e0b;
+  box-shadow: 0 0 0 3px rgba(245, 158, 11, 0.35); }
 #sources .source-n { font-weight: 700; color: var(--color-accent); }
 #sources .source-title { font-weight: 600; }
 #sources .source-date { font-size: 0.85em; color: var(--body-text-color-subdued); margin-left: 4px; }
@@ -682,9 +641,12 @@ CSS = """
   border-left: 3px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
 #sources mark.cited { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px; }
 #sources .sources-refused { border-left: 4px solid #9ca3af; padding: 6px 10px; margin-bottom: 10px; }
-#sources .retrieved table, #documents-list table { width: 100%; font-size: 0.85em; border-collapse: collapse; }
-#sources .retrieved td, #sources .retrieved th, #documents-list td, #documents-list th { padding: 3px 6px;
-  border-bottom: 1px solid var(--border-color-primary); text-align: left; }
+#sources .retrieved table, #documents-list table { width: 100%; font-size: 0.85em; border-collapse: collapse;
+  border: none !important; }
+#sources .retrieved td, #sources .retrieved th, #documents-list td, #documents-list th { padding: 4px 8px;
+  border: none !important; border-bottom: 1px solid var(--border-color-primary) !important; text-align: left;
+  vertical-align: top; }
+#documents-list td.date, #documents-list td.when, #sources .retrieved td.chars { white-space: nowrap; }
 #sources .retrieved-note { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 4px; }
 #sources .sources-empty { color: var(--body-text-color-subdued); font-size: 0.9em; }
 #sources .cite-sample { color: var(--color-accent); font-weight: 600; }
@@ -696,7 +658,7 @@ CSS = """
 # Markers and source cards meet in the browser: hovering a marker outlines its card, clicking (or Enter)
 # scrolls the card into view and flashes it. A click on an older answer first switches the panel to that
 # answer (Chatbot.select), so the card is looked for again for a moment until it is there.
-JS = """
+JS = r"""
 () => {
   if (window.__assistantCites) return;
   window.__assistantCites = true;
@@ -734,14 +696,15 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
     service = ChatService(bot, stream_delay=stream_delay)
     handlers = ChatApp(service)
     settings = bot.settings
-    with gr.Blocks(title=TITLE, fill_width=True) as demo:
+    # Uploads are copied into the documents folder at once; Gradio's own copies are deleted after an hour.
+    with gr.Blocks(title=TITLE, fill_width=True, delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         demo.handlers = handlers  # type: ignore[attr-defined]  # for tests and embedding
         chat_state = gr.State(None)  # this session's Chat, created on its first question
         selected = gr.State(None)  # the turn whose sources are shown (None: the latest)
 
         with gr.Sidebar(label="Settings", open=True, position="left", width=290):
             gr.Markdown("### Settings")
-            top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages retrieved",
+            top_k = gr.Slider(1, max(20, settings.top_k), value=settings.top_k, step=1, label="Passages retrieved",
                               info="How many passages are searched for each question", elem_id="top-k")
             mode = gr.Radio([(MODE_LABELS.get(m, m), m) for m in ANSWER_MODES], value=settings.answer_mode,
                             label="Answer mode", info="Extractive is available now; LLM answers come with the "
@@ -755,7 +718,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=360):
                         chatbot = gr.Chatbot(
-                            label="Conversation", elem_id="chat", height=520, latex_delimiters=[],
+                            label="Conversation", show_label=False, elem_id="chat", height=520, latex_delimiters=[],
                             examples=[{"text": q} for q in examples] or None, feedback_options=None,
                             placeholder="**Ask a question about the documents**, or pick an example:",
                             buttons=["copy"],
@@ -771,8 +734,9 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                         sources = gr.HTML(EMPTY_SOURCES, elem_id="sources")
             with gr.Tab("Documents", id="documents-tab") as documents_tab:
                 documents_view = gr.HTML(handlers.documents_html(), elem_id="documents")
-                files = gr.File(label=f"Add documents: .txt, .md, .html or .pdf, up to {settings.max_file_mb:g} MB each",
-                                file_count="multiple", elem_id="upload", height=140)
+                limit = f"up to {settings.max_file_mb:g} MB each"
+                files = gr.File(file_count="multiple", elem_id="upload", height=140,
+                                label=f"Add documents: .txt, .md, .html or .pdf, {limit}")
                 upload_status = gr.Markdown("", elem_id="upload-status")
 
         # Hidden parts of the API: their events are endpoints for gradio_client, not controls.
@@ -793,10 +757,9 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
         send.click(handlers.respond, **chat_io, api_visibility="private", show_progress="hidden")
         chatbot.example_select(handlers.example, None, box, api_visibility="private").then(
             handlers.respond, **chat_io, api_visibility="private", show_progress="hidden")
-        clear.click(handlers.clear, [chat_state], [chatbot, sources, status, chat_state, selected],
-                    api_visibility="private")
-        chatbot.clear(handlers.clear, [chat_state], [chatbot, sources, status, chat_state, selected],
-                      api_visibility="private")  # the Chatbot's own bin icon
+        clear_io = dict(inputs=[chat_state], outputs=[chatbot, sources, status, chat_state, selected])
+        clear.click(handlers.clear, **clear_io, api_name="clear_button", api_visibility="private")
+        chatbot.clear(handlers.clear, **clear_io, api_name="clear_bin", api_visibility="private")  # its bin icon
         chatbot.select(handlers.select, [chat_state, show_scores], [sources, selected], api_visibility="private")
         show_scores.change(handlers.sources_for, [chat_state, selected, show_scores], [sources],
                            api_visibility="private")
@@ -820,7 +783,8 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                                 "them; returns what was added and refused, and the documents now indexed.")
         gr.api(handlers.api_documents, api_name="documents",
                api_description="The indexed documents: doc_id, title, date, passages, indexed_at.")
-    demo.queue(default_concurrency_limit=4, max_size=64)
+    # Questions from several users run side by side (the index lock keeps uploads apart from them).
+    demo.queue(default_concurrency_limit=8, max_size=128)
     return demo
 
 
@@ -872,7 +836,8 @@ def serve(settings: Settings, host: str | None = None, port: Any = None, auth: s
     for item in bot.skipped:
         print(item, file=sys.stderr)
     bot.warm_up()
-    print(f"{len(bot.documents)} documents indexed; serving on http://{host}:{port}"
+    count = len(bot.documents)
+    print(f"{count} document{'s' if count != 1 else ''} indexed; serving on http://{host}:{port}"
           + (" (login required)" if login else ""), flush=True)
     launch(build_app(bot), host=host, port=port, auth=login, max_file_mb=settings.max_file_mb)
     return 0

@@ -1,0 +1,268 @@
+"""A real browser: Debian's chromium, headless, driven by Playwright, against ``assistant serve --auth``
+in its own process with the real model over a copy of ``seeds/``.
+
+It logs in, asks, watches the answer stream in, checks the answer and its highlighted source are on the
+screen and that markers bring their source forward, keeps two tabs apart, refuses bad input, uploads,
+and checks the page never fetched anything from outside the app.
+
+``UPDATE_SCREENSHOT=1`` writes the README's screenshot to docs/screenshot.png; otherwise it goes to a
+temporary folder, so a test run leaves the tree as it was. Chromium is required: without it the tests
+fail (``.ci/run`` installs it with apt).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from test_app_e2e import BINARY, NEW_DOC, AppProcess
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+USER, PASSWORD = "ann", "summit-2021"
+HIGHLIGHT = "rgb(253, 230, 138)"  # mark.cited's background in assistant/ui.py's CSS
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = AppProcess(tmp_path_factory.mktemp("browser-app"),
+                     ["-m", "assistant.cli", "serve", "--quiet", "--auth", f"{USER}:{PASSWORD}"], {})
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    assert Path(CHROMIUM).is_file(), (
+        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does"
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def log_in(page: Page, url: str, password: str = PASSWORD) -> None:
+    page.goto(url)
+    page.locator("input[type=text]").fill(USER)
+    page.locator("input[type=password]").fill(password)
+    page.get_by_role("button", name="Login").click()
+
+
+@pytest.fixture(scope="module")
+def context(browser, server) -> BrowserContext:
+    """One browser profile, logged in once; each test opens its own tabs (each tab is a session)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    seen: list[str] = []
+    context.on("request", lambda r: seen.append(r.url))
+    context.seen = seen  # type: ignore[attr-defined]
+    page = context.new_page()
+    log_in(page, server.url)
+    expect(page.locator("#question textarea")).to_be_visible(timeout=WAIT_MS)
+    page.close()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, server) -> Page:
+    page = context.new_page()
+    page.goto(server.url)
+    expect(page.locator("#question textarea")).to_be_visible(timeout=WAIT_MS)
+    yield page
+    page.close()
+
+
+def bot_messages(page: Page):
+    return page.locator('#chat [data-testid="bot"]')
+
+
+def ask(page: Page, question: str) -> None:
+    """Type a question and press Enter; wait until its answer is complete (the sources panel names it)."""
+    answers = bot_messages(page).count()
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    expect(bot_messages(page)).to_have_count(answers + 1, timeout=WAIT_MS)
+    expect(page.locator("#sources .sources-question")).to_have_text(f"Sources for “{question}”", timeout=WAIT_MS)
+
+
+def watch_streaming(page: Page) -> None:
+    """Record the length of the newest answer bubble's text each time the chat changes."""
+    page.evaluate("""() => {
+        window.__lengths = [];
+        new MutationObserver(() => {
+            const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+            if (bots.length) window.__lengths.push(bots[bots.length - 1].innerText.length);
+        }).observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
+    }""")
+
+
+def screenshot_path(tmp_path: Path) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        return ROOT / "docs" / "screenshot.png"
+    return tmp_path / "screenshot.png"
+
+
+def test_a_login_is_required(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, server.url, password="wrong")
+    expect(page.get_by_text(re.compile("incorrect credentials", re.I))).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#question textarea")).to_have_count(0)
+    context.close()
+
+
+def test_first_open_shows_examples_settings_and_documents(page):
+    for question in ("How many AK-203 rifles will India buy?", "Why was the annual summit not held in 2020?"):
+        expect(page.locator("#chat").get_by_text(question)).to_be_visible()
+    expect(page.get_by_text("Passages retrieved")).to_be_visible()
+    expect(page.get_by_text("Answer mode")).to_be_visible()
+    expect(page.get_by_text("Show retrieval scores")).to_be_visible()
+    page.get_by_role("tab", name="Documents").click()
+    table = page.locator("#documents-list")
+    expect(table).to_contain_text("1 document, 3 passages indexed.")
+    expect(table).to_contain_text("India and Russia sign AK-203 rifle contract")
+    expect(table).to_contain_text("2021-12-06")
+
+
+def test_answer_streams_in_with_its_highlighted_source(page, tmp_path):
+    watch_streaming(page)
+    ask(page, "How many AK-203 rifles will India buy?")
+    answer = bot_messages(page).last
+    expect(answer).to_contain_text("6,01,427 AK-203 assault rifles")
+    lengths = page.evaluate("window.__lengths")
+    growing = sorted(set(n for n in lengths if n > 1))
+    assert len(growing) >= 3, f"the answer did not stream in: {lengths}"
+
+    marker = answer.locator(".cite-0-1")
+    expect(marker).to_have_text("[1]")
+    card = page.locator("#source-0-1")
+    expect(card).to_be_visible()
+    expect(card.locator(".source-title")).to_have_text(
+        "India and Russia sign AK-203 rifle contract at the 2+2 dialogue before the 21st annual summit")
+    expect(card.locator(".source-date")).to_have_text("2021-12-06")
+    cited = card.locator("mark.cited")
+    expect(cited).to_be_visible()
+    expect(cited).to_contain_text("to procure 6,01,427 AK-203 assault rifles")
+    assert cited.evaluate("el => getComputedStyle(el).backgroundColor") == HIGHLIGHT
+    expect(card.locator(".passage")).to_contain_text("The two sides also signed a treaty")  # its context
+
+    marker.hover()
+    expect(card).to_have_class(re.compile(r"\blinked\b"))
+    marker.click()
+    expect(card).to_have_class(re.compile(r"\bflash\b"))
+
+    ask(page, "Why was the annual summit not held in 2020?")
+    expect(bot_messages(page).last).to_contain_text("Covid-19")
+    expect(page.locator("#source-1-1 mark.cited")).to_contain_text("Covid-19")
+    page.locator("#chat .cite-1-1").hover()
+    expect(page.locator("#source-1-1")).to_have_class(re.compile(r"\blinked\b"))
+    path = screenshot_path(tmp_path)
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 20_000
+
+
+def test_a_marker_of_an_earlier_answer_brings_its_source_back(page):
+    ask(page, "Who is India's defence minister?")
+    ask(page, "Who was his Russian counterpart?")
+    expect(bot_messages(page).last).to_contain_text("Shoigu")
+    expect(page.locator("#source-1-1")).to_be_visible()
+    page.locator("#chat .cite-0-1").click()
+    expect(page.locator("#sources .sources-question")).to_have_text("Sources for “Who is India's defence minister?”")
+    expect(page.locator("#source-0-1")).to_have_class(re.compile(r"\bflash\b"))
+    expect(page.locator("#source-0-1 mark.cited")).to_contain_text("Rajnath Singh")
+
+
+def test_two_tabs_never_see_each_others_conversation(context, server):
+    first, second = context.new_page(), context.new_page()
+    for page in (first, second):
+        page.goto(server.url)
+        expect(page.locator("#question textarea")).to_be_visible(timeout=WAIT_MS)
+    ask(first, "Who is India's defence minister?")
+    ask(second, "Who is Russia's foreign minister?")
+    expect(bot_messages(first)).to_have_count(1)
+    expect(bot_messages(second)).to_have_count(1)
+    expect(first.locator("#chat")).not_to_contain_text("foreign minister")
+    expect(second.locator("#chat")).not_to_contain_text("defence minister")
+    # a follow-up in the second tab is read against its own conversation, not the first tab's
+    second.locator("#show-scores input").check()
+    ask(second, "Who was his counterpart?")
+    expect(second.locator("#sources .retrieved-note")).to_contain_text(
+        "query “Who is Russia's foreign minister? Who was his counterpart?”")
+    first.close()
+    second.close()
+
+
+def test_refusals_and_bad_input_get_clear_messages(page):
+    ask(page, "What will the weather be in Delhi during the summit?")
+    refusal = bot_messages(page).last.locator(".refusal")
+    expect(refusal).to_contain_text("Not in the documents")
+    expect(refusal).to_contain_text("The documents don't say.")
+    expect(page.locator("#sources .sources-refused")).to_contain_text("No sources.")
+
+    box = page.locator("#question textarea")
+    box.fill("   ")
+    box.press("Enter")
+    expect(page.locator("#status")).to_have_text("⚠ the question is empty; type a question about the documents",
+                                                  timeout=WAIT_MS)
+    box.fill("x" * 100_000)
+    box.press("Enter")
+    expect(page.locator("#status")).to_have_text("⚠ the question is 100,000 characters long; keep it under 2,000",
+                                                  timeout=WAIT_MS)
+    expect(bot_messages(page)).to_have_count(1)
+    ask(page, "Who is the Prime Minister of India?")  # still serving
+    expect(bot_messages(page).last).to_contain_text("Narendra Modi")
+    expect(page.locator("#status")).to_have_text("")
+
+
+def test_clear_starts_a_new_conversation(page):
+    page.locator("#show-scores input").check()
+    ask(page, "Who is India's defence minister?")
+    page.locator("#clear").click()
+    expect(bot_messages(page)).to_have_count(0)
+    expect(page.locator("#chat").get_by_text("How many AK-203 rifles will India buy?")).to_be_visible()
+    ask(page, "Who was his Russian counterpart?")
+    expect(page.locator("#sources .retrieved-note")).to_contain_text("query “Who was his Russian counterpart?”")
+
+
+def test_upload_refuses_a_binary_file_then_indexes_a_document(page, server):
+    page.get_by_role("tab", name="Documents").click()
+    upload = page.locator("#upload input[type=file]")
+    upload.set_input_files(files=[{"name": "photo.txt", "mimeType": "text/plain", "buffer": BINARY}])
+    expect(page.locator("#upload-status")).to_have_text(
+        "✗ Refused photo.txt: binary file, not text; convert it to .txt, .md, .html or .pdf. "
+        "Nothing already indexed was changed.", timeout=WAIT_MS)
+    expect(page.locator("#documents-list")).to_contain_text("1 document, 3 passages indexed.")
+    upload.set_input_files(files=[{"name": "Selene Station (notes).md", "mimeType": "text/markdown",
+                                   "buffer": NEW_DOC.encode("utf-8")}])
+    expect(page.locator("#upload-status")).to_have_text(
+        "✓ Added Selene Station (notes).md (saved as Selene-Station-notes.md): 1 passage indexed; ask about it now.",
+        timeout=WAIT_MS)
+    expect(page.locator("#documents-list")).to_contain_text("2 documents, 4 passages indexed.")
+    expect(page.locator("#documents-list")).to_contain_text("Selene research station opens on the Moon")
+    assert sorted(p.name for p in server.docs.iterdir()) == [
+        "Selene-Station-notes.md", "india-russia-2plus2-ak203-summit.meta.yaml", "india-russia-2plus2-ak203-summit.txt"
+    ]
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "When did the Selene research station open?")
+    expect(bot_messages(page).last).to_contain_text("3 May 2031")
+    expect(page.locator("#source-0-1 .source-title")).to_have_text("Selene research station opens on the Moon")
+    expect(page.locator("#source-0-1 .source-date")).to_have_text("2031-05-03")
+
+
+def test_the_page_fetched_nothing_from_outside_and_the_server_kept_serving(context, server):
+    assert len(context.seen) > 50  # the page, its scripts, styles, fonts and API calls were all watched
+    assert [url for url in context.seen if not url.startswith((server.url, "data:", "blob:"))] == []
+    assert server.alive()
+    assert server.network_log.read_text(encoding="utf-8") == ""
+    assert "Traceback" not in server.log()

@@ -1,0 +1,617 @@
+"""The browser app's parts, in-process with the fake embedding model: rendering, chat handlers, uploads,
+settings, the API endpoints and the server options (login, loopback, separate sessions).
+
+The real model, a real server process and a real browser are in test_app_e2e.py and test_browser.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assistant import Assistant, Settings
+from assistant.citations import Answer, Citation
+from assistant.core import DocumentInfo
+from assistant.documents import SUPPORTED
+from assistant.ui import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    EMPTY_SOURCES,
+    EXAMPLES,
+    ChatService,
+    UploadError,
+    _md,
+    _uploaded,
+    answer_json,
+    build_app,
+    chat_messages,
+    launch,
+    main,
+    parse_auth,
+    passage_context,
+    render_answer,
+    render_documents,
+    render_sources,
+    safe_file_name,
+    server_options,
+)
+
+BAKERY_Q = "Who opened the Crumb bakery?"
+BAKERY_QUOTE = "Marta Olsen opened the Crumb bakery in 1998."
+BAKERY_TEXT = (
+    "Marta Olsen opened the Crumb bakery in 1998. The bakery sells rye bread and cinnamon buns.\n\n"
+    "Every Saturday the bakery gives unsold bread to the food bank."
+)
+LIGHTHOUSE = "The Zephyr lighthouse keeper Ingrid Holm lit the lamp in 1887.\n\nShe kept the light for forty years.\n"
+LIGHTHOUSE_Q = "Who lit the Zephyr lighthouse lamp?"
+BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00"
+
+
+@pytest.fixture
+def app(fake_bot):
+    """The app's handlers over the fake bot, streaming without a pause."""
+    demo = build_app(fake_bot, stream_delay=0)
+    return demo.handlers
+
+
+@pytest.fixture
+def service(app) -> ChatService:
+    return app.service
+
+
+def run_chat(app, question, chat=None, selected=None, top_k=5, mode="extractive", show_scores=False):
+    """All the updates ``respond`` streams for one question."""
+    return list(app.respond(question, chat, selected, top_k, mode, show_scores))
+
+
+def write_upload(tmp_path: Path, name: str, data: bytes | str) -> Path:
+    """An uploaded file as Gradio keeps it: bytes in a cache folder, under a name of its own."""
+    folder = tmp_path / "gradio-cache" / str(len(list(tmp_path.glob("gradio-cache/*"))))
+    folder.mkdir(parents=True)
+    path = folder / "upload.bin"
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def folder_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+# ------------------------------------------------------------------ file names
+
+
+@pytest.mark.parametrize("given_name,stored", [
+    ("report.txt", "report.txt"),
+    ("Summit notes (final).md", "Summit-notes-final.md"),
+    ("agreements 2021.HTML", "agreements-2021.html"),
+    ("отчёт о саммите.pdf", "отчёт-о-саммите.pdf"),
+    ("  spaced  .txt", "spaced.txt"),
+    ("a..b...c.txt", "a.b.c.txt"),
+    ("tab\tand\nnewline.md", "tab-and-newline.md"),
+    ("x" * 300 + ".txt", "x" * 100 + ".txt"),
+    ("notes.markdown", "notes.markdown"),
+    ("page.htm", "page.htm"),
+])
+def test_safe_file_name_keeps_plain_names_readable(given_name, stored):
+    assert safe_file_name(given_name) == stored
+
+
+@pytest.mark.parametrize("given_name,message", [
+    ("../../evil.txt", "unsafe file name “../../evil.txt”: it points outside the documents folder; "
+                       "upload it under a plain name like report.txt"),
+    ("..\\..\\evil.txt", "unsafe file name “..\\..\\evil.txt”: it points outside the documents folder; "
+                         "upload it under a plain name like report.txt"),
+    ("/etc/cron.d/job.txt", "unsafe file name “/etc/cron.d/job.txt”: it points outside the documents folder; "
+                            "upload it under a plain name like report.txt"),
+    ("..\uff0f..\uff0fevil.txt", "unsafe file name “..／..／evil.txt”: it points outside the documents folder; "
+                                 "upload it under a plain name like report.txt"),
+    ("C:evil.txt", "unsafe file name “C:evil.txt”: it points outside the documents folder; "
+                   "upload it under a plain name like report.txt"),
+    ("bad\x00name.txt", "unsafe file name “bad\\x00name.txt”: it points outside the documents folder; "
+                        "upload it under a plain name like report.txt"),
+    ("..", "unsafe file name “..”: it points outside the documents folder; upload it under a plain name like report.txt"),
+    (".env.txt", "unsafe file name “.env.txt”: hidden files are not indexed; rename it without the leading dot"),
+    ("", "the file has no name; name it like report.txt"),
+    ("   ", "the file has no name; name it like report.txt"),
+    ("notes.docx", "unsupported file type .docx; upload .txt, .md, .html or .pdf"),
+    ("notes.meta.yaml", "unsupported file type .yaml; upload .txt, .md, .html or .pdf"),
+    ("README", "unsupported file type (none); upload .txt, .md, .html or .pdf"),
+    ("???.txt", "file name “???.txt” has no letters or digits; rename it like report.txt"),
+])
+def test_safe_file_name_refuses_unsafe_names_with_a_clear_message(given_name, message):
+    with pytest.raises(UploadError) as caught:
+        safe_file_name(given_name)
+    assert str(caught.value) == message
+
+
+@given(st.text(max_size=60))
+def test_a_stored_name_never_leaves_the_documents_folder(name):
+    root = Path("/srv/docs")
+    try:
+        stored = safe_file_name(name)
+    except UploadError:
+        return
+    assert "/" not in stored and "\\" not in stored and not stored.startswith(".")
+    assert Path(stored).suffix in SUPPORTED
+    assert os.path.normpath(root / stored) == str(root / stored)
+    assert (root / stored).parent == root
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def test_md_escapes_markdown_and_html_but_keeps_text():
+    assert _md("#WATCH *bold* _it_ [x](y) <b>&</b> https://a.io") == (
+        "\\#WATCH \\*bold\\* \\_it\\_ \\[x\\](y) &lt;b&gt;&amp;&lt;/b&gt; https\\://a.io"
+    )
+    assert _md("1998. The bakery\n- not a list") == "1998\\. The bakery\n\\- not a list"
+    assert _md("6,01,427 AK-203 rifles (2+2)") == "6,01,427 AK-203 rifles (2+2)"
+
+
+def test_render_answer_turns_markers_into_linked_spans():
+    c = Citation(1, "bakery.txt", "Bakery", BAKERY_QUOTE, 0, 44, 0.76)
+    assert render_answer(f"{BAKERY_QUOTE} [1]", 3, [c]) == (
+        "Marta Olsen opened the Crumb bakery in 1998. "
+        '<span class="cite cite-3-1" role="button" tabindex="0" '
+        'title="[1] Bakery: “Marta Olsen opened the Crumb bakery in 1998.”">[1]</span>'
+    )
+
+
+def test_render_answer_leaves_bracketed_numbers_inside_quotes_alone():
+    quote = "Revenue rose [2] in 2020."
+    c = Citation(1, "a.txt", "A <b>", quote, 5, 30, 0.9)
+    out = render_answer(f"{quote} [1]", 0, [c])
+    assert out == ("Revenue rose \\[2\\] in 2020. "
+                   '<span class="cite cite-0-1" role="button" tabindex="0" '
+                   'title="[1] A &lt;b&gt;: “Revenue rose [2] in 2020.”">[1]</span>')
+
+
+def test_render_answer_while_streaming_and_for_a_refusal():
+    assert render_answer("Marta Olsen [1", 0) == "Marta Olsen \\[1"
+    assert render_answer("Marta [2] Olsen", 1) == (
+        'Marta <span class="cite cite-1-2" role="button" tabindex="0" title="source [2]">[2]</span> Olsen'
+    )
+    assert render_answer("The documents don't say.", 0, refused=True) == (
+        '<div class="refusal"><span class="refusal-label">Not in the documents</span>\n\n'
+        "The documents don't say.\n\n</div>"
+    )
+
+
+def test_passage_context_cuts_at_sentence_ends_or_spaces_and_marks_the_cut():
+    text = "alpha beta gamma. The cited sentence. delta epsilon zeta"
+    start = text.index("The cited")
+    end = start + len("The cited sentence.")
+    assert passage_context(text, start, end, width=8) == (
+        "", "The cited sentence.", " delta", True, True  # "gamma." is only part of a sentence
+    )
+    longer = "One two. Three four five. The cited one. Six seven. Eight nine ten eleven"
+    start = longer.index("The cited")
+    assert passage_context(longer, start, start + 14, width=20) == (
+        "Three four five. ", "The cited one.", " Six seven.", True, True
+    )
+    start = text.index("The cited")
+    assert passage_context(text, start, end) == (
+        "alpha beta gamma. ", "The cited sentence.", " delta epsilon zeta", False, False
+    )
+    # the passage bounds limit the context
+    assert passage_context(text, start, end, bounds=(11, end + 6)) == (
+        "gamma. ", "The cited sentence.", " delta", False, False
+    )
+
+
+def test_render_sources_shows_title_date_and_highlighted_passage():
+    c = Citation(1, "bakery.txt", "Bakery & Co", BAKERY_QUOTE, 0, 44, 0.7612)
+    answer = Answer(f"{BAKERY_QUOTE} [1]", [c], question=BAKERY_Q, query=BAKERY_Q)
+    docs = {"bakery.txt": DocumentInfo("bakery.txt", "Bakery & Co", "1998-05-01", 1, "2024-01-01T00:00:00+00:00")}
+    html_out = render_sources(answer, 2, docs, lambda doc_id: BAKERY_TEXT)
+    assert html_out == (
+        '<div class="sources"><div class="sources-question">Sources for “Who opened the Crumb bakery?”</div>'
+        '<article class="source" id="source-2-1" data-turn="2" data-n="1">'
+        '<header><span class="source-n">[1]</span> <span class="source-title">Bakery &amp; Co</span> '
+        '<span class="source-date">1998-05-01</span></header>'
+        '<div class="source-where">bakery.txt · characters 0–44</div>'
+        f'<blockquote class="passage"><mark class="cited">{BAKERY_QUOTE}</mark>'
+        " The bakery sells rye bread and cinnamon buns.\n\n"
+        "Every Saturday the bakery gives unsold bread to the food bank.</blockquote></article></div>"
+    )
+    with_scores = render_sources(answer, 2, docs, lambda doc_id: BAKERY_TEXT, show_scores=True)
+    assert '<span class="score">evidence score 0.761</span>' in with_scores
+
+
+def test_render_sources_escapes_document_text():
+    text = "<script>alert(1)</script> The <b>cited</b> bit. Rest."
+    start = text.index("The")
+    end = text.index(" Rest")
+    c = Citation(1, "x.html", "<i>X</i>", text[start:end], start, end, 0.5)
+    out = render_sources(Answer(f"{text[start:end]} [1]", [c], question="<q>"), 0, {}, lambda d: text)
+    assert "<script>" not in out and "<b>" not in out and "<i>X</i>" not in out and "<q>" not in out
+    assert '&lt;script&gt;alert(1)&lt;/script&gt; <mark class="cited">The &lt;b&gt;cited&lt;/b&gt; bit.</mark> Rest.' in out
+
+
+def test_render_sources_for_a_refusal_and_for_a_vanished_document():
+    refusal = Answer("The documents don't say.", refused=True, question="What is the capital of Peru?")
+    assert render_sources(refusal, 0, {}, lambda d: None) == (
+        '<div class="sources"><div class="sources-question">Sources for “What is the capital of Peru?”</div>'
+        '<div class="sources-refused"><strong>No sources.</strong> Nothing in the indexed documents answers this '
+        "question closely enough to quote, so nothing is cited.</div></div>"
+    )
+    c = Citation(1, "gone.txt", "Gone", "Old words.", 10, 20, 0.5)
+    out = render_sources(Answer("Old words. [1]", [c], question="q"), 0, {}, lambda d: None)
+    assert '<blockquote class="passage"><mark class="cited">Old words.</mark></blockquote>' in out
+    assert render_sources(None, 0, {}, lambda d: None) == EMPTY_SOURCES
+
+
+def test_render_documents_lists_titles_passages_and_skipped_files(fake_bot, docs_dir, fake_settings):
+    (docs_dir / "scan.txt").write_bytes(BINARY)
+    bot = Assistant.from_folder(docs_dir, settings=fake_settings)
+    out = render_documents(bot.documents, bot.skipped)
+    assert out.startswith('<div id="documents-list"><p class="documents-summary">3 documents, 3 passages indexed.</p>')
+    for title, doc_id in [("Bakery", "bakery.txt"), ("Rivers", "rivers.txt"), ("Rocket", "rocket.txt")]:
+        assert f"<tr><td>{title}</td><td><code>{doc_id}</code></td>" in out
+    assert ("<li>skipped scan.txt: binary file, not text; convert it to .txt, .md, .html or .pdf</li>" in out)
+    assert render_documents([]) == '<div id="documents-list"><p class="documents-empty">No documents are indexed.</p></div>'
+
+
+# ------------------------------------------------------------------ chat handlers
+
+
+def test_respond_streams_the_answer_then_shows_its_sources(app, fake_bot):
+    updates = run_chat(app, BAKERY_Q)
+    assert len(updates) >= 4  # several pieces, then the final answer
+    messages, sources, status, chat, selected, box = updates[-1]
+    expected = fake_bot.ask(BAKERY_Q)
+    assert chat.turns == [(BAKERY_Q, expected)]
+    assert messages == [
+        {"role": "user", "content": "Who opened the Crumb bakery?"},
+        {"role": "assistant", "content": render_answer(expected.text, 0, expected.citations)},
+    ]
+    assert (status, selected, box) == ("", None, "")
+    assert f'<mark class="cited">{BAKERY_QUOTE}</mark>' in sources and 'id="source-0-1"' in sources
+    # the streamed updates show the answer growing, the question already in place
+    partials = [u[0][-1]["content"] for u in updates[:-1]]
+    assert partials[0] == "Marta "
+    assert partials == sorted(partials, key=len) and len(set(partials)) == len(partials)
+    assert all(u[0][0] == {"role": "user", "content": "Who opened the Crumb bakery?"} for u in updates)
+    assert all(u[1] is not None and u[5] == "" for u in updates)
+
+
+def test_follow_up_and_separate_sessions(app):
+    first = run_chat(app, BAKERY_Q)[-1][3]
+    follow = run_chat(app, "When did she open it?", chat=first)[-1]
+    chat = follow[3]
+    assert chat is first and len(chat.turns) == 2
+    assert chat.turns[1][1].query == "Who opened the Crumb bakery? When did she open it?"
+    other = run_chat(app, "When did she open it?")[-1][3]  # a new tab: no state yet
+    assert other is not chat and len(other.turns) == 1
+    assert other.turns[0][1].query == "When did she open it?"
+    assert len(chat.turns) == 2
+
+
+@pytest.mark.parametrize("question,message", [
+    ("", "⚠ the question is empty; type a question about the documents"),
+    ("   \n\t", "⚠ the question is empty; type a question about the documents"),
+    ("x" * 100_000, "⚠ the question is 100,000 characters long; keep it under 2,000"),
+])
+def test_bad_questions_get_one_clear_message_and_change_nothing(app, question, message):
+    chat = run_chat(app, BAKERY_Q)[-1][3]
+    updates = run_chat(app, question, chat=chat)
+    assert len(updates) == 1
+    messages, sources, status, same_chat, selected, box = updates[0]
+    assert status == message
+    assert same_chat is chat and len(chat.turns) == 1
+    assert len(messages) == 2 and f'<mark class="cited">{BAKERY_QUOTE}</mark>' in sources
+    assert box == question  # kept, so the user can fix it
+
+
+def test_refusal_is_shown_as_such(app):
+    messages, sources, status, chat, _, _ = run_chat(app, "What is the capital of Peru?")[-1]
+    assert chat.turns[0][1].refused
+    assert messages[1]["content"].startswith('<div class="refusal"><span class="refusal-label">Not in the documents')
+    assert "<strong>No sources.</strong>" in sources and status == ""
+
+
+def test_settings_change_retrieval_and_show_scores(app, fake_bot, service):
+    _, sources, _, chat, _, _ = run_chat(app, BAKERY_Q, top_k=1, show_scores=True)[-1]
+    answer = chat.turns[0][1]
+    assert len(answer.passages) == 1 and fake_bot.settings.top_k == 5
+    assert "Retrieved passages (1), best first" in sources and "retrieval score" in sources
+    _, sources, _, chat, _, _ = run_chat(app, "When did she open it?", chat=chat, top_k=3)[-1]
+    assert len(chat.turns[1][1].passages) == 3
+    assert "Retrieved passages" not in sources
+    assert service.options(3.0, "extractive") == 3
+    assert service.options(None, None) == fake_bot.settings.top_k
+
+
+@pytest.mark.parametrize("top_k,mode,message", [
+    (0, "extractive", "top_k must be between 1 and 100, got 0"),
+    (500, "extractive", "top_k must be between 1 and 100, got 500"),
+    ("many", "extractive", "the number of passages must be a whole number, got 'many'"),
+    (5, "llm", "answer_mode must be one of extractive, got 'llm'"),
+])
+def test_bad_settings_are_a_message_not_a_crash(app, top_k, mode, message):
+    (update,) = run_chat(app, BAKERY_Q, top_k=top_k, mode=mode)
+    assert update[2] == "⚠ " + _md(message)  # Markdown, shown as the plain message
+
+
+def test_clear_and_select_show_the_right_sources(app):
+    chat = run_chat(app, BAKERY_Q)[-1][3]
+    run_chat(app, "What is the capital of Peru?", chat=chat)
+    evt = gr.SelectData(None, {"index": 1, "value": "x"})  # the first answer's bubble
+    sources, turn = app.select(chat, False, evt)
+    assert turn == 0 and 'id="source-0-1"' in sources
+    evt = gr.SelectData(None, {"index": [2], "value": "x"})  # the second question's bubble
+    sources, turn = app.select(chat, False, evt)
+    assert turn == 1 and "<strong>No sources.</strong>" in sources
+    assert app.sources_for(chat, 0, True) != app.sources_for(chat, 0, False)
+    assert app.clear(chat) == ([], EMPTY_SOURCES, "", chat, None)
+    assert chat.turns == []
+    assert app.clear(None) == ([], EMPTY_SOURCES, "", None, None)
+    assert app.example(gr.SelectData(None, {"index": 0, "value": {"text": EXAMPLES[0]}})) == EXAMPLES[0]
+
+
+def test_chat_messages_escape_what_the_user_typed(app):
+    chat = run_chat(app, "<img src=x onerror=alert(1)> # Who opened the Crumb bakery?")[-1][3]
+    assert chat_messages(chat)[0] == {
+        "role": "user", "content": "&lt;img src=x onerror=alert(1)&gt; # Who opened the Crumb bakery?"
+    }
+
+
+# ------------------------------------------------------------------ the API handlers
+
+
+def test_api_ask_returns_the_answer_as_json(app, fake_bot):
+    data, chat = app.api_ask(BAKERY_Q, 5, None)
+    expected = fake_bot.ask(BAKERY_Q).to_dict()
+    expected["citations"][0]["date"] = ""
+    assert data == expected
+    assert data["citations"] == [{
+        "number": 1, "doc_id": "bakery.txt", "title": "Bakery", "quote": BAKERY_QUOTE, "start": 0, "end": 44,
+        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154", "date": "",
+    }]
+    follow, same = app.api_ask("When did she open it?", None, chat)
+    assert same is chat and follow["query"] == "Who opened the Crumb bakery? When did she open it?"
+    assert app.api_clear(chat) == ("the conversation is cleared", chat) and chat.turns == []
+
+
+@pytest.mark.parametrize("question,message", [
+    ("", "the question is empty; type a question about the documents"),
+    ("y" * 100_000, "the question is 100,000 characters long; keep it under 2,000"),
+])
+def test_api_ask_raises_a_gradio_error_with_the_message(app, question, message):
+    with pytest.raises(gr.Error) as caught:
+        app.api_ask(question, 5, None)
+    assert caught.value.message == message
+
+
+def test_answer_json_adds_each_sources_date():
+    c = Citation(1, "a.txt", "A", "q", 0, 1, 0.5)
+    docs = {"a.txt": DocumentInfo("a.txt", "A", "2021-12-06", 1, "")}
+    assert answer_json(Answer("q [1]", [c]), docs)["citations"][0]["date"] == "2021-12-06"
+
+
+# ------------------------------------------------------------------ uploads
+
+
+def test_upload_stores_a_sanitised_copy_and_indexes_it(app, service, docs_dir, tmp_path):
+    before = {d.doc_id: d.indexed_at for d in service.documents()}
+    status, view, cleared = app.upload([{"path": str(write_upload(tmp_path, "x", LIGHTHOUSE)),
+                                         "orig_name": "Zephyr lighthouse (log).txt"}])
+    assert status == ("✓ Added **Zephyr lighthouse (log).txt** (saved as Zephyr-lighthouse-log.txt): "
+                      "1 passage indexed; ask about it now.")
+    assert cleared is None
+    assert (docs_dir / "Zephyr-lighthouse-log.txt").read_text(encoding="utf-8") == LIGHTHOUSE
+    assert folder_files(docs_dir) == ["Zephyr-lighthouse-log.txt", "bakery.txt", "rivers.txt", "rocket.txt"]
+    assert "<code>Zephyr-lighthouse-log.txt</code>" in view
+    after = {d.doc_id: d.indexed_at for d in service.documents()}
+    assert {k: v for k, v in after.items() if k in before} == before  # the others were not re-indexed
+    answer = run_chat(app, LIGHTHOUSE_Q)[-1][3].turns[0][1]
+    assert not answer.refused, answer.text
+    assert [c.doc_id for c in answer.citations] == ["Zephyr-lighthouse-log.txt"]
+
+
+@pytest.mark.parametrize("name,data,reason", [
+    ("photo.txt", BINARY, "binary file, not text; convert it to .txt, .md, .html or .pdf"),
+    ("../../evil.txt", LIGHTHOUSE, "unsafe file name “../../evil.txt”: it points outside the documents folder; "
+                                   "upload it under a plain name like report.txt"),
+    ("..\\evil.txt", LIGHTHOUSE, "unsafe file name “..\\evil.txt”: it points outside the documents folder; "
+                                 "upload it under a plain name like report.txt"),
+    ("notes.docx", b"PK\x03\x04", "unsupported file type .docx; upload .txt, .md, .html or .pdf"),
+    ("empty.md", "   \n", "no text in file"),
+    ("broken.pdf", b"%PDF-1.4 not really", "not a readable PDF"),
+    ("latin1.txt", "caf\u00e9 \u00fcber".encode("utf-16"), "binary file, not text"),
+])
+def test_refused_uploads_leave_the_folder_and_index_untouched(app, service, docs_dir, tmp_path, name, data, reason):
+    index_before = [(d.doc_id, d.passages, d.indexed_at) for d in service.documents()]
+    files_before = folder_files(tmp_path / "docs")
+    status, _, _ = app.upload([{"path": str(write_upload(tmp_path, "x", data)), "orig_name": name}])
+    assert status.startswith("✗ Refused **")
+    assert _md(reason) in status and status.endswith("Nothing already indexed was changed.")
+    assert [(d.doc_id, d.passages, d.indexed_at) for d in service.documents()] == index_before
+    assert folder_files(tmp_path / "docs") == files_before  # no staging folder left behind either
+    assert not list(tmp_path.rglob("evil.txt"))
+
+
+def test_upload_limits_size_and_judges_each_file_on_its_own(docs_dir, fake_settings, tmp_path):
+    bot = Assistant.from_folder(docs_dir, settings=fake_settings.replace(max_file_mb=0.001))  # about 1 KB
+    service = ChatService(bot)
+    report = service.add_files([
+        ("big.txt", write_upload(tmp_path, "x", "word " * 400)),
+        ("lighthouse.txt", write_upload(tmp_path, "x", LIGHTHOUSE)),
+        ("lighthouse.txt", write_upload(tmp_path, "x", LIGHTHOUSE + "More.")),
+    ])
+    assert report.to_dict() == {
+        "added": [{"doc_id": "lighthouse.txt", "title": "Lighthouse", "date": "", "passages": 1,
+                   "given_name": "lighthouse.txt"}],
+        "unchanged": [],
+        "refused": [
+            {"file": "big.txt", "reason": "it is 2.0 KB, over the 0.001 MB limit; split it into smaller files"},
+            {"file": "lighthouse.txt", "reason": "another file in this upload is also named lighthouse.txt; "
+                                                 "rename one of them"},
+        ],
+    }
+    assert not (docs_dir / "big.txt").exists()
+
+
+def test_upload_of_an_existing_name(service, docs_dir, tmp_path):
+    same = service.add_files([("bakery.txt", write_upload(tmp_path, "x", (docs_dir / "bakery.txt").read_bytes()))])
+    assert same.markdown() == "• **bakery.txt** is already indexed with the same content."
+    other = service.add_files([("bakery.txt", write_upload(tmp_path, "x", "A different bakery."))])
+    assert other.refused == [("bakery.txt", "a different document named bakery.txt is already in the documents "
+                                            "folder; rename the file and upload it again")]
+    assert (docs_dir / "bakery.txt").read_text(encoding="utf-8").startswith("Marta Olsen")
+    assert service.add_files([]).refused == [("(no file)", "choose a .txt, .md, .html or .pdf file to upload")]
+
+
+def test_upload_while_another_process_indexes_takes_the_file_back(service, docs_dir, fake_settings, tmp_path):
+    lock_path = Path(fake_settings.index_dir) / ".lock"
+    with open(lock_path, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as `assistant index` in another process would
+        report = service.add_files([("lighthouse.txt", write_upload(tmp_path, "x", LIGHTHOUSE))])
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert report.refused == [("lighthouse.txt", f"it could not be indexed (another process is updating the index in "
+                                                 f"{fake_settings.index_dir}; wait for it to finish and retry)")]
+    assert not (docs_dir / "lighthouse.txt").exists()
+    assert [d.doc_id for d in service.documents()] == ["bakery.txt", "rivers.txt", "rocket.txt"]
+
+
+def test_an_unexpected_failure_while_indexing_takes_the_file_back_too(service, docs_dir, tmp_path, monkeypatch):
+    def broken_refresh(rebuild: bool = False):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service.bot, "refresh", broken_refresh)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        service.add_files([("lighthouse.txt", write_upload(tmp_path, "x", LIGHTHOUSE))])
+    assert folder_files(docs_dir) == ["bakery.txt", "rivers.txt", "rocket.txt"]
+
+
+def test_api_upload_returns_structured_results(app, docs_dir, tmp_path):
+    data = app.api_upload([{"path": str(write_upload(tmp_path, "x", LIGHTHOUSE)), "orig_name": "keeper.md"},
+                           {"path": str(write_upload(tmp_path, "x", BINARY)), "orig_name": "scan.txt"}])
+    assert data["added"] == [{"doc_id": "keeper.md", "title": "Keeper", "date": "", "passages": 1,
+                              "given_name": "keeper.md"}]
+    assert data["refused"] == [{"file": "scan.txt", "reason": "binary file, not text; convert it to .txt, .md, "
+                                                              ".html or .pdf"}]
+    assert [d["doc_id"] for d in data["documents"]] == ["bakery.txt", "keeper.md", "rivers.txt", "rocket.txt"]
+    assert app.api_documents() == data["documents"]
+
+
+def test_uploaded_payloads_are_read_with_the_users_file_name():
+    assert _uploaded(None) == [] and _uploaded([]) == []
+    assert _uploaded({"path": "/c/abc/file.txt", "orig_name": "../x.txt"}) == [("../x.txt", "/c/abc/file.txt")]
+    assert _uploaded([{"path": "/c/abc/file.txt"}, "/c/d/other.md"]) == [
+        ("file.txt", "/c/abc/file.txt"), ("other.md", "/c/d/other.md")
+    ]
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+def test_questions_from_many_sessions_at_once(app, fake_bot):
+    results: dict[int, object] = {}
+
+    def ask(i: int) -> None:
+        results[i] = run_chat(app, BAKERY_Q if i % 2 else "What is the capital of Peru?")[-1][3]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == list(range(8))
+    assert len({id(chat) for chat in results.values()}) == 8
+    for i, chat in results.items():
+        assert len(chat.turns) == 1 and chat.turns[0][1].refused == (i % 2 == 0)
+
+
+# ------------------------------------------------------------------ the app and its server
+
+
+def test_the_app_exposes_named_api_endpoints(fake_bot):
+    demo = build_app(fake_bot)
+    assert set(demo.get_api_info()["named_endpoints"]) == {"/ask", "/clear", "/upload", "/documents"}
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and demo.analytics_enabled is False
+
+
+def test_server_options_from_flags_env_and_defaults():
+    assert server_options(env={}) == (DEFAULT_HOST, DEFAULT_PORT, None) == ("127.0.0.1", 7860, None)
+    env = {"ASSISTANT_HOST": "0.0.0.0", "ASSISTANT_PORT": "8000", "ASSISTANT_AUTH": "ann:s3:cret"}
+    assert server_options(env=env) == ("0.0.0.0", 8000, ("ann", "s3:cret"))
+    assert server_options("127.0.0.2", "9000", "bob:pw", env=env) == ("127.0.0.2", 9000, ("bob", "pw"))
+    assert parse_auth("") is None and parse_auth(None) is None
+    for bad in ("nocolon", ":pw", "user:"):
+        with pytest.raises(Exception, match="--auth must look like user:password"):
+            parse_auth(bad)
+    for bad in ("http", "0", "70000"):
+        with pytest.raises(Exception, match="the port must be a number from 1 to 65535"):
+            server_options(port=bad, env={})
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--port", "seventy"], "error: the port must be a number from 1 to 65535, got 'seventy'\n"),
+    (["--auth", "ann"], "error: --auth must look like user:password (both parts non-empty)\n"),
+])
+def test_app_main_prints_one_line_errors(capsys, argv, message, tmp_path):
+    assert main([*argv, "--docs", str(tmp_path), "--index", str(tmp_path / "index")]) == 2
+    out, err = capsys.readouterr()
+    assert err == message
+
+
+def test_cli_serve_checks_its_options_before_loading(capsys, tmp_path):
+    from assistant.cli import EXIT_USER_ERROR
+    from assistant.cli import main as cli_main
+
+    assert cli_main(["serve", "--port", "0", "--docs", str(tmp_path), "--quiet"]) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == "error: the port must be a number from 1 to 65535, got 0\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_launch_with_login_on_loopback_and_separate_client_sessions(fake_bot, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    demo = build_app(fake_bot, stream_delay=0)
+    port = free_port()
+    launch(demo, port=port, auth=("ann", "secret"), block=False, quiet=True)
+    try:
+        assert (demo.server_name, demo.server_port, demo.share) == ("127.0.0.1", port, False)
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(Exception):
+            Client(url, verbose=False)  # no login
+        with pytest.raises(Exception):
+            Client(url, auth=("ann", "wrong"), verbose=False)
+        one = Client(url, auth=("ann", "secret"), verbose=False)
+        two = Client(url, auth=("ann", "secret"), verbose=False)
+        assert one.predict(BAKERY_Q, api_name="/ask")["citations"][0]["quote"] == BAKERY_QUOTE
+        assert one.predict("When did she open it?", api_name="/ask")["query"] == (
+            "Who opened the Crumb bakery? When did she open it?"
+        )
+        assert two.predict("When did she open it?", api_name="/ask")["query"] == "When did she open it?"
+        with pytest.raises(Exception, match="the question is empty"):
+            two.predict("  ", api_name="/ask")
+        assert one.predict(api_name="/clear") == "the conversation is cleared"
+        assert one.predict("When did she open it?", api_name="/ask")["query"] == "When did she open it?"
+        assert [d["doc_id"] for d in one.predict(api_name="/documents")] == ["bakery.txt", "rivers.txt", "rocket.txt"]
+    finally:
+        demo.close()
+
+
+def test_launch_on_a_busy_port_is_a_clear_error(fake_bot):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(Exception, match=f"cannot serve on 127.0.0.1:{port} .*pass another --port or --host"):
+            launch(build_app(fake_bot), port=port, block=False, quiet=True)
