@@ -206,3 +206,11 @@ def test_chunk_size_beyond_the_model_window_is_a_clear_error(tmp_path):
 
     with pytest.raises(ConfigError, match="chunk_size 400 is more than the 254 tokens"):
         Assistant.from_folder(ROOT / "seeds", index_dir=tmp_path, settings=Settings(chunk_size=400, show_progress=False))
+
+
+def test_a_self_contained_question_after_a_refusal_stands_alone(bot):
+    chat = bot.chat()
+    assert chat.ask("What will the weather be in Delhi during the summit?").refused
+    answer = chat.ask("Where was the previous annual summit held?")
+    assert answer.query == "Where was the previous annual summit held?"
+    assert "Vladivostok" in answer.text
