@@ -269,10 +269,10 @@ class OffsetSentenceSplitter(SentenceSplitter):
 
 
 class PassageIds(TransformComponent):
-    """Gives each passage the id ``doc_id#start-end`` and checks its offsets against its document.
+    """Gives each passage the id ``doc_id#start-end``.
 
-    The splitter records where each chunk starts; an id built from that is stable across re-indexing,
-    so an unchanged document keeps its passage ids.
+    ``OffsetSentenceSplitter`` records where each passage sits in its document; an id built from that is
+    stable across re-indexing, so an unchanged document keeps its passage ids.
     """
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
