@@ -42,6 +42,8 @@ class Answer:
     confidence: float = 0.0  # the answerer's score for its best evidence
     mode: str = "extractive"
     passages: list[Any] = field(default_factory=list, repr=False)  # retrieved passages, best first
+    dropped: list[str] = field(default_factory=list)  # generated sentences removed as unsupported (llm mode)
+    generated: str = field(default="", repr=False)  # the model's raw text before verification (llm mode)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -97,7 +99,8 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
     if not citations:
         return refusal(answer.question, answer.query, answer.confidence, answer.passages, answer.mode)
     return Answer(text=text, citations=citations, refused=False, question=answer.question, query=answer.query,
-                  confidence=answer.confidence, mode=answer.mode, passages=answer.passages)
+                  confidence=answer.confidence, mode=answer.mode, passages=answer.passages,
+                  dropped=answer.dropped, generated=answer.generated)
 
 
 def markers(text: str) -> list[int]:

@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from .citations import Answer
-from .config import Settings
+from .config import ANSWER_MODES, LLM_BACKENDS, Settings
 from .errors import AssistantError, ConfigError
 
 EXIT_USER_ERROR = 2
@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
 
     asking = argparse.ArgumentParser(add_help=False, parents=[common])
     asking.add_argument("--top-k", type=int, help="passages retrieved per question")
+    asking.add_argument("--mode", dest="answer_mode", choices=ANSWER_MODES,
+                        help="extractive (default: quotes sentences) or llm (a model writes, every claim checked)")
+    asking.add_argument("--llm-backend", choices=LLM_BACKENDS, help="llm mode: local GGUF, openai-compatible or ollama")
+    asking.add_argument("--llm-model", help="llm mode: bundled model name (smollm2), .gguf path, or server model name")
+    asking.add_argument("--llm-url", help="llm mode with a server: its base URL, e.g. http://127.0.0.1:8000/v1")
     asking.add_argument("--no-update", action="store_true",
                         help="use the index as it is, without checking the documents folder for changes")
 
@@ -96,6 +101,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         index_dir=args.index_dir,
         embed_model=args.embed_model,
         top_k=getattr(args, "top_k", None),
+        answer_mode=getattr(args, "answer_mode", None),
+        llm_backend=getattr(args, "llm_backend", None),
+        llm_model=getattr(args, "llm_model", None),
+        llm_url=getattr(args, "llm_url", None),
         show_progress=False if args.quiet else None,
     )
 
@@ -136,7 +145,7 @@ def _ask(args: argparse.Namespace) -> int:
 
     Assistant._check(args.question)  # fail fast, before loading any model
     bot = _load(args)
-    answer = bot.ask(args.question)
+    answer = _answer(bot.stream(args.question), bot, show_draft=not args.json)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -161,7 +170,7 @@ def _chat(args: argparse.Namespace) -> int:
             print("(new conversation)")
             continue
         try:
-            answer = chat.ask(question)
+            answer = _answer(chat.stream(question), bot, show_draft=True)
         except AssistantError as exc:
             print(f"error: {exc}")
             continue
@@ -225,6 +234,20 @@ def _serve(args: argparse.Namespace) -> int:
     from .ui import serve
 
     return serve(_settings(args), host=args.host, port=args.port, auth=args.auth)
+
+
+def _answer(pieces, bot, show_draft: bool) -> Answer:
+    """Consume a stream: in llm mode the model's draft goes to stderr as it comes; returns the Answer."""
+    draft = False
+    for piece in pieces:
+        if isinstance(piece, Answer):
+            if draft:
+                print("\n(draft above; the verified answer follows)\n", file=sys.stderr, flush=True)
+            return piece
+        if show_draft and bot.settings.answer_mode == "llm":
+            print(piece, end="", file=sys.stderr, flush=True)
+            draft = True
+    raise RuntimeError("the answer stream ended without an answer")
 
 
 def format_answer(answer: Answer, bot=None) -> str:

@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-ANSWER_MODES = ("extractive",)
+ANSWER_MODES = ("extractive", "llm")
+LLM_BACKENDS = ("local", "openai", "ollama")
 
 # Calibrated on the seed gold set (tests/gold/seed.yaml) by benchmarks/calibrate_refusal.py: accuracy
 # is at its best from 0.46 to 0.50; of equal accuracy, 0.50 refuses more unanswerable questions. See BENCHMARKS.md ("Refusal threshold").
@@ -38,6 +39,16 @@ class Settings:
     max_file_mb: float = 20.0  # larger files are skipped when indexing
     embed_batch_size: int = 32
     show_progress: bool = True
+    # Answer mode "llm": which model writes the answer (the extractive answerer stays the default).
+    llm_backend: str = "local"  # local GGUF via llama-cpp-python, an OpenAI-compatible server, or Ollama
+    llm_model: str = "smollm2"  # local: a bundled model name or a .gguf path; servers: the model name
+    llm_url: str = ""  # server base URL, e.g. http://127.0.0.1:8000/v1 (openai) or http://127.0.0.1:11434
+    llm_max_tokens: int = 160
+    llm_temperature: float = 0.0
+    llm_context: int = 2048  # tokens of context the local model is loaded with
+    llm_threads: int = 0  # CPU threads for the local model (0: all cores)
+    prompts_dir: str = ""  # a folder of prompt templates overriding prompts/
+    support_threshold: float = 0.5  # share of a generated sentence's words its cited sentence must hold
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "docs_dir", Path(self.docs_dir))
@@ -60,6 +71,16 @@ class Settings:
             raise ConfigError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb must be more than 0, got {self.max_file_mb}")
+        if self.llm_backend not in LLM_BACKENDS:
+            raise ConfigError(f"llm_backend must be one of {', '.join(LLM_BACKENDS)}, got {self.llm_backend!r}")
+        if self.llm_backend != "local" and self.answer_mode == "llm" and not self.llm_url:
+            raise ConfigError(f"llm_backend {self.llm_backend} needs llm_url (the server's address)")
+        if not 16 <= self.llm_max_tokens <= 4096:
+            raise ConfigError(f"llm_max_tokens must be between 16 and 4096, got {self.llm_max_tokens}")
+        if not 512 <= self.llm_context <= 32768:
+            raise ConfigError(f"llm_context must be between 512 and 32768, got {self.llm_context}")
+        if not 0.0 <= self.support_threshold <= 1.0:
+            raise ConfigError(f"support_threshold must be between 0 and 1, got {self.support_threshold}")
         if not 1 <= self.max_sentences <= 5:
             raise ConfigError(f"max_sentences must be between 1 and 5, got {self.max_sentences}")
 

@@ -18,11 +18,11 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .answering.extractive import ExtractiveAnswerer
 from .citations import Answer, verify
-from .config import Settings
+from .config import ANSWER_MODES, Settings
 from .documents import Skipped, load_documents
 from .embeddings import dimension_of, load_embedder, max_tokens
 from .errors import ConfigError, QuestionError, IndexMismatchError, NoDocumentsError
-from .retrieval import HybridRetriever, standalone_query
+from .retrieval import HybridRetriever
 from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
 
 log = logging.getLogger("assistant")
@@ -41,6 +41,7 @@ class _State:
     retriever: HybridRetriever
     answerer: ExtractiveAnswerer
     texts: dict[str, str]
+    llm_answerer: Any = None  # built on the first question in llm mode
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Assistant:
         self.skipped = list(skipped or [])
         self.last_update = report
         self._use(snapshot)
+
+    _llm = None  # the loaded LLM, kept across index refreshes
+    _llm_lock = threading.Lock()
 
     def _use(self, snapshot: Snapshot) -> None:
         retriever = HybridRetriever(snapshot, self.embedder, top_k=self.settings.top_k)
@@ -116,10 +120,13 @@ class Assistant:
                     f"the index in {settings.index_dir} does not match the settings ({reason}); "
                     "run `assistant index` to rebuild it"
                 )
-            return cls(snapshot, embedder, settings)
-        bot = cls.__new__(cls)
-        bot.settings, bot.embedder = settings, embedder
-        bot.refresh(rebuild=rebuild)
+            bot = cls(snapshot, embedder, settings)
+        else:
+            bot = cls.__new__(cls)
+            bot.settings, bot.embedder = settings, embedder
+            bot.refresh(rebuild=rebuild)
+        if settings.answer_mode == "llm":
+            bot._answerer(bot._state, "llm")  # load the model now: a missing one fails here, not mid-chat
         return bot
 
     @staticmethod
@@ -166,30 +173,55 @@ class Assistant:
 
     # ------------------------------------------------------------------ asking
 
-    def ask(self, question: str, history: list[str] | None = None, top_k: int | None = None) -> Answer:
+    def ask(self, question: str, history: list[str] | None = None, top_k: int | None = None,
+            mode: str | None = None) -> Answer:
         """Answer one question; ``history`` holds earlier user questions of the same conversation.
 
-        ``top_k`` overrides ``settings.top_k`` (passages retrieved) for this question only.
+        ``top_k`` (passages retrieved) and ``mode`` (``extractive`` or ``llm``) override the settings for
+        this question only.
+        """
+        *_, answer = self.stream(question, history, top_k=top_k, mode=mode)
+        return answer
+
+    def stream(self, question: str, history: list[str] | None = None, top_k: int | None = None,
+               mode: str | None = None) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces (the model's tokens in llm mode), then the verified ``Answer``.
+
+        The pieces are a draft; the final ``Answer`` is what was verified, with every [n] checked.
         """
         question = self._check(question)
-        previous = list(history or [])
-        query = standalone_query(question, previous)
-        state = self._state
-        vector = state.retriever.embed_query(query)
         if top_k is not None and not 1 <= top_k <= 100:
             raise ConfigError(f"top_k must be between 1 and 100, got {top_k}")
+        state = self._state
+        answerer = self._answerer(state, mode or self.settings.answer_mode)
+        previous = list(history or [])
+        query = answerer.standalone(question, previous)
+        vector = state.retriever.embed_query(query)
         passages = state.retriever.search(query, top_k=top_k, vector=vector)
         context = previous[-2:] if query != question else []
-        answer = state.answerer.answer(question, query, context, passages, vector)
-        return verify(answer, state.texts)
+        for piece in answerer.stream(question, query, context, passages, vector):
+            if isinstance(piece, Answer):
+                yield verify(piece, state.texts)
+            else:
+                yield piece
 
-    def stream(self, question: str, history: list[str] | None = None,
-               top_k: int | None = None) -> Iterator[str | Answer]:
-        """Yield the answer text in pieces, then the final verified ``Answer`` as the last item."""
-        answer = self.ask(question, history, top_k=top_k)
-        for sentence in _pieces(answer.text):
-            yield sentence
-        yield answer
+    def _answerer(self, state: "_State", mode: str):
+        if mode == "extractive":
+            return state.answerer
+        if mode != "llm":
+            raise ConfigError(f"answer mode must be one of {', '.join(ANSWER_MODES)}, got {mode!r}")
+        with self._llm_lock:
+            if self._llm is None:
+                from .llms import load_llm
+
+                self._llm = load_llm(self.settings)
+            if state.llm_answerer is None:
+                from .answering.llm import LLMAnswerer, Prompts
+
+                object.__setattr__(state, "llm_answerer", LLMAnswerer(
+                    state.answerer, self._llm, Prompts.load(self.settings.prompts_dir or None),
+                    support_threshold=self.settings.support_threshold))
+            return state.llm_answerer
 
     def chat(self) -> "Chat":
         """A conversation whose follow-up questions are read in the light of earlier ones."""
@@ -247,23 +279,16 @@ class Chat:
     def questions(self) -> list[str]:
         return [q for q, _ in self.turns]
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        answer = self.assistant.ask(question, history=self.questions, top_k=top_k)
+    def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
+        answer = self.assistant.ask(question, history=self.questions, top_k=top_k, mode=mode)
         self.turns.append((answer.question, answer))
         return answer
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[str | Answer]:
-        for piece in self.assistant.stream(question, history=self.questions, top_k=top_k):
+    def stream(self, question: str, top_k: int | None = None, mode: str | None = None) -> Iterator[str | Answer]:
+        for piece in self.assistant.stream(question, history=self.questions, top_k=top_k, mode=mode):
             if isinstance(piece, Answer):
                 self.turns.append((piece.question, piece))
             yield piece
 
     def reset(self) -> None:
         self.turns.clear()
-
-
-def _pieces(text: str) -> Iterator[str]:
-    """Split answer text into word-sized pieces that join back to exactly ``text``."""
-    import re
-
-    yield from (m.group() for m in re.finditer(r"\S+\s*", text))

@@ -66,7 +66,8 @@ STREAM_DELAY = 0.02  # seconds between streamed pieces, so the answer visibly bu
 MAX_SCORES_LISTED = 20
 
 # The answer modes' labels in the settings panel; a mode without one shows its name.
-MODE_LABELS = {"extractive": "Extractive: quotes the documents' own sentences"}
+MODE_LABELS = {"extractive": "Extractive: quotes the documents' own sentences",
+               "llm": "LLM: a model writes the answer; every claim is checked against its source"}
 
 
 class UploadError(AssistantError):
@@ -124,8 +125,8 @@ class ChatService:
     def new_chat(self) -> Chat:
         return self.bot.chat()
 
-    def options(self, top_k: Any = None, mode: Any = None) -> int:
-        """The session's number of passages, checked; the answer mode must be one the assistant has."""
+    def options(self, top_k: Any = None, mode: Any = None) -> tuple[int, str]:
+        """The session's number of passages and answer mode, checked."""
         settings = self.bot.settings
         top_k = settings.top_k if top_k in (None, "") else top_k
         mode = settings.answer_mode if mode in (None, "") else mode
@@ -133,14 +134,17 @@ class ChatService:
             top_k = int(float(top_k))
         except (TypeError, ValueError):
             raise ConfigError(f"the number of passages must be a whole number, got {top_k!r}") from None
-        return settings.replace(top_k=top_k, answer_mode=str(mode)).top_k  # validates: raises ConfigError
+        checked = settings.replace(top_k=top_k, answer_mode=str(mode))  # validates: raises ConfigError
+        return checked.top_k, checked.answer_mode
 
     def ask(self, chat: Chat, question: str, top_k: Any = None, mode: Any = None) -> Answer:
-        return chat.ask(question, top_k=self.options(top_k, mode))
+        top_k, mode = self.options(top_k, mode)
+        return chat.ask(question, top_k=top_k, mode=mode)
 
     def stream(self, chat: Chat, question: str, top_k: Any = None, mode: Any = None) -> Iterator[str | Answer]:
         """``Chat.stream``, started here so a bad question raises now, not at the first piece."""
-        pieces = chat.stream(question, top_k=self.options(top_k, mode))
+        top_k, mode = self.options(top_k, mode)
+        pieces = chat.stream(question, top_k=top_k, mode=mode)
         first = next(pieces)
         return chain([first], pieces)
 
@@ -707,8 +711,9 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
             top_k = gr.Slider(1, max(20, settings.top_k), value=settings.top_k, step=1, label="Passages retrieved",
                               info="How many passages are searched for each question", elem_id="top-k")
             mode = gr.Radio([(MODE_LABELS.get(m, m), m) for m in ANSWER_MODES], value=settings.answer_mode,
-                            label="Answer mode", info="Extractive is available now; LLM answers come with the "
-                            "LLM answerer", elem_id="answer-mode")
+                            label="Answer mode", info="Extractive quotes sentences; LLM lets a model write the "
+                            "answer, keeps only what its cited passages support (pip install -e '.[llm]')",
+                            elem_id="answer-mode")
             show_scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="show-scores")
 
         gr.Markdown(f"## {TITLE}\nAsk about the indexed documents. Every sentence of an answer is quoted from a "

@@ -134,6 +134,7 @@ def test_answer_to_dict():
         "citations": [{"number": 1, "doc_id": "a.txt", "title": "A.TXT", "quote": RIVER, "start": 0, "end": 39,
                        "score": 0.5, "passage_id": "a.txt#0-68"}],
         "refused": False, "question": "q?", "query": "q?", "confidence": 0.7, "mode": "extractive", "passages": [],
+        "dropped": [], "generated": "",
     }
 
 

@@ -24,6 +24,15 @@ DEFAULTS = {
     "max_file_mb": 20.0,
     "embed_batch_size": 32,
     "show_progress": True,
+    "llm_backend": "local",
+    "llm_model": "smollm2",
+    "llm_url": "",
+    "llm_max_tokens": 160,
+    "llm_temperature": 0.0,
+    "llm_context": 2048,
+    "llm_threads": 0,
+    "prompts_dir": "",
+    "support_threshold": 0.5,
 }
 
 
@@ -131,7 +140,7 @@ def test_replace_validates_and_coerces():
         ({"chunk_overlap": -1}, "chunk_overlap must be between 0 and chunk_size (240), got -1"),
         ({"top_k": 0}, "top_k must be between 1 and 100, got 0"),
         ({"top_k": 101}, "top_k must be between 1 and 100, got 101"),
-        ({"answer_mode": "llm"}, "answer_mode must be one of extractive, got 'llm'"),
+        ({"answer_mode": "poetry"}, "answer_mode must be one of extractive, llm, got 'poetry'"),
         ({"refusal_threshold": 1.5}, "refusal_threshold must be between 0 and 1, got 1.5"),
         ({"refusal_threshold": -0.1}, "refusal_threshold must be between 0 and 1, got -0.1"),
         ({"max_sentences": 0}, "max_sentences must be between 1 and 5, got 0"),

@@ -328,15 +328,15 @@ def test_settings_change_retrieval_and_show_scores(app, fake_bot, service):
     _, sources, _, chat, _, _ = run_chat(app, "When did she open it?", chat=chat, top_k=3)[-1]
     assert len(chat.turns[1][1].passages) == 3
     assert "Retrieved passages" not in sources
-    assert service.options(3.0, "extractive") == 3
-    assert service.options(None, None) == fake_bot.settings.top_k
+    assert service.options(3.0, "extractive") == (3, "extractive")
+    assert service.options(None, None) == (fake_bot.settings.top_k, "extractive")
 
 
 @pytest.mark.parametrize("top_k,mode,message", [
     (0, "extractive", "top_k must be between 1 and 100, got 0"),
     (500, "extractive", "top_k must be between 1 and 100, got 500"),
     ("many", "extractive", "the number of passages must be a whole number, got 'many'"),
-    (5, "llm", "answer_mode must be one of extractive, got 'llm'"),
+    (5, "poetry", "answer_mode must be one of extractive, llm, got 'poetry'"),
 ])
 def test_bad_settings_are_a_message_not_a_crash(app, top_k, mode, message):
     (update,) = run_chat(app, BAKERY_Q, top_k=top_k, mode=mode)

@@ -19,13 +19,14 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..retrieval import content_terms, tokenize, words
+from ..retrieval import content_terms, standalone_query, tokenize, words
 from ..store import Snapshot
 
 DENSE_WEIGHT = 0.55
@@ -232,9 +233,24 @@ class ExtractiveAnswerer:
 
     # ------------------------------------------------------------------ answering
 
+    def standalone(self, question: str, previous: list[str]) -> str:
+        """The question made stand-alone for retrieval (follow-ups carry the turns before them)."""
+        return standalone_query(question, previous)
+
     def answer(self, question: str, query: str, context: list[str], passages: list[Passage],
                query_vector: np.ndarray) -> Answer:
         ranked = self.candidates(question, context, passages, query_vector)
+        return self.answer_from(ranked, question, query, passages)
+
+    def stream(self, question: str, query: str, context: list[str], passages: list[Passage],
+               query_vector: np.ndarray) -> Iterator[str | Answer]:
+        """The answer's text in word-sized pieces (it is complete at once), then the ``Answer``."""
+        answer = self.answer(question, query, context, passages, query_vector)
+        yield from (m.group() for m in re.finditer(r"\S+\s*", answer.text))
+        yield answer
+
+    def answer_from(self, ranked: list[_Candidate], question: str, query: str, passages: list[Passage]) -> Answer:
+        """The extractive answer from already scored candidates (best first)."""
         if not ranked or ranked[0].score < self.refusal_threshold:
             confidence = ranked[0].score if ranked else 0.0
             return refusal(question, query, round(confidence, 4), passages, self.mode)
