@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .citations import Answer
+from .documents import sentence_spans
 from .errors import AssistantError
 
 CASE_FIELDS = {"id", "question", "turns", "expect_any", "expect_all", "refuse", "sources", "tags"}
@@ -64,6 +65,9 @@ class CaseResult:
     tags: list[str] = field(default_factory=list)
     cited: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    first_piece_s: float = 0.0  # time to the first streamed piece (the first token in llm mode)
+    generated_sentences: int = 0  # sentences the model wrote (llm mode)
+    dropped_sentences: int = 0  # of those, removed as unsupported by their citations
     why: str = ""
 
 
@@ -167,7 +171,7 @@ def _strings(item: dict, name: str, where: str) -> tuple[str, ...]:
     raise GoldFileError(f"{where}: {name} must be a string or a list of strings")
 
 
-def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0) -> CaseResult:
+def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0, first_piece_s: float = 0.0) -> CaseResult:
     """Judge one answer against its case."""
     why = ""
     if case.refuse:
@@ -205,7 +209,9 @@ def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0) -> CaseRe
         expected_refusal=case.refuse, answer_correct=answer_correct, citation_correct=citation_correct,
         source_rank=rank, words=0 if answer.refused else len(_strip_markers(answer.text).split()),
         latency_s=round(latency_s, 4), tags=list(case.tags), cited=[c.doc_id for c in answer.citations], why=why,
-        sources=list(case.sources),
+        sources=list(case.sources), first_piece_s=round(first_piece_s or latency_s, 4),
+        generated_sentences=len(sentence_spans(answer.generated)) if answer.generated else 0,
+        dropped_sentences=len(answer.dropped),
     )
 
 
@@ -219,12 +225,23 @@ def _strip_markers(text: str) -> str:
 
 def run_case(bot, case: GoldCase) -> tuple[Answer, float]:
     """Ask a case through the public API; returns the scored turn's answer and its latency."""
+    answer, _, latency = run_case_streamed(bot, case)
+    return answer, latency
+
+
+def run_case_streamed(bot, case: GoldCase) -> tuple[Answer, float, float]:
+    """Ask a case streaming the last turn: (answer, seconds to the first piece, seconds in all)."""
     chat = bot.chat()
     for turn in case.turns[:-1]:
         chat.ask(turn)
     start = time.perf_counter()
-    answer = chat.ask(case.turns[-1])
-    return answer, time.perf_counter() - start
+    first = None
+    for piece in chat.stream(case.turns[-1]):
+        if first is None:
+            first = time.perf_counter() - start
+        if isinstance(piece, Answer):
+            return piece, first, time.perf_counter() - start
+    raise RuntimeError("the answer stream ended without an answer")
 
 
 def metrics(results: list[CaseResult], k: int = 5) -> dict[str, Any]:
@@ -252,6 +269,9 @@ def metrics(results: list[CaseResult], k: int = 5) -> dict[str, Any]:
         "median_words": statistics.median(words) if words else 0,
         "latency_p50_s": _percentile(latencies, 0.5),
         "latency_p95_s": _percentile(latencies, 0.95),
+        "first_piece_p50_s": _percentile(sorted(r.first_piece_s for r in results), 0.5),
+        "dropped_share": _ratio(sum(r.dropped_sentences for r in results),
+                                sum(r.generated_sentences for r in results)),
     }
     return out
 
@@ -274,8 +294,8 @@ def evaluate(bot, cases: Iterable[GoldCase] | str | Path,
     cases = list(cases)
     results = []
     for i, case in enumerate(cases, start=1):
-        answer, latency = run_case(bot, case)
-        results.append(score_case(case, answer, latency))
+        answer, first, latency = run_case_streamed(bot, case)
+        results.append(score_case(case, answer, latency, first))
         if progress:
             progress(i, len(cases), results[-1])
     by_tag: dict[str, dict[str, Any]] = {}
@@ -347,6 +367,8 @@ METRIC_LABELS = [
     ("median_words", "median answer length (words)"),
     ("latency_p50_s", "latency p50 (s)"),
     ("latency_p95_s", "latency p95 (s)"),
+    ("first_piece_p50_s", "time to first piece p50 (s)"),
+    ("dropped_share", "generated sentences dropped as unsupported"),
 ]
 
 

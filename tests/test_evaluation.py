@@ -76,9 +76,9 @@ GOLD_CASES = [
 GOLD_METRICS = {
     "cases": 5, "passed": 4, "accuracy": 0.8, "answer_accuracy": 0.75, "refusal_precision": 1.0,
     "refusal_recall": 1.0, "false_refusals": 0, "citation_precision": 1.0, "hit@5": 1.0, "mrr": 1.0,
-    "median_words": 8.5,
+    "median_words": 8.5, "dropped_share": None,
 }
-LATENCY_KEYS = ("latency_p50_s", "latency_p95_s")
+LATENCY_KEYS = ("latency_p50_s", "latency_p95_s", "first_piece_p50_s")
 
 
 def write_yaml(path: Path, cases: list[dict] = GOLD) -> Path:
@@ -306,7 +306,7 @@ def test_a_right_answer_passes():
     assert result == CaseResult(
         id="founder", question="Who opened the Crumb bakery?", passed=True, answer=f"{FOUNDER} [1]", refused=False,
         expected_refusal=False, answer_correct=True, citation_correct=True, source_rank=2, words=8, latency_s=0.25,
-        tags=["name"], cited=["bakery.txt"], why="", sources=["bakery.txt"],
+        tags=["name"], cited=["bakery.txt"], why="", sources=["bakery.txt"], first_piece_s=0.25,
     )
 
 
@@ -318,6 +318,7 @@ def test_a_wrong_answer_fails_and_says_why():
         "refused": False, "expected_refusal": False, "answer_correct": False, "citation_correct": True,
         "source_rank": 1, "words": 9, "latency_s": 0.0, "tags": [], "cited": ["rivers.txt"],
         "why": "expected text missing from the answer", "sources": ["rivers.txt"],
+        "first_piece_s": 0.0, "generated_sentences": 0, "dropped_sentences": 0,
     }
 
 
@@ -343,7 +344,7 @@ def test_a_refusal_where_one_is_expected_passes():
     assert result == CaseResult(
         id="capital", question="What is the capital of France?", passed=True, answer=REFUSAL_TEXT, refused=True,
         expected_refusal=True, answer_correct=True, citation_correct=None, source_rank=None, words=0,
-        latency_s=0.01, tags=["unanswerable"], cited=[], why="",
+        latency_s=0.01, tags=["unanswerable"], cited=[], why="", first_piece_s=0.01,
     )
 
 
@@ -459,6 +460,8 @@ def test_metrics_of_hand_built_results():
         "median_words": 8,             # 8, 9, 8 (refusals left out)
         "latency_p50_s": 0.3,
         "latency_p95_s": 0.5,
+        "first_piece_p50_s": 0.3,      # extractive: the first piece comes with the answer
+        "dropped_share": None,         # no generated sentences
     }
 
 
@@ -471,7 +474,8 @@ def test_metrics_of_nothing():
     assert metrics([]) == {
         "cases": 0, "passed": 0, "accuracy": None, "answer_accuracy": None, "refusal_precision": None,
         "refusal_recall": None, "false_refusals": 0, "citation_precision": None, "hit@5": None, "mrr": None,
-        "median_words": 0, "latency_p50_s": 0.0, "latency_p95_s": 0.0,
+        "median_words": 0, "latency_p50_s": 0.0, "latency_p95_s": 0.0, "first_piece_p50_s": 0.0,
+        "dropped_share": None,
     }
 
 
@@ -526,13 +530,18 @@ def test_evaluate_asks_every_turn_of_a_conversation_in_one_chat(fake_bot, monkey
     from assistant.core import Chat
 
     asked = []
-    original = Chat.ask
+    original_ask, original_stream = Chat.ask, Chat.stream
 
-    def spy(self, question):
+    def spy_ask(self, question):
         asked.append((self, question))  # the chat itself: an id() could be reused
-        return original(self, question)
+        return original_ask(self, question)
 
-    monkeypatch.setattr(Chat, "ask", spy)
+    def spy_stream(self, question):  # the scored (last) turn is streamed, to time its first piece
+        asked.append((self, question))
+        return original_stream(self, question)
+
+    monkeypatch.setattr(Chat, "ask", spy_ask)
+    monkeypatch.setattr(Chat, "stream", spy_stream)
     evaluate(fake_bot, [GOLD_CASES[0], GOLD_CASES[2]])
     assert [q for _, q in asked] == ["Who opened the Crumb bakery?",
                                      "Who opened the Crumb bakery?", "When did she open it?"]
@@ -569,8 +578,8 @@ def test_save_run_and_load_run(run_result, tmp_path):
 def test_a_run_compared_with_itself_has_no_changes(run_result, tmp_path):
     save_run(run_result, tmp_path / "run.json")
     comparison = compare(run_result, load_run(tmp_path / "run.json"))
-    assert comparison == Comparison(worse=[], better=[], missing=[],
-                                    metric_deltas={k: 0 for k in run_result.metrics})
+    assert comparison == Comparison(worse=[], better=[], missing=[], metric_deltas={
+        k: 0 for k, v in run_result.metrics.items() if isinstance(v, (int, float))})
 
 
 def test_compare_lists_worse_and_better_cases_with_both_answers(run_result, tmp_path):
