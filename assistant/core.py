@@ -220,7 +220,7 @@ class Assistant:
 
                 object.__setattr__(state, "llm_answerer", LLMAnswerer(
                     state.answerer, self._llm, Prompts.load(self.settings.prompts_dir or None),
-                    support_threshold=self.settings.support_threshold))
+                    support_threshold=self.settings.support_threshold, max_sentences=self.settings.max_sentences))
             return state.llm_answerer
 
     def chat(self) -> "Chat":

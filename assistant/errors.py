@@ -45,3 +45,7 @@ class ModelNotFoundError(AssistantError):
 
 class IndexBusyError(AssistantError):
     """Another process is writing the same index folder."""
+
+
+class LLMError(AssistantError):
+    """The language model (local or a server) failed to answer."""

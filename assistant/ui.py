@@ -568,7 +568,7 @@ class ChatApp:
                 break
             text += piece
             yield (chat_messages(chat, pending=(shown, text)), gr.skip(), "", chat, selected, "")
-            if self.service.stream_delay:
+            if self.service.stream_delay and mode != "llm":  # model tokens come at their own pace
                 time.sleep(self.service.stream_delay)
         yield chat_messages(chat), self.sources_for(chat, None, show_scores), "", chat, None, ""
 

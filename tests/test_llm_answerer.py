@@ -68,7 +68,7 @@ def test_a_supported_answer_keeps_its_citation_and_quotes_the_document(llm_bot):
     assert (c.number, c.doc_id) == (1, "bakery.txt")
     assert bot.document_text(c.doc_id)[c.start:c.end] == c.quote == "Marta Olsen opened the Crumb bakery in 1998."
     assert answer.dropped == []
-    assert "[1] Marta Olsen opened the Crumb bakery in 1998." in evidence_of(llm)
+    assert "Passage 1: Marta Olsen opened the Crumb bakery in 1998." in evidence_of(llm)
 
 
 def test_markers_that_point_nowhere_never_reach_the_user(llm_bot):
@@ -214,3 +214,17 @@ def test_a_server_backend_needs_a_url(fake_settings):
         fake_settings.replace(answer_mode="llm", llm_backend="openai")
 
 
+
+
+class BrokenLLM(ScriptedLLM):
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        raise ConnectionError("connection refused")
+
+
+def test_a_model_that_fails_is_one_clear_error(docs_dir, fake_settings):
+    from assistant.errors import LLMError
+
+    bot = Assistant.from_folder(docs_dir, settings=fake_settings.replace(refusal_threshold=0.05))
+    bot._llm = BrokenLLM(replies=[], prompts=[])
+    with pytest.raises(LLMError, match="the language model did not answer .ConnectionError: connection refused"):
+        bot.ask(BAKERY_Q, mode="llm")

@@ -5,8 +5,11 @@ The evidence is the extractive answerer's best sentences for the question, numbe
 citation always quotes an exact span of a document. After generation each sentence must
 
 * cite evidence that exists (a ``[7]`` that points nowhere is removed), and
-* share at least ``support_threshold`` of its content words with the sentence it cites (a sentence
-  without a valid marker is kept only if one evidence sentence supports it that well).
+* share at least ``support_threshold`` of its content words with the sentence it cites, and name no
+  number or name that sentence lacks (a sentence without a valid marker is kept only if one evidence
+  sentence supports it that well), and
+* be about the question (share a content word with it); repeats are dropped and at most
+  ``max_sentences`` are kept.
 
 Unsupported sentences are dropped (``answer.dropped`` lists them). When nothing survives, or the model
 declines, the extractive answer is returned. When retrieval finds nothing strong enough the assistant
@@ -25,7 +28,7 @@ import numpy as np
 
 from ..citations import MARKER, Answer, Citation, refusal
 from ..documents import Passage, sentence_spans
-from ..errors import ConfigError
+from ..errors import ConfigError, LLMError
 from ..retrieval import content_terms, is_follow_up, standalone_query
 from .extractive import ExtractiveAnswerer, _Candidate
 
@@ -72,7 +75,7 @@ class LLMAnswerer:
     mode = "llm"
 
     def __init__(self, extractive: ExtractiveAnswerer, llm, prompts: Prompts, support_threshold: float = 0.5,
-                 evidence: int = EVIDENCE_SENTENCES):
+                 evidence: int = EVIDENCE_SENTENCES, max_sentences: int = 2):
         if not 0.0 <= support_threshold <= 1.0:
             raise ValueError("support_threshold must be between 0 and 1")
         self.extractive = extractive
@@ -80,6 +83,7 @@ class LLMAnswerer:
         self.prompts = prompts
         self.support_threshold = support_threshold
         self.evidence = evidence
+        self.max_sentences = max_sentences
 
     # ------------------------------------------------------------------ follow-ups
 
@@ -90,7 +94,10 @@ class LLMAnswerer:
         prompt = self.prompts.condense.format(history="\n".join(f"- {q}" for q in previous[-3:]), question=question)
         text = self._complete(prompt).strip().splitlines()
         rewritten = text[0].strip().strip('"') if text else ""
-        if not rewritten or len(rewritten) > 4 * len(question) + 200:
+        # A small model may answer instead, or drop what the follow-up asks: keep the rule-based join then.
+        asked = set(content_terms(question))
+        kept = asked & set(content_terms(rewritten))
+        if not rewritten or len(rewritten) > 4 * len(question) + 200 or len(kept) < max(1, len(asked) // 2):
             return standalone_query(question, previous)
         return rewritten
 
@@ -112,16 +119,20 @@ class LLMAnswerer:
         if not evidence:
             yield refusal(question, query, round(ranked[0].score, 4), passages, self.mode)
             return
-        numbered = "\n".join(f"[{i}] {c.text}" for i, c in enumerate(evidence, start=1))
+        numbered = "\n".join(f"Passage {i}: {c.text}" for i, c in enumerate(evidence, start=1))
         from llama_index.core.llms import ChatMessage
 
         messages = [ChatMessage(role="system", content=self.prompts.system),
                     ChatMessage(role="user", content=self.prompts.answer.format(passages=numbered, question=query))]
         generated = ""
-        for chunk in self.llm.stream_chat(messages):
-            if chunk.delta:
-                generated += chunk.delta
-                yield chunk.delta
+        try:
+            for chunk in self.llm.stream_chat(messages):
+                if chunk.delta:
+                    generated += chunk.delta
+                    yield chunk.delta
+        except Exception as exc:  # a server that is down, a model that failed: one line, not a traceback
+            raise LLMError(f"the language model did not answer ({exc.__class__.__name__}: {str(exc)[:200]}); "
+                           "check the model or server, or use answer mode extractive") from exc
         yield self.ground(generated, evidence, ranked, question, query, passages)
 
     def ground(self, generated: str, evidence: list[_Candidate], ranked: list[_Candidate], question: str,
@@ -130,12 +141,19 @@ class LLMAnswerer:
         fallback = self.extractive.answer_from(ranked, question, query, passages)
         kept: list[tuple[str, list[int]]] = []
         dropped: list[str] = []
+        asked = set(content_terms(f"{question} {query}"))
         if self.prompts.refusal.lower() not in generated.lower():
-            for start, end in sentence_spans(generated):
-                sentence = generated[start:end]
+            text = LIST_ITEM.sub("", generated)  # small models like to number their sentences
+            for start, end in sentence_spans(text):
+                sentence = text[start:end]
                 body = MARKER.sub("", sentence).strip()
-                if not content_terms(body):
-                    continue  # a bare marker or punctuation
+                if not re.search(r"[^\W\d_]{2}", body):
+                    continue  # a bare marker, number or punctuation
+                if len(kept) >= self.max_sentences or any(body == k for k, _ in kept):
+                    continue  # answers stay short; small models repeat themselves
+                if not set(content_terms(body)) & asked:
+                    dropped.append(sentence)  # true to the evidence, perhaps, but not about the question
+                    continue
                 cited = [n for n in (int(m) for m in MARKER.findall(sentence)) if 1 <= n <= len(evidence)]
                 supports = {n: self.support(body, evidence[n - 1]) for n in (cited or range(1, len(evidence) + 1))}
                 good = [n for n, s in supports.items() if s >= self.support_threshold]
@@ -167,17 +185,48 @@ class LLMAnswerer:
 
     @staticmethod
     def support(sentence: str, evidence: _Candidate) -> float:
-        """Share of the sentence's content words (stemmed) that the evidence sentence holds."""
+        """How far the evidence sentence supports a generated one, 0..1.
+
+        The share of the sentence's content words (stemmed) that the evidence holds; 0 when the sentence
+        names a number or a name the evidence does not (a swapped name is the typical small-model slip).
+        """
         words = set(content_terms(sentence))
         if not words:
             return 0.0
+        evidence_text = evidence.text.lower().replace(",", "")
+        for entity in _entities(sentence):
+            if entity.lower().replace(",", "") not in evidence_text:
+                return 0.0
         return len(words & set(evidence.terms)) / len(words)
 
     def _complete(self, prompt: str) -> str:
         from llama_index.core.llms import ChatMessage
 
-        response = self.llm.chat([ChatMessage(role="user", content=prompt)])
+        try:
+            response = self.llm.chat([ChatMessage(role="user", content=prompt)])
+        except Exception as exc:
+            raise LLMError(f"the language model did not answer ({exc.__class__.__name__}: {str(exc)[:200]}); "
+                           "check the model or server, or use answer mode extractive") from exc
         return response.message.content or ""
+
+
+LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022])\s+", re.MULTILINE)
+
+
+def _entities(sentence: str) -> list[str]:
+    """Numbers and capitalised words other than the first word: what a sentence asserts by name."""
+    words = re.findall(r"[\w'\u2019.+-]+", MARKER.sub("", sentence))
+    out = []
+    for i, word in enumerate(words):
+        word = word.strip(".'\u2019-+")
+        if not word:
+            continue
+        if any(ch.isdigit() for ch in word) or (i > 0 and word[0].isupper() and word.lower() not in _COMMON):
+            out.append(word)
+    return out
+
+
+_COMMON = frozenset("i the a an in on of and or but it he she they we you this that these those".split())
 
 
 def _end_sentence(text: str) -> str:
