@@ -41,7 +41,7 @@ class Settings:
     show_progress: bool = True
     # Answer mode "llm": which model writes the answer (the extractive answerer stays the default).
     llm_backend: str = "local"  # local GGUF via llama-cpp-python, an OpenAI-compatible server, or Ollama
-    llm_model: str = "smollm2"  # local: a bundled model name or a .gguf path; servers: the model name
+    llm_model: str = "qwen2.5-0.5b"  # local: bundled model (chosen by the gold set) or a .gguf path; servers: its name
     llm_url: str = ""  # server base URL, e.g. http://127.0.0.1:8000/v1 (openai) or http://127.0.0.1:11434
     llm_max_tokens: int = 160
     llm_temperature: float = 0.0

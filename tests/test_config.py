@@ -25,7 +25,7 @@ DEFAULTS = {
     "embed_batch_size": 32,
     "show_progress": True,
     "llm_backend": "local",
-    "llm_model": "smollm2",
+    "llm_model": "qwen2.5-0.5b",
     "llm_url": "",
     "llm_max_tokens": 160,
     "llm_temperature": 0.0,
