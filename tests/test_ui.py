@@ -615,3 +615,21 @@ def test_launch_on_a_busy_port_is_a_clear_error(fake_bot):
         port = busy.getsockname()[1]
         with pytest.raises(Exception, match=f"cannot serve on 127.0.0.1:{port} .*pass another --port or --host"):
             launch(build_app(fake_bot), port=port, block=False, quiet=True)
+
+
+def test_llm_mode_streams_the_model_draft_then_shows_the_verified_answer(docs_dir, fake_settings):
+    """The answer-mode switch: the model's tokens stream in, then the checked, cited answer replaces them."""
+    from test_llm_answerer import ScriptedLLM
+
+    bot = Assistant.from_folder(docs_dir, settings=fake_settings.replace(refusal_threshold=0.05))
+    reply = "Marta Olsen opened the Crumb bakery in 1998 [1]. She also sells moon rocks [2]."
+    bot._llm = ScriptedLLM(replies=[reply], prompts=[])
+    app = build_app(bot, stream_delay=0).handlers
+    updates = run_chat(app, BAKERY_Q, mode="llm")
+    drafts = [u[0][-1]["content"] for u in updates[:-1]]
+    assert len(drafts) > 3 and "moon rocks" in drafts[-1]  # the draft, token by token
+    messages, sources, status, chat, _, _ = updates[-1]
+    final = chat.turns[-1][1]
+    assert final.mode == "llm" and final.text == "Marta Olsen opened the Crumb bakery in 1998. [1]"
+    assert "moon rocks" not in messages[-1]["content"] and "Marta Olsen" in messages[-1]["content"]
+    assert "Crumb bakery" in sources and status == ""
