@@ -61,16 +61,17 @@ class Assistant:
     Build one with ``Assistant.from_folder``; ask with ``ask``, ``stream`` or a ``chat()``.
     """
 
-    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, settings: Settings,
+    def __init__(self, snapshot: Snapshot | None, embedder: BaseEmbedding, settings: Settings,
                  skipped: list[Skipped] | None = None, report: UpdateReport | None = None):
+        """Serve ``snapshot``; with ``None``, call ``refresh()`` to build or load the index first."""
         self.settings = settings
         self.embedder = embedder
         self.skipped = list(skipped or [])
         self.last_update = report
-        self._use(snapshot)
-
-    _llm = None  # the loaded LLM, kept across index refreshes
-    _llm_lock = threading.Lock()
+        self._llm = None  # the loaded LLM, kept across index refreshes
+        self._llm_lock = threading.Lock()
+        if snapshot is not None:
+            self._use(snapshot)
 
     def _use(self, snapshot: Snapshot) -> None:
         retriever = HybridRetriever(snapshot, self.embedder, top_k=self.settings.top_k)
@@ -122,8 +123,7 @@ class Assistant:
                 )
             bot = cls(snapshot, embedder, settings)
         else:
-            bot = cls.__new__(cls)
-            bot.settings, bot.embedder = settings, embedder
+            bot = cls(None, embedder, settings)
             bot.refresh(rebuild=rebuild)
         if settings.answer_mode == "llm":
             bot._answerer(bot._state, "llm")  # load the model now: a missing one fails here, not mid-chat
