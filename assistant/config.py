@@ -33,6 +33,7 @@ class Settings:
     chunk_size: int = 240  # tokens per passage, counted by the embedding model's tokenizer (MiniLM reads 254)
     chunk_overlap: int = 32  # tokens shared by neighbouring passages
     top_k: int = 5  # passages retrieved per question
+    vector_index: str = "exact"  # "hnsw": approximate FAISS search for large corpora (BENCHMARKS.md, "Scale")
     answer_mode: str = "extractive"
     refusal_threshold: float = DEFAULT_REFUSAL_THRESHOLD
     max_sentences: int = 2  # sentences quoted in one extractive answer
@@ -59,6 +60,8 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap must be between 0 and chunk_size ({self.chunk_size}), got {self.chunk_overlap}"
             )
+        if self.vector_index not in ("exact", "hnsw"):
+            raise ConfigError(f"vector_index must be exact or hnsw, got {self.vector_index!r}")
         if not 1 <= self.top_k <= 100:
             raise ConfigError(f"top_k must be between 1 and 100, got {self.top_k}")
         if self.answer_mode not in ANSWER_MODES:

@@ -137,7 +137,8 @@ class Assistant:
                 f"chunk_size {settings.chunk_size} is more than the {limit} tokens {embedder.model_name} reads; "
                 f"set chunk_size to {limit} or less"
             )
-        return new_manifest(embedder.model_name, dimension_of(embedder), settings.chunk_size, settings.chunk_overlap)
+        return new_manifest(embedder.model_name, dimension_of(embedder), settings.chunk_size, settings.chunk_overlap,
+                            settings.vector_index)
 
     def refresh(self, rebuild: bool = False) -> UpdateReport:
         """Re-read the documents folder and index what was added, changed or deleted.

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
@@ -59,6 +60,44 @@ class SentenceTransformerEmbedding(BaseEmbedding):
             texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return vectors.tolist()
+
+    def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector and, from the same forward pass, a vector for each of its character spans.
+
+        A span's vector is the mean of the contextual token vectors inside it (the model's own pooling,
+        restricted to the span), so sentence vectors cost no second pass over the text. Spans holding no
+        token (cut off by truncation) get the whole text's vector.
+        """
+        import torch
+
+        self.warm_up()
+        model, tokenizer = self._model, self._model.tokenizer
+        vectors = np.zeros((len(texts), self.dimension), dtype="float32")
+        parts: list[np.ndarray] = [np.zeros((0, self.dimension), dtype="float32")] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths pad less
+        for b in range(0, len(order), self.embed_batch_size):
+            batch = order[b:b + self.embed_batch_size]
+            features = tokenizer([texts[i] for i in batch], padding=True, truncation="longest_first",
+                                 max_length=model.max_seq_length, return_offsets_mapping=True, return_tensors="pt")
+            offsets = features.pop("offset_mapping")
+            with torch.inference_mode():
+                out = model.forward(dict(features))
+            tokens, pooled = out["token_embeddings"], out["sentence_embedding"]
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            real = offsets[:, :, 1] > offsets[:, :, 0]  # special and padding tokens have empty offsets
+            for row, i in enumerate(batch):
+                vectors[i] = pooled[row].numpy()
+                if not spans[i]:
+                    continue
+                bounds = torch.tensor(spans[i], dtype=offsets.dtype)
+                inside = (real[row][None, :] & (offsets[row, None, :, 0] >= bounds[:, None, 0])
+                          & (offsets[row, None, :, 1] <= bounds[:, None, 1])).to(tokens.dtype)
+                sums = inside @ tokens[row]
+                span_vectors = torch.nn.functional.normalize(sums, dim=-1).numpy()
+                empty = inside.sum(dim=1).numpy() == 0
+                span_vectors[empty] = vectors[i]
+                parts[i] = span_vectors.astype("float32")
+        return vectors, parts
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._encode([query])[0]
@@ -150,3 +189,20 @@ def dimension_of(model: BaseEmbedding) -> int:
     if not dim:
         dim = len(model.get_query_embedding("dimension probe"))
     return int(dim)
+
+
+def embed_with_spans(model: BaseEmbedding, texts: list[str], spans: list[list[tuple[int, int]]]
+                     ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Vectors of ``texts`` and of their character spans: in one pass where the model can
+    (``encode_spans``), otherwise by embedding each span's text on its own."""
+    if hasattr(model, "encode_spans"):
+        return model.encode_spans(texts, spans)
+    vectors = np.asarray(model.get_text_embedding_batch(texts), dtype="float32").reshape(len(texts), -1)
+    pieces = [text[s:e] for text, text_spans in zip(texts, spans) for s, e in text_spans]
+    flat = np.asarray(model.get_text_embedding_batch(pieces), dtype="float32").reshape(len(pieces), -1) if pieces \
+        else np.zeros((0, vectors.shape[1]), dtype="float32")
+    parts, at = [], 0
+    for text_spans in spans:
+        parts.append(flat[at:at + len(text_spans)])
+        at += len(text_spans)
+    return vectors, parts

@@ -4,7 +4,9 @@ Layout of the index folder::
 
     index/CURRENT                    name of the live snapshot (replaced atomically)
     index/snapshots/<name>/          one complete index: StorageContext files (passages docstore,
-                                     FAISS vectors + id map), documents.json, manifest.json
+                                     FAISS vectors + id map), documents.json, manifest.json,
+                                     bm25.npz/.json (term counts), sentences.npz (sentence vectors),
+                                     hnsw.faiss (only with vector_index = "hnsw")
     index/.lock                      held while an update runs
 
 An update builds a new snapshot next to the live one and then replaces ``CURRENT``; a process killed
@@ -30,18 +32,26 @@ import numpy as np
 from llama_index.core import Document, StorageContext
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
+from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode, TransformComponent
 from tqdm.auto import tqdm
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.faiss import FaissMapVectorStore
 
 from .documents import Passage, passage_splitter, sentence_spans
-from .embeddings import token_counter
+from .embeddings import embed_with_spans, token_counter
+from .lexical import BM25Index
 from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 term counts and sentence vectors saved with the passages
 DOCUMENTS_FILE = "documents.json"
 MANIFEST_FILE = "manifest.json"
+SENTENCES_FILE = "sentences.npz"
+HNSW_FILE = "hnsw.faiss"
+VECTOR_INDEXES = ("exact", "hnsw")
+HNSW_NEIGHBOURS = 32  # M: links per vector; 32 is FAISS's usual choice for 384-d text vectors
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # recall@10 against the exact index: BENCHMARKS.md, "Scale"
 
 
 class PassageVectorStore(FaissMapVectorStore):
@@ -81,31 +91,126 @@ class PassageVectorStore(FaissMapVectorStore):
     def size(self) -> int:
         return int(self._faiss_index.ntotal)
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """The ``k`` nearest passages to a normalised vector: (passage id, cosine similarity)."""
+    def search(self, vector: np.ndarray, k: int, index: Any = None) -> list[tuple[str, float]]:
+        """The ``k`` nearest passages to a normalised vector: (passage id, cosine similarity).
+
+        ``index`` is an approximate index over the same ids (HNSW); by default the exact one is searched.
+        """
         if self.size == 0:
             return []
-        scores, ids = self._faiss_index.search(np.asarray(vector, dtype="float32").reshape(1, -1), min(k, self.size))
+        index = self._faiss_index if index is None else index
+        scores, ids = index.search(np.asarray(vector, dtype="float32").reshape(1, -1), min(k, self.size))
         return [(self._faiss_id_to_node_id_map[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    def vectors_of(self, passage_ids: list[str]) -> np.ndarray:
+        """The stored vectors of some passages, in the order given."""
+        index = self._faiss_index
+        return np.stack([index.reconstruct(self._node_id_to_faiss_id_map[p]) for p in passage_ids]) if passage_ids \
+            else np.zeros((0, index.d), dtype="float32")
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(FAISS ids, vectors) of every stored passage."""
+        import faiss
+
+        ids = faiss.vector_to_array(self._faiss_index.id_map).astype(np.int64)
+        return ids, self._faiss_index.index.reconstruct_n(0, self.size)
+
+    def hnsw(self) -> Any:
+        """An approximate (HNSW) index over the same ids and vectors."""
+        import faiss
+
+        index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(self._faiss_index.d, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT))
+        index.index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.index.hnsw.efSearch = HNSW_EF_SEARCH
+        if self.size:
+            ids, vectors = self.all_vectors()
+            index.add_with_ids(vectors, ids)
+        return index
+
+
+class SentenceVectors:
+    """One vector per sentence of each passage, pooled from the passage's own forward pass.
+
+    Keys are the whole sentences in document offsets (a sentence cut by the passage's edge keeps its
+    full span, pooled over the part inside the passage). Stored as float16: the extractive answerer
+    and the reranker only compare them by cosine, where float16 changes scores by < 1e-3.
+    """
+
+    def __init__(self, entries: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
+        self.entries = entries or {}  # passage id -> (spans int32 [m, 2], vectors float16 [m, d])
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def of(self, passage_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.entries.get(passage_id)
+
+    def updated(self, add: dict[str, tuple[np.ndarray, np.ndarray]], delete: set[str]) -> "SentenceVectors":
+        kept = {pid: entry for pid, entry in self.entries.items() if pid not in delete}
+        kept.update(add)
+        return SentenceVectors(kept)
+
+    def save(self, folder: Path) -> None:
+        ids = list(self.entries)
+        counts = np.array([len(self.entries[p][0]) for p in ids], dtype=np.int64)
+        dim = next((v.shape[1] for _, v in self.entries.values() if v.ndim == 2), 0)
+        spans = np.concatenate([self.entries[p][0] for p in ids]) if ids else np.zeros((0, 2), np.int32)
+        vectors = np.concatenate([self.entries[p][1] for p in ids]) if ids else np.zeros((0, dim), np.float16)
+        with open(folder / SENTENCES_FILE, "wb") as f:
+            np.savez(f, ids=np.array(ids, dtype=str), counts=counts, spans=spans.astype(np.int32),
+                     vectors=vectors.astype(np.float16))
+
+    @classmethod
+    def load(cls, folder: Path) -> "SentenceVectors":
+        with np.load(folder / SENTENCES_FILE, allow_pickle=False) as data:
+            ids, counts, spans, vectors = data["ids"], data["counts"], data["spans"], data["vectors"]
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        return cls({str(pid): (spans[bounds[i]:bounds[i + 1]], vectors[bounds[i]:bounds[i + 1]])
+                    for i, pid in enumerate(ids)})
 
 
 class EmbedPassages(TransformComponent):
-    """Embeds passages in batches, with a progress bar over passages (not over pipeline steps)."""
+    """Embeds passages and, from the same forward pass, each of their sentences, with a progress bar
+    over passages (not over pipeline steps). Sentence vectors are collected in ``sentence_vectors``."""
 
     embedder: BaseEmbedding
     show_progress: bool = False
+    # private: kept out of the pipeline's cache key, which serialises the transformations
+    _documents: dict[str, str] = PrivateAttr(default_factory=dict)  # doc id -> text, to find sentences
+    _sentence_vectors: dict[str, tuple[np.ndarray, np.ndarray]] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, documents: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._documents = documents or {}
+
+    @property
+    def sentence_vectors(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return self._sentence_vectors
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         if not nodes:
             return nodes
         texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
-        batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1)
+        sentences: dict[str, list[tuple[int, int]]] = {}
+        keys, spans = [], []
+        for node, text in zip(nodes, texts):
+            doc_id, start = node.ref_doc_id or "", node.start_char_idx or 0
+            if doc_id not in sentences:
+                sentences[doc_id] = sentence_spans(self._documents.get(doc_id, ""))
+            # the embedded text is the passage text (no metadata is embedded), so offsets line up
+            offset = start if text == node.get_content() else None
+            inside = [(s, e) for s, e in sentences[doc_id]
+                      if offset is not None and e > start and s < start + len(text)]
+            keys.append(np.array(inside, dtype=np.int32).reshape(-1, 2))
+            spans.append([(max(s - start, 0), min(e - start, len(text))) for s, e in inside])
+        batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1) * 4
         with tqdm(total=len(texts), desc="Embedding passages", unit="passage", disable=not self.show_progress,
                   file=sys.stderr) as bar:
             for i in range(0, len(texts), batch):
-                vectors = self.embedder.get_text_embedding_batch(texts[i:i + batch])
-                for node, vector in zip(nodes[i:i + batch], vectors):
-                    node.embedding = vector
+                vectors, parts = embed_with_spans(self.embedder, texts[i:i + batch], spans[i:i + batch])
+                for j, node in enumerate(nodes[i:i + batch]):
+                    node.embedding = vectors[j].tolist()
+                    self._sentence_vectors[node.id_] = (keys[i + j], parts[j].astype(np.float16))
                 bar.update(len(vectors))
         return nodes
 
@@ -135,13 +240,22 @@ class UpdateReport:
 class Snapshot:
     """One loaded index: documents, passages, vectors and manifest, read-only once loaded."""
 
-    def __init__(self, manifest: dict, documents: SimpleDocumentStore, storage: StorageContext, path: Path | None):
+    def __init__(self, manifest: dict, documents: SimpleDocumentStore, storage: StorageContext, path: Path | None,
+                 lexical: BM25Index | None = None, sentence_vectors: SentenceVectors | None = None,
+                 approximate: Any = None):
         self.manifest = manifest
         self.document_store = documents
         self.storage = storage
         self.path = path
         self.vectors: PassageVectorStore = storage.vector_store  # type: ignore[assignment]
+        self.lexical = lexical or BM25Index.empty()
+        self.sentence_vectors = sentence_vectors or SentenceVectors()
+        self.approximate = approximate  # HNSW over the same ids, when the index was built with one
         self.refresh(manifest)
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Nearest passages by cosine: approximate when the index has an HNSW graph, else exact."""
+        return self.vectors.search(vector, k, self.approximate)
 
     def refresh(self, manifest: dict) -> None:
         """Rebuild the read views (documents, passages) after the stores changed."""
@@ -175,13 +289,17 @@ class Snapshot:
         return self.documents[doc_id].metadata.get("title", doc_id)
 
 
-def new_manifest(embed_model: str, dimension: int, chunk_size: int, chunk_overlap: int) -> dict:
+def new_manifest(embed_model: str, dimension: int, chunk_size: int, chunk_overlap: int,
+                 vector_index: str = "exact") -> dict:
+    if vector_index not in VECTOR_INDEXES:
+        raise ValueError(f"vector_index must be one of {', '.join(VECTOR_INDEXES)}")
     return {
         "format": FORMAT_VERSION,
         "embed_model": embed_model,
         "dimension": dimension,
         "chunk_size": chunk_size,
         "chunk_overlap": chunk_overlap,
+        "vector_index": vector_index,
         "documents": {},
     }
 
@@ -223,6 +341,14 @@ class IndexStore:
             storage = StorageContext.from_defaults(
                 persist_dir=str(path), vector_store=PassageVectorStore.from_persist_dir(str(path))
             )
+            lexical = BM25Index.load(path)
+            sentence_vectors = SentenceVectors.load(path)
+            approximate = None
+            if manifest.get("vector_index") == "hnsw":
+                import faiss
+
+                approximate = faiss.read_index(str(path / HNSW_FILE))
+                approximate.index.hnsw.efSearch = HNSW_EF_SEARCH
         except IndexMismatchError:
             raise
         except Exception as exc:  # any unreadable piece means the snapshot is unusable
@@ -230,11 +356,14 @@ class IndexStore:
                 f"index in {self.root} is unreadable ({exc.__class__.__name__}); "
                 "run `assistant index --rebuild` to rebuild it from the documents"
             ) from None
-        snapshot = Snapshot(manifest, documents, storage, path)
-        if snapshot.vectors.size != len(snapshot.passages):
+        snapshot = Snapshot(manifest, documents, storage, path, lexical, sentence_vectors, approximate)
+        sizes = {snapshot.vectors.size, len(snapshot.lexical), len(snapshot.sentence_vectors),
+                 snapshot.approximate.ntotal if approximate is not None else len(snapshot.passages)}
+        if sizes != {len(snapshot.passages)}:
             raise IndexCorruptError(
-                f"index in {self.root} is inconsistent ({snapshot.vectors.size} vectors for "
-                f"{len(snapshot.passages)} passages); run `assistant index --rebuild`"
+                f"index in {self.root} is inconsistent ({snapshot.vectors.size} vectors, {len(snapshot.lexical)} "
+                f"BM25 rows, {len(snapshot.sentence_vectors)} sentence groups for {len(snapshot.passages)} "
+                "passages); run `assistant index --rebuild`"
             )
         return snapshot
 
@@ -282,9 +411,11 @@ class IndexStore:
             elif rebuild:
                 report.rebuilt = "asked for"
             snapshot = old or Snapshot.empty(json.loads(json.dumps(manifest_base)), manifest_base["dimension"])
+            index_kind_changed = old is not None and old.manifest.get("vector_index") != manifest_base["vector_index"]
             self._apply(snapshot, documents, embedder, manifest_base, report, show_progress)
-            if not report.touched and old is not None:
+            if not report.touched and not index_kind_changed and old is not None:
                 return old, report  # nothing to write: the live snapshot already matches
+            self._update_approximate(snapshot, old, report, index_kind_changed)
             if snapshot.vectors.size != len(snapshot.passages):
                 raise RuntimeError(f"{snapshot.vectors.size} vectors for {len(snapshot.passages)} passages")
             name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -293,6 +424,23 @@ class IndexStore:
             self._remove_stale_snapshots()
             snapshot.path = path
         return self.load(), report
+
+    @staticmethod
+    def _update_approximate(snap: Snapshot, old: Snapshot | None, report: UpdateReport, kind_changed: bool) -> None:
+        """Keep the HNSW graph in step: new vectors are added to it; a delete (HNSW cannot remove) or a
+        switch of index kind rebuilds it from the exact vectors."""
+        if snap.manifest.get("vector_index") != "hnsw":
+            snap.approximate = None
+            return
+        if old is None or kind_changed or old.approximate is None or report.changed or report.deleted:
+            snap.approximate = snap.vectors.hnsw()
+            return
+        graph = snap.approximate
+        have = set(faiss_ids(graph))
+        ids, vectors = snap.vectors.all_vectors()
+        new = np.array([i not in have for i in ids.tolist()], dtype=bool)
+        if new.any():
+            graph.add_with_ids(vectors[new], ids[new])
 
     def _apply(self, snap: Snapshot, documents: list[Document], embedder: BaseEmbedding,
                manifest_base: dict, report: UpdateReport, show_progress: bool) -> None:
@@ -310,24 +458,31 @@ class IndexStore:
 
         # The pipeline de-duplicates by document hash against its docstore, deletes the vectors of
         # changed and removed documents, and splits and embeds only what is new.
+        embed = EmbedPassages(embedder=embedder, show_progress=show_progress,
+                              documents={doc.doc_id: doc.text for doc in documents})
         pipeline = IngestionPipeline(
             transformations=[*passage_splitter(manifest_base["chunk_size"], manifest_base["chunk_overlap"],
-                                               token_counter(embedder)),
-                             EmbedPassages(embedder=embedder, show_progress=show_progress)],
+                                               token_counter(embedder)), embed],
             docstore=snap.document_store,
             vector_store=snap.vectors,
             docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,
+            disable_cache=True,  # its cache would hold a second copy of every passage for nothing
         )
         nodes = pipeline.run(documents=documents)
         report.passages_embedded = len(nodes)
 
         passages = snap.storage.docstore
-        for doc_id in report.changed + report.deleted:
-            for node_id in [n for n, p in snap.passages.items() if p.doc_id == doc_id]:
-                passages.delete_document(node_id, raise_error=False)
+        gone_docs = set(report.changed + report.deleted)
+        gone = {n for n, p in snap.passages.items() if p.doc_id in gone_docs}
+        for node_id in gone:
+            passages.delete_document(node_id, raise_error=False)
         for node in nodes:
             node.embedding = None  # vectors live in FAISS only
         passages.add_documents(nodes)
+        # BM25 and sentence vectors follow the same passages: rows of removed passages go, new ones come
+        snap.lexical = snap.lexical.updated(add={node.id_: node.get_content() for node in nodes}, delete=gone)
+        snap.sentence_vectors = snap.sentence_vectors.updated(
+            {node.id_: embed.sentence_vectors[node.id_] for node in nodes}, gone)
 
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         counts: dict[str, int] = {}
@@ -353,6 +508,12 @@ class IndexStore:
         tmp.mkdir(parents=True)
         snap.storage.persist(persist_dir=str(tmp))
         snap.document_store.persist(str(tmp / DOCUMENTS_FILE))
+        snap.lexical.save(tmp)
+        snap.sentence_vectors.save(tmp)
+        if snap.approximate is not None:
+            import faiss
+
+            faiss.write_index(snap.approximate, str(tmp / HNSW_FILE))
         (tmp / MANIFEST_FILE).write_text(json.dumps(snap.manifest, indent=1, sort_keys=True), encoding="utf-8")
         for child in tmp.iterdir():
             _fsync(child)
@@ -381,6 +542,12 @@ class IndexStore:
                 shutil.rmtree(child, ignore_errors=True)
         for tmp in self.root.glob(".CURRENT.*"):
             tmp.unlink(missing_ok=True)
+
+
+def faiss_ids(index: Any) -> np.ndarray:
+    import faiss
+
+    return faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
 def _fsync(path: Path) -> None:

@@ -18,6 +18,7 @@ DEFAULTS = {
     "chunk_size": 240,
     "chunk_overlap": 32,
     "top_k": 5,
+    "vector_index": "exact",
     "answer_mode": "extractive",
     "refusal_threshold": DEFAULT_REFUSAL_THRESHOLD,
     "max_sentences": 2,

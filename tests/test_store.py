@@ -87,7 +87,7 @@ def test_first_build_adds_everything(fake_bot, fake_settings):
     ]
     manifest = fake_bot.snapshot.manifest
     assert {k: manifest[k] for k in ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap")} == {
-        "format": 1, "embed_model": "fake-hash", "dimension": 64, "chunk_size": 240, "chunk_overlap": 32,
+        "format": 2, "embed_model": "fake-hash", "dimension": 64, "chunk_size": 240, "chunk_overlap": 32,
     }
     check_consistent(fake_settings.index_dir)
 
@@ -326,7 +326,7 @@ def test_vectors_and_passages_out_of_step_is_corrupt(fake_bot, fake_settings):
     store = data["docstore/data"]
     store.pop(sorted(store)[0])
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(IndexCorruptError, match=r"inconsistent \(3 vectors for 2 passages\)"):
+    with pytest.raises(IndexCorruptError, match=r"inconsistent \(3 vectors, 3 BM25 rows, 3 sentence groups for 2 passages\)"):
         IndexStore(fake_settings.index_dir).load()
 
 

@@ -26,7 +26,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..retrieval import content_terms, standalone_query, tokenize, words
+from ..retrieval import ANSWER_TYPES, QUESTION_NUMBER, content_terms, has_new_evidence, standalone_query, tokenize, words
 from ..store import Snapshot
 
 DENSE_WEIGHT = 0.55
@@ -36,36 +36,6 @@ MISSING_TYPE_FACTOR = 0.75  # score kept by a sentence that lacks the kind of an
 SECOND_SENTENCE_MARGIN = 0.06
 MAX_WORDS = 70
 SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
-
-MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
-NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|lakh|lakhs|crore|crores|dozen)"
-# (what the question asks, evidence a sentence must hold to answer it). The evidence must be new:
-# a year or a name that the question itself mentions does not count.
-ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
-    ("money", re.compile(r"\b(price|cost|costs|worth|how much (money|did|does|will|is|was)|spend|spent|value of)\b", re.I),
-     re.compile(r"[$€£₹]\s?\d[\d,.]*|\b(rs\.?|inr|usd|rupees?|dollars?|euros?|crores?|billion|million)\b", re.I)),
-    ("number", re.compile(r"\b(how many|how much|number of|what number|how large|how big|how long|how old|what age)\b", re.I),
-     re.compile(rf"\d[\d,.]*|\b{NUMBER_WORDS}\b", re.I)),
-    ("date", re.compile(r"\b(when|what date|which date|what year|which year|what day|which day|what month|which month)\b", re.I),
-     re.compile(rf"\b(1[5-9]|20)\d\d\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b", re.I)),
-    ("reason", re.compile(r"\bwhy\b|\bwhat (was|is) the reason\b|\bfor what reason\b", re.I),
-     re.compile(r"\b(because|due to|owing to|as a result|since|so that|in order to|led to|caused|reason)\b", re.I)),
-    ("statement", re.compile(r"\bwhat did .+\b(say|said|tell|remark|state|describe|call)\b|\bwhat were .+\b(remarks|words)\b", re.I),
-     re.compile(r"\b(said|says|say|told|stated|remarks|called|described|added)\b|[\u201c\u201d\"]", re.I)),
-    ("person", re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|minister|leader|official|president|people)\b", re.I),
-     re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")),
-]
-# Numbers, years and ordinals in a question are constraints: a sentence without them is about something else.
-QUESTION_NUMBER = re.compile(r"\b\d[\d,]*(?:st|nd|rd|th)?\b", re.I)
-
-
-def _has_new_evidence(pattern: re.Pattern, sentence: str, question_norm: str) -> bool:
-    for match in pattern.finditer(sentence):
-        token = match.group().strip().lower().replace(",", "")
-        if token and token not in question_norm:
-            return True
-    return False
-
 
 @dataclass
 class _Candidate:
@@ -140,8 +110,22 @@ class ExtractiveAnswerer:
             return self._cached_vectors(keys, texts)
         return out
 
-    def _sentence_vectors(self, keys: list[tuple[str, int, int]], texts: list[str]) -> np.ndarray:
-        return np.stack(self._cached_vectors(keys, texts))
+    def _sentence_vectors(self, keys: list[tuple[str, int, int]], texts: list[str], owners: list[Passage]
+                          ) -> np.ndarray:
+        """Sentence vectors from the index (pooled when the passage was embedded); any the index lacks
+        are embedded now and cached."""
+        out: list[np.ndarray | None] = []
+        stored: dict[str, dict[tuple[int, int], np.ndarray]] = {}
+        for (_, start, end), passage in zip(keys, owners):
+            if passage.id not in stored:
+                entry = self.snapshot.sentence_vectors.of(passage.id)
+                stored[passage.id] = {} if entry is None else dict(zip(map(tuple, entry[0].tolist()), entry[1]))
+            out.append(stored[passage.id].get((start, end)))
+        missing = [i for i, v in enumerate(out) if v is None]
+        if missing:
+            for i, v in zip(missing, self._cached_vectors([keys[i] for i in missing], [texts[i] for i in missing])):
+                out[i] = v
+        return np.stack(out).astype("float32")
 
     def _word_vectors(self, vocabulary: list[str]) -> dict[str, np.ndarray]:
         vectors = self._cached_vectors([("w", w, 0) for w in vocabulary], vocabulary)
@@ -201,7 +185,7 @@ class ExtractiveAnswerer:
         if not keys:
             return []
         soft = self._synonyms([t for t in weights if t in surface], surface, texts)
-        vectors = self._sentence_vectors(keys, texts)
+        vectors = self._sentence_vectors(keys, texts, owners)
         dense = vectors @ np.asarray(query_vector, dtype="float32")
         if context:  # a follow-up: the query carries earlier turns; weigh the question itself equally
             own = np.asarray(self.embedder.get_query_embedding(question), dtype="float32")
@@ -219,7 +203,7 @@ class ExtractiveAnswerer:
             score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
             typed = True
             for evidence in needs:
-                if not _has_new_evidence(evidence, sentence, question_norm):
+                if not has_new_evidence(evidence, sentence, question_norm):
                     score *= MISSING_TYPE_FACTOR
                     typed = False
             sentence_norm = sentence.lower().replace(",", "")
