@@ -230,7 +230,7 @@ class HybridRetriever(BaseRetriever):
         order = list(np.lexsort((ids, -fused)))
         scores = fused.copy()
         if rerank:
-            top = np.array(order[:max(RERANK_DEPTH, k)])
+            top = np.array(order[:RERANK_DEPTH])  # fixed depth: asking for more passages never reorders the best
             best = np.array([self._best_sentence(ids[i], sentences[i], query) for i in top], dtype="float32")
             scores[top] = (1 - SENTENCE_SHARE) * _scaled(fused[top]) + SENTENCE_SHARE * _scaled(best)
             order = sorted(top.tolist(), key=lambda i: (-scores[i], ids[i])) + order[len(top):]

@@ -119,9 +119,10 @@ class PassageVectorStore(FaissMapVectorStore):
         """An approximate (HNSW) index over the same ids and vectors."""
         import faiss
 
-        index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(self._faiss_index.d, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT))
-        index.index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.index.hnsw.efSearch = HNSW_EF_SEARCH
+        graph = faiss.IndexHNSWFlat(self._faiss_index.d, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        index = faiss.IndexIDMap2(graph)
         if self.size:
             ids, vectors = self.all_vectors()
             index.add_with_ids(vectors, ids)
@@ -197,13 +198,15 @@ class EmbedPassages(TransformComponent):
             doc_id, start = node.ref_doc_id or "", node.start_char_idx or 0
             if doc_id not in sentences:
                 sentences[doc_id] = sentence_spans(self._documents.get(doc_id, ""))
-            # the embedded text is the passage text (no metadata is embedded), so offsets line up
-            offset = start if text == node.get_content() else None
-            inside = [(s, e) for s, e in sentences[doc_id]
-                      if offset is not None and e > start and s < start + len(text)]
+            # the embedded text is the passage after a metadata header ("title: ..."): find where it starts
+            body = node.get_content()
+            shift = text.rfind(body) if body else -1
+            end = start + len(body)
+            inside = [(s, e) for s, e in sentences[doc_id] if shift >= 0 and e > start and s < end]
             keys.append(np.array(inside, dtype=np.int32).reshape(-1, 2))
-            spans.append([(max(s - start, 0), min(e - start, len(text))) for s, e in inside])
-        batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1) * 4
+            spans.append([(shift + max(s, start) - start, shift + min(e, end) - start) for s, e in inside])
+        # large groups: the model sorts each by length, and similar lengths pad less
+        batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1) * 32
         with tqdm(total=len(texts), desc="Embedding passages", unit="passage", disable=not self.show_progress,
                   file=sys.stderr) as bar:
             for i in range(0, len(texts), batch):
@@ -348,7 +351,7 @@ class IndexStore:
                 import faiss
 
                 approximate = faiss.read_index(str(path / HNSW_FILE))
-                approximate.index.hnsw.efSearch = HNSW_EF_SEARCH
+                faiss.downcast_index(approximate.index).hnsw.efSearch = HNSW_EF_SEARCH
         except IndexMismatchError:
             raise
         except Exception as exc:  # any unreadable piece means the snapshot is unusable
