@@ -25,6 +25,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+FAST_PATH_TEXTS = 8  # up to this many texts skip SentenceTransformer.encode's per-call bookkeeping
+
+
 class SentenceTransformerEmbedding(BaseEmbedding):
     """A sentence-transformers model loaded from a local folder; vectors are L2-normalised.
 
@@ -52,14 +55,28 @@ class SentenceTransformerEmbedding(BaseEmbedding):
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
+            self._model.eval()
             self.dimension = int(self._model.get_embedding_dimension())
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         self.warm_up()
+        if len(texts) <= FAST_PATH_TEXTS:
+            return self._forward(texts)
         vectors = self._model.encode(
             texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return vectors.tolist()
+
+    def _forward(self, texts: list[str]) -> list[list[float]]:
+        """A few texts (a query) straight through the model: ``encode`` spends ~1.5 ms per call walking
+        the modules to set eval mode and pick devices, a quarter of a query's cost here."""
+        import torch
+
+        features = self._model.tokenizer(texts, padding=True, truncation="longest_first",
+                                         max_length=self._model.max_seq_length, return_tensors="pt")
+        with torch.inference_mode():
+            pooled = self._model.forward(dict(features))["sentence_embedding"]
+        return torch.nn.functional.normalize(pooled, dim=-1).tolist()
 
     def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Each text's vector and, from the same forward pass, a vector for each of its character spans.

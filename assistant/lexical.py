@@ -145,9 +145,10 @@ class BM25Index:
     def search_scores(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The ``k`` best passages by already computed ``scores``."""
         hits = np.flatnonzero(scores > 0)
-        if len(hits) > k:
-            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
-        hits = hits[np.lexsort((hits, -scores[hits]))]
+        if len(hits) > k:  # keep everything tied with the k-th score, so ties break by position below
+            kth = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
+            hits = hits[scores[hits] >= kth]
+        hits = hits[np.lexsort((hits, -scores[hits]))][:k]
         return [(self.ids[i], float(scores[i])) for i in hits]
 
     def score_of(self, scores: np.ndarray, passage_id: str) -> float:

@@ -101,7 +101,8 @@ def content_terms(text: str) -> list[str]:
     for token in tokenize(text):
         terms.append(token)
         if "-" in token:
-            terms.extend(part for part in token.split("-") if part and part not in STOPWORDS)
+            terms.extend(_stem(part) if part.isalpha() else part
+                         for part in token.split("-") if part and part not in STOPWORDS)
     return terms
 
 
@@ -129,8 +130,13 @@ QUESTION_NUMBER = re.compile(r"\b\d[\d,]*(?:st|nd|rd|th)?\b", re.I)
 
 def has_new_evidence(pattern: re.Pattern, sentence: str, question_norm: str) -> bool:
     for match in pattern.finditer(sentence):
-        token = match.group().strip().lower().replace(",", "")
-        if token and token not in question_norm:
+        start, end = match.span()
+        while start > 0 and sentence[start - 1].isalnum():  # the whole word: "21" of "21st" is "21st"
+            start -= 1
+        while end < len(sentence) and sentence[end].isalnum():
+            end += 1
+        token = sentence[start:end].strip().lower().replace(",", "")
+        if token and not re.search(rf"(?<!\w){re.escape(token)}(?!\w)", question_norm):
             return True
     return False
 
@@ -142,7 +148,14 @@ def asked_types(question: str) -> list[re.Pattern]:
 
 @lru_cache(maxsize=200_000)
 def sentence_terms(sentence: str) -> frozenset[str]:
+    """``content_terms`` of a sentence as a set, cached: the same sentences come back query after query."""
     return frozenset(content_terms(sentence))
+
+
+@lru_cache(maxsize=200_000)
+def sentence_words(sentence: str) -> tuple[tuple[str, str], ...]:
+    """``words`` of a sentence, cached like ``sentence_terms``."""
+    return tuple(words(sentence))
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
@@ -161,6 +174,16 @@ def standalone_query(question: str, previous_questions: list[str]) -> str:
     if not previous_questions or not is_follow_up(question):
         return question
     return " ".join([*previous_questions[-2:], question])
+
+
+class _Asked:
+    """What a query asks, worked out once per query: weighted words, answer kinds, normalised text."""
+
+    def __init__(self, query: str, idf):
+        self.weights = {t: idf(t) for t in content_terms(query)}
+        self.total = sum(self.weights.values()) or 1.0
+        self.needs = asked_types(query)
+        self.norm = query.lower().replace(",", "")
 
 
 class HybridRetriever(BaseRetriever):
@@ -204,8 +227,12 @@ class HybridRetriever(BaseRetriever):
     def search(self, query: str, top_k: int | None = None, vector: np.ndarray | None = None,
                fusion: str | None = None, rerank: bool | None = None) -> list[Passage]:
         """The ``top_k`` passages for ``query``, best first; ``score`` is the final fused score (0-1)."""
-        k = top_k or self.top_k
+        k = self.top_k if top_k is None else top_k
         fusion = fusion or self.fusion
+        if k < 1:
+            raise ValueError("top_k must be at least 1")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}")
         rerank = self.rerank if rerank is None else rerank
         if not self.snapshot.passages:
             return []
@@ -231,7 +258,8 @@ class HybridRetriever(BaseRetriever):
         scores = fused.copy()
         if rerank:
             top = np.array(order[:RERANK_DEPTH])  # fixed depth: asking for more passages never reorders the best
-            best = np.array([self._best_sentence(ids[i], sentences[i], query) for i in top], dtype="float32")
+            asked = _Asked(query, self.idf)
+            best = np.array([self._best_sentence(ids[i], sentences[i], asked) for i in top], dtype="float32")
             scores[top] = (1 - SENTENCE_SHARE) * _scaled(fused[top]) + SENTENCE_SHARE * _scaled(best)
             order = sorted(top.tolist(), key=lambda i: (-scores[i], ids[i])) + order[len(top):]
         out = []
@@ -248,24 +276,24 @@ class HybridRetriever(BaseRetriever):
         spans, vectors = entry
         return spans, vectors.astype("float32") @ vector
 
-    def _best_sentence(self, passage_id: str, sentences: tuple[np.ndarray, np.ndarray], query: str) -> float:
-        """The passage's best sentence score for ``query``: cosine, question words held, kind of answer."""
+    def _best_sentence(self, passage_id: str, sentences: tuple[np.ndarray, np.ndarray], asked: "_Asked") -> float:
+        """The passage's best sentence score for the query: cosine, question words held, kind of answer."""
         spans, cosines = sentences
         if not len(spans):
             return 0.0
-        weights = {t: self.idf(t) for t in content_terms(query)}
-        total = sum(weights.values()) or 1.0
-        needs = asked_types(query)
-        query_norm = query.lower().replace(",", "")
         text = self.snapshot.documents[self.snapshot.passages[passage_id].doc_id].text
-        best = 0.0
+        scored = []
         for (start, end), cos in zip(spans.tolist(), cosines.tolist()):
             sentence = text[start:end]
             terms = sentence_terms(sentence)
-            share = sum(w for t, w in weights.items() if t in terms) / total
-            score = SENTENCE_DENSE * cos + (1 - SENTENCE_DENSE) * share
-            for evidence in needs:
-                if not has_new_evidence(evidence, sentence, query_norm):
+            share = sum(w for t, w in asked.weights.items() if t in terms) / asked.total
+            scored.append((SENTENCE_DENSE * cos + (1 - SENTENCE_DENSE) * share, sentence))
+        best = 0.0
+        for score, sentence in sorted(scored, key=lambda x: -x[0]):
+            if score <= best:
+                break  # the answer-type cut only lowers scores: nothing further down can win
+            for evidence in asked.needs:
+                if not has_new_evidence(evidence, sentence, asked.norm):
                     score *= MISSING_TYPE_FACTOR
             best = max(best, score)
         return best

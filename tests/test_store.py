@@ -449,3 +449,330 @@ def test_index_survives_a_crash_before_publish(fake_bot, docs_dir, fake_settings
     bot = build(docs_dir, fake_settings)  # the next update cleans up and adds the file
     assert bot.last_update.added == ["zoo.txt"]
     assert len(os.listdir(fake_settings.index_dir / "snapshots")) == 1
+
+
+# ------------------------------------------------------------------ BM25 rows and sentence vectors (format 2)
+
+import numpy as np  # noqa: E402
+from fakes import hash_vector  # noqa: E402
+
+from assistant import Settings  # noqa: E402
+from assistant.documents import sentence_spans  # noqa: E402
+from assistant.errors import ConfigError  # noqa: E402
+from assistant.lexical import BM25Index  # noqa: E402
+from assistant.store import HNSW_FILE, SentenceVectors, faiss_ids  # noqa: E402
+
+SNAPSHOT_FILES = [
+    "bm25.json", "bm25.npz", FAISS_FILE, "docstore.json", "documents.json", "graph_store.json", "id_map.json",
+    "image__vector_store.json", "index_store.json", "manifest.json", "sentences.npz",
+]
+NEEDED_FILES = {"bm25.json", "bm25.npz", "sentences.npz", "manifest.json", "documents.json", "docstore.json",
+                FAISS_FILE, "id_map.json"}  # an incremental update writes no image__vector_store.json
+BM25_QUERIES = ["Alder river", "bakery bread", "Kestrel rocket fuel valve", "tigers", "2021", "the", "zebra"]
+
+
+def check_lexical_and_sentences(index_dir: Path) -> None:
+    """The live snapshot's BM25 index is the one a fresh build over its passages gives, and each passage
+    has its sentence group: the whole sentences it overlaps (document offsets), each with the vector of
+    the part inside the passage."""
+    snap = IndexStore(index_dir).load()
+    assert sorted(snap.lexical.ids) == sorted(snap.passages)
+    fresh = BM25Index.build({pid: p.text for pid, p in snap.passages.items()})
+    assert sorted(snap.lexical.terms) == sorted(fresh.terms)
+    for query in BM25_QUERIES:
+        got, want = dict(snap.lexical.search(query, 100)), dict(fresh.search(query, 100))
+        assert sorted(got) == sorted(want), query
+        assert all(got[pid] == pytest.approx(want[pid], rel=1e-5) for pid in got), query
+    assert sorted(snap.sentence_vectors.entries) == sorted(snap.passages)
+    for pid, p in snap.passages.items():
+        text = snap.documents[p.doc_id].text
+        spans, vectors = snap.sentence_vectors.of(pid)
+        expected = [(s, e) for s, e in sentence_spans(text) if e > p.start and s < p.end]
+        assert [tuple(span) for span in spans.tolist()] == expected, pid
+        assert expected, f"{pid} has no sentence"
+        assert (spans.dtype, vectors.dtype, vectors.shape) == (np.int32, np.float16, (len(expected), 64))
+        for (s, e), vector in zip(expected, vectors):
+            assert 0 <= s < e <= len(text)
+            part = text[max(s, p.start):min(e, p.end)]  # the fake embeds each sentence's part on its own
+            np.testing.assert_allclose(vector.astype("float32"), hash_vector(part), atol=2e-3)
+
+
+def test_snapshot_holds_bm25_and_sentence_files(fake_bot, fake_settings):
+    assert sorted(p.name for p in live_snapshot(fake_settings.index_dir).iterdir()) == SNAPSHOT_FILES
+    snap = IndexStore(fake_settings.index_dir).load()
+    assert (len(snap.lexical), len(snap.sentence_vectors), snap.approximate) == (3, 3, None)
+    assert snap.manifest["vector_index"] == "exact"
+    check_lexical_and_sentences(fake_settings.index_dir)
+
+
+def modify_add(docs_dir: Path) -> None:
+    (docs_dir / "zoo.txt").write_text("The zoo keeps two tigers. Tigers eat meat.\n\nZebras graze.", encoding="utf-8")
+
+
+def modify_change(docs_dir: Path) -> None:
+    (docs_dir / "rivers.txt").write_text(
+        "The Alder river is short.\n\nIt floods every winter. Nobody swims in it. Zebras drink from it.",
+        encoding="utf-8")
+
+
+def modify_delete(docs_dir: Path) -> None:
+    (docs_dir / "bakery.txt").unlink()
+
+
+def modify_all(docs_dir: Path) -> None:
+    modify_add(docs_dir)
+    modify_change(docs_dir)
+    modify_delete(docs_dir)
+
+
+@pytest.mark.parametrize("chunking", [{}, {"chunk_size": 32, "chunk_overlap": 8}], ids=["one-passage", "small-chunks"])
+@pytest.mark.parametrize("modify", [modify_add, modify_change, modify_delete, modify_all])
+def test_bm25_rows_and_sentence_groups_follow_the_passages(docs_dir, fake_settings, modify, chunking):
+    settings = fake_settings.replace(**chunking)
+    first = build(docs_dir, settings)
+    check_lexical_and_sentences(settings.index_dir)
+    modify(docs_dir)
+    bot = build(docs_dir, settings)
+    assert bot.last_update.touched and not bot.last_update.rebuilt
+    snap = IndexStore(settings.index_dir).load()
+    assert len(snap.lexical) == len(snap.sentence_vectors) == snap.vectors.size == len(snap.passages)
+    if chunking:
+        assert len(snap.passages) > len(snap.documents), "several passages per document"
+    check_lexical_and_sentences(settings.index_dir)
+    check_consistent(settings.index_dir)
+    # passages of documents left alone keep their sentence groups as they were
+    kept = set(first.snapshot.passages) & set(snap.passages)
+    assert kept
+    for pid in kept:
+        before, after = first.snapshot.sentence_vectors.of(pid), snap.sentence_vectors.of(pid)
+        np.testing.assert_array_equal(before[0], after[0])
+        np.testing.assert_array_equal(before[1], after[1])
+
+
+def test_a_changed_file_keeping_its_passage_id_gets_new_counts_vector_and_sentences(fake_bot, docs_dir, fake_settings):
+    old_text = (docs_dir / "rivers.txt").read_text(encoding="utf-8")
+    new_text = ("Zebras graze by the dry Alder. " * 10)[:len(old_text) - 1] + "."
+    assert len(new_text) == len(old_text)
+    (docs_dir / "rivers.txt").write_text(new_text, encoding="utf-8")
+    bot = build(docs_dir, fake_settings)
+    assert bot.last_update.changed == ["rivers.txt"]
+    pid = f"rivers.txt#0-{len(old_text)}"
+    assert passages_of(bot, "rivers.txt") == [pid]  # same id as before, new text
+    snap = IndexStore(fake_settings.index_dir).load()
+    assert snap.lexical.search("trout", 5) == []
+    assert [p for p, _ in snap.lexical.search("zebras", 5)] == [pid]
+    np.testing.assert_allclose(snap.vectors.vectors_of([pid])[0], hash_vector("title: Rivers\n\n" + new_text), atol=1e-6)
+    check_lexical_and_sentences(fake_settings.index_dir)
+    check_consistent(fake_settings.index_dir)
+
+
+@pytest.mark.parametrize("victim", ["bm25.npz", "bm25.json", "sentences.npz"])
+@pytest.mark.parametrize("damage", ["deleted", "garbage"])
+def test_missing_or_corrupt_bm25_or_sentence_file_is_reported_and_repaired(fake_bot, docs_dir, fake_settings,
+                                                                           victim, damage):
+    path = live_snapshot(fake_settings.index_dir) / victim
+    if damage == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(b"\x00garbage{not json")
+    with pytest.raises(IndexCorruptError) as info:
+        IndexStore(fake_settings.index_dir).load()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"index in {fake_settings.index_dir} is unreadable (")
+    assert message.endswith("run `assistant index --rebuild` to rebuild it from the documents")
+    with pytest.raises(IndexCorruptError):
+        build(docs_dir, fake_settings, update=False)
+    bot = build(docs_dir, fake_settings)
+    assert bot.last_update.rebuilt == f"previous index unusable: {message}"
+    assert bot.last_update.added == ["bakery.txt", "rivers.txt", "rocket.txt"]
+    check_consistent(fake_settings.index_dir)
+    check_lexical_and_sentences(fake_settings.index_dir)
+
+
+def test_bm25_rows_out_of_step_is_corrupt(fake_bot, fake_settings):
+    path = live_snapshot(fake_settings.index_dir)
+    BM25Index.load(path).updated(delete=["rivers.txt#0-145"]).save(path)
+    with pytest.raises(IndexCorruptError) as info:
+        IndexStore(fake_settings.index_dir).load()
+    assert str(info.value) == (
+        f"index in {fake_settings.index_dir} is inconsistent (3 vectors, 2 BM25 rows, 3 sentence groups for "
+        "3 passages); run `assistant index --rebuild`")
+
+
+def test_sentence_groups_out_of_step_is_corrupt(fake_bot, fake_settings):
+    path = live_snapshot(fake_settings.index_dir)
+    SentenceVectors.load(path).updated({}, {"rocket.txt#0-162"}).save(path)
+    with pytest.raises(IndexCorruptError, match=r"inconsistent \(3 vectors, 3 BM25 rows, 2 sentence groups for 3 passages\)"):
+        IndexStore(fake_settings.index_dir).load()
+
+
+def test_sentence_vectors_round_trip(tmp_path):
+    entries = {
+        "a#0-9": (np.array([[0, 4], [5, 9]], dtype=np.int32), np.eye(2, 4, dtype=np.float16)),
+        "b#0-3": (np.zeros((0, 2), dtype=np.int32), np.zeros((0, 4), dtype=np.float16)),  # no sentence
+        "ü#3-7": (np.array([[3, 7]], dtype=np.int32), np.full((1, 4), 0.5, dtype=np.float16)),
+    }
+    SentenceVectors(entries).save(tmp_path)
+    loaded = SentenceVectors.load(tmp_path)
+    assert sorted(loaded.entries) == sorted(entries) and len(loaded) == 3
+    for pid, (spans, vectors) in entries.items():
+        np.testing.assert_array_equal(loaded.of(pid)[0], spans)
+        np.testing.assert_array_equal(loaded.of(pid)[1], vectors)
+    assert loaded.of("missing") is None
+
+
+def set_manifest_format(index_dir: Path, version: int) -> None:
+    path = live_snapshot(index_dir) / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**manifest, "format": version}), encoding="utf-8")
+
+
+def test_a_format_1_index_is_rebuilt_by_an_update(fake_bot, docs_dir, fake_settings):
+    set_manifest_format(fake_settings.index_dir, 1)
+    bot = build(docs_dir, fake_settings)
+    assert report_dict(bot.last_update) == {
+        "added": ["bakery.txt", "rivers.txt", "rocket.txt"], "changed": [], "deleted": [], "unchanged": [],
+        "passages_embedded": 3,
+        "rebuilt": f"previous index unusable: index in {fake_settings.index_dir} has format 1, this version reads 2; "
+                   "run `assistant index --rebuild`",
+    }
+    assert bot.snapshot.manifest["format"] == 2
+    check_consistent(fake_settings.index_dir)
+    check_lexical_and_sentences(fake_settings.index_dir)
+
+
+def test_a_format_1_index_without_update_is_a_mismatch(fake_bot, docs_dir, fake_settings):
+    set_manifest_format(fake_settings.index_dir, 1)
+    with pytest.raises(IndexMismatchError) as info:
+        build(docs_dir, fake_settings, update=False)
+    assert str(info.value) == (f"index in {fake_settings.index_dir} has format 1, this version reads 2; "
+                               "run `assistant index --rebuild`")
+
+
+# ------------------------------------------------------------------ the HNSW graph (vector_index = "hnsw")
+
+
+@pytest.fixture
+def hnsw_settings(fake_settings) -> Settings:
+    return fake_settings.replace(vector_index="hnsw")
+
+
+@pytest.fixture
+def hnsw_builds(monkeypatch) -> list:
+    """Records every full HNSW (re)build."""
+    from assistant.store import PassageVectorStore
+
+    calls: list = []
+    original = PassageVectorStore.hnsw
+
+    def counting(self):
+        calls.append(self.size)
+        return original(self)
+
+    monkeypatch.setattr(PassageVectorStore, "hnsw", counting)
+    return calls
+
+
+def check_hnsw(index_dir: Path) -> None:
+    snap = IndexStore(index_dir).load()
+    assert (live_snapshot(index_dir) / HNSW_FILE).is_file()
+    assert snap.manifest["vector_index"] == "hnsw"
+    assert snap.approximate is not None
+    assert snap.approximate.ntotal == snap.vectors.size == len(snap.passages)
+    exact_ids, _ = snap.vectors.all_vectors()
+    assert sorted(faiss_ids(snap.approximate).tolist()) == sorted(exact_ids.tolist())
+
+
+QUESTIONS = ["Who opened the Crumb bakery?", "Kestrel rocket fuel valve", "How long is the Alder river?", "tigers"]
+
+
+def test_hnsw_index_is_written_and_searches_like_the_exact_one(docs_dir, hnsw_settings, tmp_path):
+    bot = build(docs_dir, hnsw_settings)
+    assert sorted(p.name for p in live_snapshot(hnsw_settings.index_dir).iterdir()) == sorted(SNAPSHOT_FILES + [HNSW_FILE])
+    check_hnsw(hnsw_settings.index_dir)
+    snap = bot.snapshot
+    for question in QUESTIONS:
+        vector = bot.retriever.embed_query(question)
+        approximate, exact = snap.search(vector, 3), snap.vectors.search(vector, 3)
+        assert [pid for pid, _ in approximate] == [pid for pid, _ in exact]
+        assert [s for _, s in approximate] == pytest.approx([s for _, s in exact], abs=1e-5)
+    exact_bot = build(docs_dir, hnsw_settings.replace(vector_index="exact", index_dir=tmp_path / "exact-index"))
+    for question in QUESTIONS:
+        assert bot.retriever.search(question, top_k=3) == exact_bot.retriever.search(question, top_k=3)
+
+
+def test_hnsw_grows_with_an_added_file_without_a_rebuild(docs_dir, hnsw_settings, hnsw_builds, recorder):
+    build(docs_dir, hnsw_settings)
+    assert hnsw_builds == [3]
+    modify_add(docs_dir)
+    bot = build(docs_dir, hnsw_settings, recorder)
+    assert bot.last_update.added == ["zoo.txt"]
+    assert hnsw_builds == [3], "additions go into the existing graph"
+    assert bot.snapshot.approximate.ntotal == 4
+    check_hnsw(hnsw_settings.index_dir)
+    assert bot.retriever.search("tigers zebras", top_k=1)[0].doc_id == "zoo.txt"
+
+
+@pytest.mark.parametrize("modify, passages", [(modify_delete, 2), (modify_change, 3), (modify_all, 3)])
+def test_hnsw_is_rebuilt_after_a_delete_or_change(docs_dir, hnsw_settings, hnsw_builds, modify, passages):
+    build(docs_dir, hnsw_settings)
+    modify(docs_dir)
+    bot = build(docs_dir, hnsw_settings)
+    assert hnsw_builds == [3, passages]
+    assert bot.snapshot.approximate.ntotal == passages
+    check_hnsw(hnsw_settings.index_dir)
+    found = {p.doc_id for p in bot.retriever.search("Crumb bakery bread", top_k=5)}
+    assert ("bakery.txt" in found) == (modify is modify_change)
+
+
+def test_switching_between_exact_and_hnsw_re_embeds_nothing(docs_dir, fake_settings, hnsw_settings, recorder):
+    index = fake_settings.index_dir
+    build(docs_dir, fake_settings)
+    before = current_name(index)
+    bot = build(docs_dir, hnsw_settings, recorder)
+    assert report_dict(bot.last_update) == {
+        "added": [], "changed": [], "deleted": [], "unchanged": ["bakery.txt", "rivers.txt", "rocket.txt"],
+        "passages_embedded": 0, "rebuilt": "",
+    }
+    assert current_name(index) != before, "a new snapshot, with the graph"
+    check_hnsw(index)
+    hnsw_name = current_name(index)
+    bot = build(docs_dir, fake_settings, recorder)
+    assert bot.last_update.passages_embedded == 0
+    assert recorder.embedded == []
+    assert current_name(index) != hnsw_name
+    assert not (live_snapshot(index) / HNSW_FILE).exists()
+    assert NEEDED_FILES <= {p.name for p in live_snapshot(index).iterdir()}
+    snap = IndexStore(index).load()
+    assert (snap.approximate, snap.manifest["vector_index"]) == (None, "exact")
+    check_consistent(index)
+    # and with nothing switched, nothing is written
+    exact_name = current_name(index)
+    assert build(docs_dir, fake_settings, recorder).last_update.touched is False
+    assert current_name(index) == exact_name
+
+
+def test_hnsw_index_loads_without_update(docs_dir, hnsw_settings):
+    build(docs_dir, hnsw_settings)
+    bot = build(docs_dir, hnsw_settings, update=False)
+    assert bot.snapshot.approximate.ntotal == 3
+    assert bot.retriever.search("Kestrel rocket", top_k=1)[0].doc_id == "rocket.txt"
+
+
+def test_a_missing_hnsw_file_is_corrupt(docs_dir, hnsw_settings):
+    build(docs_dir, hnsw_settings)
+    (live_snapshot(hnsw_settings.index_dir) / HNSW_FILE).unlink()
+    with pytest.raises(IndexCorruptError, match=r"run `assistant index --rebuild` to rebuild it from the documents$"):
+        IndexStore(hnsw_settings.index_dir).load()
+    bot = build(docs_dir, hnsw_settings)
+    assert bot.last_update.rebuilt.startswith("previous index unusable")
+    check_hnsw(hnsw_settings.index_dir)
+
+
+def test_an_unknown_vector_index_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        Settings(vector_index="bogus", index_dir=tmp_path)
+    assert str(info.value) == "vector_index must be exact or hnsw, got 'bogus'"
+    with pytest.raises(ValueError, match="vector_index must be one of exact, hnsw"):
+        new_manifest("fake-hash", 64, 240, 32, vector_index="bogus")

@@ -26,7 +26,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..retrieval import ANSWER_TYPES, QUESTION_NUMBER, content_terms, has_new_evidence, standalone_query, tokenize, words
+from ..retrieval import (ANSWER_TYPES, QUESTION_NUMBER, content_terms, has_new_evidence, sentence_terms, sentence_words,
+                         standalone_query, tokenize, words)
 from ..store import Snapshot
 
 DENSE_WEIGHT = 0.55
@@ -125,17 +126,17 @@ class ExtractiveAnswerer:
         """For each question word, the sentence words (by stem) whose embedding is close to it."""
         if not question_stems or not sentences:
             return {}
-        sentence_words = {}
+        found = {}
         for text in sentences:
-            for stem, word in words(text):
+            for stem, word in sentence_words(text):
                 if word.isalpha() and stem not in question_stems:
-                    sentence_words.setdefault(stem, word)
-        if not sentence_words:
+                    found.setdefault(stem, word)
+        if not found:
             return {}
         asked = [surface[s] for s in question_stems if surface[s].isalpha()]
-        vectors = self._word_vectors(sorted(set(asked) | set(sentence_words.values())))
-        stems = list(sentence_words)
-        matrix = np.stack([vectors[sentence_words[s]] for s in stems])
+        vectors = self._word_vectors(sorted(set(asked) | set(found.values())))
+        stems = list(found)
+        matrix = np.stack([vectors[found[s]] for s in stems])
         out: dict[str, dict[str, float]] = {}
         for stem in question_stems:
             word = surface[stem]
@@ -181,7 +182,7 @@ class ExtractiveAnswerer:
             dense = 0.5 * (dense + vectors @ own)
         out = []
         for (doc_id, start, end), sentence, passage, d in zip(keys, texts, owners, dense.tolist()):
-            terms = frozenset(content_terms(sentence))
+            terms = sentence_terms(sentence)
             lexical = 0.0
             for t, w in weights.items():
                 if _matches(t, terms):
