@@ -90,7 +90,7 @@ def scifact(split: str = "validation") -> Dataset:
 
         documents = {}
         for row in rows("corpus_train.csv"):
-            sentences = ast.literal_eval(row["abstract"])
+            sentences = _printed_strings(row["abstract"])
             documents[row["doc_id"]] = (row["title"], " ".join(s.strip() for s in sentences))
         claims: dict[str, tuple[str, set[str]]] = {}
         for row in rows(f"claims_{split}.csv"):
@@ -100,6 +100,13 @@ def scifact(split: str = "validation") -> Dataset:
     questions = [q for q in questions if q.relevant]
     name = "SciFact (BEIR test)" if split == "validation" else f"SciFact ({split} claims)"
     return Dataset(name, documents, questions)
+
+
+def _printed_strings(text: str) -> list[str]:
+    """The strings of a printed numpy array: "['First.'\n 'Second.']" has no commas, so a plain
+    ``literal_eval`` would glue the sentences together ("First.Second.")."""
+    literal = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
+    return [ast.literal_eval(m) for m in re.findall(literal, text)]
 
 
 def document_text(dataset: Dataset, doc_id: str) -> str:
