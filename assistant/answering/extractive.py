@@ -50,6 +50,11 @@ class _Candidate:
     terms: frozenset[str]
     passage: Passage
     typed: bool = True  # holds the kind of answer the question asks for (a number, a date, ...)
+    confidence: float = -1.0  # what the refusal threshold is held against (the score, unless a follow-up)
+
+    def __post_init__(self):
+        if self.confidence < 0:
+            self.confidence = self.score
 
 
 def _matches(term: str, sentence_terms: frozenset[str]) -> bool:
@@ -177,31 +182,43 @@ class ExtractiveAnswerer:
         soft = self._synonyms([t for t in weights if t in surface], surface, texts)
         vectors = self._sentence_vectors(keys, texts)
         dense = vectors @ np.asarray(query_vector, dtype="float32")
+        own_dense = dense
         if context:  # a follow-up: the query carries earlier turns; weigh the question itself equally
             own = np.asarray(self.embedder.get_query_embedding(question), dtype="float32")
-            dense = 0.5 * (dense + vectors @ own)
+            own_dense = vectors @ own
+            dense = 0.5 * (dense + own_dense)
+        own_terms = set(tokenize(question))
+        own_total = sum(w for t, w in weights.items() if t in own_terms) or 1.0
         out = []
-        for (doc_id, start, end), sentence, passage, d in zip(keys, texts, owners, dense.tolist()):
+        for (doc_id, start, end), sentence, passage, d, d_own in zip(keys, texts, owners, dense.tolist(),
+                                                                     own_dense.tolist()):
             terms = sentence_terms(sentence)
-            lexical = 0.0
+            lexical = own_lexical = 0.0
             for t, w in weights.items():
                 if _matches(t, terms):
-                    lexical += w
+                    found = w
                 elif t in soft:  # the sentence holds a near-synonym of this question word
-                    lexical += w * max((sim for stem, sim in soft[t].items() if stem in terms), default=0.0)
+                    found = w * max((sim for stem, sim in soft[t].items() if stem in terms), default=0.0)
+                else:
+                    continue
+                lexical += found
+                if t in own_terms:
+                    own_lexical += found
             lexical /= total
             score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
-            typed = True
+            # A follow-up ranks sentences in the light of the conversation, but a sentence that answers
+            # the question as asked is not refused for the context's words it lacks.
+            own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / own_total
+            factor = 1.0
             for evidence in needs:
                 if not has_new_evidence(evidence, sentence, question_norm):
-                    score *= MISSING_TYPE_FACTOR
-                    typed = False
+                    factor *= MISSING_TYPE_FACTOR
             sentence_norm = sentence.lower().replace(",", "")
             for number in numbers:
                 if not re.search(rf"\b{re.escape(number)}\b", sentence_norm):
-                    score *= MISSING_TYPE_FACTOR
-                    typed = False
-            out.append(_Candidate(doc_id, start, end, sentence, d, lexical, score, terms, passage, typed))
+                    factor *= MISSING_TYPE_FACTOR
+            out.append(_Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
+                                  factor == 1.0, max(score, own_score) * factor if context else score * factor))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
         return out
 
@@ -225,8 +242,8 @@ class ExtractiveAnswerer:
 
     def answer_from(self, ranked: list[_Candidate], question: str, query: str, passages: list[Passage]) -> Answer:
         """The extractive answer from already scored candidates (best first)."""
-        if not ranked or ranked[0].score < self.refusal_threshold:
-            confidence = ranked[0].score if ranked else 0.0
+        if not ranked or ranked[0].confidence < self.refusal_threshold:
+            confidence = ranked[0].confidence if ranked else 0.0
             return refusal(question, query, round(confidence, 4), passages, self.mode)
         chosen = self._select(ranked, set(content_terms(question)))
         citations, pieces = [], []
@@ -236,7 +253,7 @@ class ExtractiveAnswerer:
                                       passage_id=c.passage.id))
             pieces.append(f"{c.text} [{number}]")
         return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question, query=query,
-                      confidence=round(chosen[0].score, 4), mode=self.mode, passages=passages)
+                      confidence=round(chosen[0].confidence, 4), mode=self.mode, passages=passages)
 
     def _select(self, ranked: list[_Candidate], question_terms: set[str]) -> list[_Candidate]:
         # The runner-up joins when it scores nearly as well: on the SQuAD 2.0 slice the gold answer is in

@@ -112,12 +112,12 @@ class LLMAnswerer:
                query_vector: np.ndarray) -> Iterator[str | Answer]:
         """Yield the model's tokens as they come, then the verified ``Answer``."""
         ranked = self.extractive.candidates(question, context, passages, query_vector)
-        if not ranked or ranked[0].score < self.extractive.refusal_threshold:
-            yield refusal(question, query, round(ranked[0].score, 4) if ranked else 0.0, passages, self.mode)
+        if not ranked or ranked[0].confidence < self.extractive.refusal_threshold:
+            yield refusal(question, query, round(ranked[0].confidence, 4) if ranked else 0.0, passages, self.mode)
             return
         evidence = [c for c in ranked if not INJECTION.search(c.text)][: self.evidence]
         if not evidence:
-            yield refusal(question, query, round(ranked[0].score, 4), passages, self.mode)
+            yield refusal(question, query, round(ranked[0].confidence, 4), passages, self.mode)
             return
         numbered = "\n".join(f"Passage {i}: {c.text}" for i, c in enumerate(evidence, start=1))
         from llama_index.core.llms import ChatMessage
@@ -180,7 +180,7 @@ class LLMAnswerer:
                 marks.append(f"[{numbers[n]}]")
             pieces.append(f"{_end_sentence(body)} {' '.join(marks)}")
         return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question, query=query,
-                      confidence=round(ranked[0].score, 4), mode=self.mode, passages=passages,
+                      confidence=round(ranked[0].confidence, 4), mode=self.mode, passages=passages,
                       dropped=dropped, generated=generated)
 
     @staticmethod
