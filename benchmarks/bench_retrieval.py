@@ -51,7 +51,7 @@ from assistant.evaluation import contains  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-PLOT = HERE / "squad2_refusal.png"
+PLOT = HERE / "refusal_tradeoff.png"
 K = 10
 
 
