@@ -26,7 +26,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..retrieval import (ANSWER_TYPES, QUESTION_NUMBER, content_terms, has_new_evidence, sentence_terms, sentence_words,
+from ..retrieval import (QUESTION_NUMBER, asked_types, content_terms, has_new_evidence, sentence_terms, sentence_words,
                          standalone_query, tokenize, words)
 from ..store import Snapshot
 
@@ -163,7 +163,7 @@ class ExtractiveAnswerer:
             weights[term] = self.idf(term)
         total = sum(weights.values()) or 1.0
         surface = {stem: word for stem, word in words(question)}
-        needs = [evidence for _, asks, evidence in ANSWER_TYPES if asks.search(question)]
+        needs = asked_types(question)
         question_norm = " ".join([question, *context]).lower().replace(",", "")
         numbers = [m.group().lower().replace(",", "") for m in QUESTION_NUMBER.finditer(question)]
 
