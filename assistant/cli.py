@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from typing import Sequence
 
+# Only light modules here: `assistant --help` and argument errors answer at once; the models, torch and
+# llama-index are imported by the commands that need them.
 from .citations import Answer
 from .config import ANSWER_MODES, LLM_BACKENDS, Settings
 from .errors import AssistantError, ConfigError
+from .process import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER_ERROR, quiet_libraries
+from .questions import check_question
 
-EXIT_USER_ERROR = 2
-EXIT_PARTIAL = 1  # indexed, but some files could not be read
-EXIT_INTERNAL = 3
+__all__ = ["EXIT_INTERNAL", "EXIT_PARTIAL", "EXIT_USER_ERROR", "format_answer", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _quiet_libraries()
+    quiet_libraries()
     try:
         return args.run(args)
     except AssistantError as exc:
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback for the user; one line that says what to do
         if os.environ.get("ASSISTANT_DEBUG"):
             raise
@@ -63,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     asking.add_argument("--mode", dest="answer_mode", choices=ANSWER_MODES,
                         help="extractive (default: quotes sentences) or llm (a model writes, every claim checked)")
     asking.add_argument("--llm-backend", choices=LLM_BACKENDS, help="llm mode: local GGUF, openai-compatible or ollama")
-    asking.add_argument("--llm-model", help="llm mode: bundled model name (smollm2), .gguf path, or server model name")
+    asking.add_argument("--llm-model", help="llm mode: bundled model name (qwen2.5-0.5b, the default, or smollm2), "
+                        ".gguf path, or server model name")
     asking.add_argument("--llm-url", help="llm mode with a server: its base URL, e.g. http://127.0.0.1:8000/v1")
     asking.add_argument("--no-update", action="store_true",
                         help="use the index as it is, without checking the documents folder for changes")
@@ -117,8 +119,7 @@ def _index(args: argparse.Namespace) -> int:
     report = bot.last_update
     for item in bot.skipped:
         print(item, file=sys.stderr)
-    passages = len(bot.snapshot.passages)
-    print(f"indexed {len(bot.snapshot.documents)} documents ({passages} passages) in {settings.index_dir}: "
+    print(f"indexed {len(bot.documents)} documents ({bot.passage_count} passages) in {settings.index_dir}: "
           f"{report.summary()}")
     unreadable = [s for s in bot.skipped if s.unreadable]
     if unreadable:
@@ -130,20 +131,20 @@ def _index(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     from .core import Assistant
-    from .store import IndexStore
+    from .errors import IndexMissingError
 
     settings = _settings(args)
-    update = not args.no_update or not IndexStore(settings.index_dir).exists()
-    bot = Assistant.from_folder(settings=settings, update=update)
+    try:
+        bot = Assistant.from_folder(settings=settings, update=not args.no_update)
+    except IndexMissingError:  # --no-update, but there is nothing to use yet: build it
+        bot = Assistant.from_folder(settings=settings, update=True)
     for item in bot.skipped:
         print(item, file=sys.stderr)
     return bot
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from .core import Assistant
-
-    Assistant._check(args.question)  # fail fast, before loading any model
+    check_question(args.question)  # fail fast, before loading any model
     bot = _load(args)
     answer = _answer(bot.stream(args.question), bot, show_draft=not args.json)
     if args.json:
@@ -178,7 +179,8 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluation import compare, evaluate, load_gold, load_run, save_run, write_report
+    from .evaluation import compare, evaluate, load_gold, load_run, save_run
+    from .reports import write_report
 
     cases = load_gold(args.gold)  # fail fast on a bad gold file, before loading any model
     baseline = load_run(args.baseline) if args.baseline else None
@@ -253,30 +255,16 @@ def _answer(pieces, bot, show_draft: bool) -> Answer:
 def format_answer(answer: Answer, bot=None) -> str:
     """The answer followed by its numbered sources, for a terminal."""
     lines = [answer.text]
+    dates = {d.doc_id: d.date for d in bot.documents} if bot is not None else {}
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
-            date = ""
-            if bot is not None and c.doc_id in bot.snapshot.documents:
-                date = bot.snapshot.documents[c.doc_id].metadata.get("date", "")
+            date = dates.get(c.doc_id, "")
             where = f"{c.title}" + (f", {date}" if date else "") + f" ({c.doc_id}, chars {c.start}-{c.end})"
             lines.append(f"  [{c.number}] {where}")
             lines.append(f"      \u201c{c.quote}\u201d")
     return "\n".join(lines)
-
-
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:
-        pass
 
 
 if __name__ == "__main__":

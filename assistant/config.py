@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -21,6 +22,14 @@ LLM_BACKENDS = ("local", "openai", "ollama")
 # Calibrated on the seed gold set (tests/gold/seed.yaml) by benchmarks/calibrate_refusal.py: accuracy
 # is at its best from 0.46 to 0.50; of equal accuracy, 0.50 refuses more unanswerable questions. See BENCHMARKS.md ("Refusal threshold").
 DEFAULT_REFUSAL_THRESHOLD = 0.50
+MAX_TOP_K = 100
+
+
+def check_top_k(top_k: int) -> int:
+    """``top_k`` if it is a number of passages the assistant retrieves (1-100), else ``ConfigError``."""
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or not 1 <= top_k <= MAX_TOP_K:
+        raise ConfigError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    return int(top_k)
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,9 @@ class Settings:
     show_progress: bool = True
     # Answer mode "llm": which model writes the answer (the extractive answerer stays the default).
     llm_backend: str = "local"  # local GGUF via llama-cpp-python, an OpenAI-compatible server, or Ollama
-    llm_model: str = "qwen2.5-0.5b"  # local: bundled model (chosen by the gold set) or a .gguf path; servers: its name
+    # local: bundled "qwen2.5-0.5b" (Qwen2.5-Coder-0.5B-Instruct, chosen by the gold set), "smollm2", or a
+    # .gguf path; a server: its model name
+    llm_model: str = "qwen2.5-0.5b"
     llm_url: str = ""  # server base URL, e.g. http://127.0.0.1:8000/v1 (openai) or http://127.0.0.1:11434
     llm_max_tokens: int = 160
     llm_temperature: float = 0.0
@@ -62,8 +73,7 @@ class Settings:
             )
         if self.vector_index not in ("exact", "hnsw"):
             raise ConfigError(f"vector_index must be exact or hnsw, got {self.vector_index!r}")
-        if not 1 <= self.top_k <= 100:
-            raise ConfigError(f"top_k must be between 1 and 100, got {self.top_k}")
+        check_top_k(self.top_k)
         if self.answer_mode not in ANSWER_MODES:
             raise ConfigError(
                 f"answer_mode must be one of {', '.join(ANSWER_MODES)}, got {self.answer_mode!r}"

@@ -12,22 +12,25 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .answering.extractive import ExtractiveAnswerer
 from .citations import Answer, verify
-from .config import ANSWER_MODES, Settings
-from .documents import Skipped, load_documents
+from .config import ANSWER_MODES, Settings, check_top_k
+from .documents import Passage, Skipped, describe_supported, load_documents
 from .embeddings import dimension_of, load_embedder, max_tokens
-from .errors import ConfigError, QuestionError, IndexMismatchError, NoDocumentsError
+from .errors import ConfigError, IndexMismatchError, NoDocumentsError
+from .questions import MAX_QUESTION_CHARS, Question, check_question
 from .retrieval import HybridRetriever
 from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
 
 log = logging.getLogger("assistant")
 
-MAX_QUESTION_CHARS = 2000
+__all__ = ["Assistant", "Chat", "DocumentInfo", "MAX_QUESTION_CHARS"]
+
+Rewrite = Callable[[str, list[str]], str]  # (question, earlier questions) -> stand-alone query
 
 
 _REFRESH_LOCK = threading.Lock()
@@ -62,13 +65,17 @@ class Assistant:
     """
 
     def __init__(self, snapshot: Snapshot | None, embedder: BaseEmbedding, settings: Settings,
-                 skipped: list[Skipped] | None = None, report: UpdateReport | None = None):
-        """Serve ``snapshot``; with ``None``, call ``refresh()`` to build or load the index first."""
+                 skipped: list[Skipped] | None = None, report: UpdateReport | None = None, llm: Any = None):
+        """Serve ``snapshot``; with ``None``, call ``refresh()`` to build or load the index first.
+
+        ``llm`` is a llama-index LLM for answer mode ``llm``; without one, the model the settings name is
+        loaded on the first question in that mode.
+        """
         self.settings = settings
         self.embedder = embedder
         self.skipped = list(skipped or [])
         self.last_update = report
-        self._llm = None  # the loaded LLM, kept across index refreshes
+        self._llm = llm  # the LLM, kept across index refreshes
         self._llm_lock = threading.Lock()
         if snapshot is not None:
             self._use(snapshot)
@@ -101,12 +108,13 @@ class Assistant:
     @classmethod
     def from_folder(cls, folder: str | Path | None = None, *, index_dir: str | Path | None = None,
                     settings: Settings | None = None, update: bool = True, rebuild: bool = False,
-                    embedder: BaseEmbedding | None = None, **overrides: Any) -> "Assistant":
+                    embedder: BaseEmbedding | None = None, llm: Any = None, **overrides: Any) -> "Assistant":
         """Load the index of ``folder`` (default ``seeds``), building or updating it first.
 
         With ``update=False`` the index is loaded as it is (fast; no file is read), and an index built
         with other settings raises ``IndexMismatchError``. ``rebuild=True`` re-embeds everything.
-        Keyword overrides (``top_k=3``) change settings.
+        ``embedder`` and ``llm`` inject models (llama-index ``BaseEmbedding`` / ``LLM``) instead of
+        loading the ones the settings name. Keyword overrides (``top_k=3``) change settings.
         """
         settings = (settings or Settings.load()).replace(
             **{k: v for k, v in {"docs_dir": folder, "index_dir": index_dir, **overrides}.items() if v is not None}
@@ -121,12 +129,12 @@ class Assistant:
                     f"the index in {settings.index_dir} does not match the settings ({reason}); "
                     "run `assistant index` to rebuild it"
                 )
-            bot = cls(snapshot, embedder, settings)
+            bot = cls(snapshot, embedder, settings, llm=llm)
         else:
-            bot = cls(None, embedder, settings)
+            bot = cls(None, embedder, settings, llm=llm)
             bot.refresh(rebuild=rebuild)
         if settings.answer_mode == "llm":
-            bot._answerer(bot._state, "llm")  # load the model now: a missing one fails here, not mid-chat
+            bot.answerer_for("llm")  # load the model now: a missing one fails here, not mid-chat
         return bot
 
     @staticmethod
@@ -155,7 +163,7 @@ class Assistant:
         if not documents:
             unreadable = "; ".join(str(s) for s in skipped if s.unreadable)
             raise NoDocumentsError(
-                f"no readable documents in {self.settings.docs_dir}; add .txt, .md, .html or .pdf files"
+                f"no readable documents in {self.settings.docs_dir}; add {describe_supported()} files"
                 + (f" ({unreadable})" if unreadable else "")
             )
         store = IndexStore(self.settings.index_dir)
@@ -175,36 +183,49 @@ class Assistant:
     # ------------------------------------------------------------------ asking
 
     def ask(self, question: str, history: list[str] | None = None, top_k: int | None = None,
-            mode: str | None = None) -> Answer:
+            mode: str | None = None, rewrite: Rewrite | None = None) -> Answer:
         """Answer one question; ``history`` holds earlier user questions of the same conversation.
 
         ``top_k`` (passages retrieved) and ``mode`` (``extractive`` or ``llm``) override the settings for
-        this question only.
+        this question only; ``rewrite(question, history)`` replaces the answer mode's way of making a
+        follow-up stand-alone.
         """
-        *_, answer = self.stream(question, history, top_k=top_k, mode=mode)
+        *_, answer = self.stream(question, history, top_k=top_k, mode=mode, rewrite=rewrite)
         return answer
 
     def stream(self, question: str, history: list[str] | None = None, top_k: int | None = None,
-               mode: str | None = None) -> Iterator[str | Answer]:
+               mode: str | None = None, rewrite: Rewrite | None = None) -> Iterator[str | Answer]:
         """Yield the answer text in pieces (the model's tokens in llm mode), then the verified ``Answer``.
 
         The pieces are a draft; the final ``Answer`` is what was verified, with every [n] checked.
         """
-        question = self._check(question)
-        if top_k is not None and not 1 <= top_k <= 100:
-            raise ConfigError(f"top_k must be between 1 and 100, got {top_k}")
+        question = check_question(question)
+        if top_k is not None:
+            check_top_k(top_k)
         state = self._state
         answerer = self._answerer(state, mode or self.settings.answer_mode)
-        previous = list(history or [])
-        query = answerer.standalone(question, previous)
-        vector = state.retriever.embed_query(query)
-        passages = state.retriever.search(query, top_k=top_k, vector=vector)
-        context = previous[-2:] if query != question else []
-        for piece in answerer.stream(question, query, context, passages, vector):
+        asked = Question.ask(question, history, rewrite=rewrite or answerer.standalone)
+        vector = state.retriever.embed_query(asked.query)
+        passages = state.retriever.search(asked, top_k=top_k, vector=vector)
+        for piece in answerer.stream(asked, passages, vector):
             if isinstance(piece, Answer):
                 yield verify(piece, state.texts)
             else:
                 yield piece
+
+    def search(self, question: str, top_k: int | None = None) -> list[Passage]:
+        """The passages retrieval ranks best for ``question``, best first (``score`` 0-1), without answering."""
+        asked = Question.ask(question)
+        if top_k is not None:
+            check_top_k(top_k)
+        return self._state.retriever.search(asked, top_k=top_k)
+
+    def answerer_for(self, mode: str | None = None):
+        """The answerer of ``mode`` (``extractive`` or ``llm``; default: the settings'), loading the LLM
+        on first use in llm mode."""
+        return self._answerer(self._state, mode or self.settings.answer_mode)
+
+    check_question = staticmethod(check_question)
 
     def _answerer(self, state: "_State", mode: str):
         if mode == "extractive":
@@ -228,17 +249,6 @@ class Assistant:
         """A conversation whose follow-up questions are read in the light of earlier ones."""
         return Chat(self)
 
-    @staticmethod
-    def _check(question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise QuestionError("the question is empty; type a question about the documents")
-        question = " ".join(question.split())
-        if len(question) > MAX_QUESTION_CHARS:
-            raise QuestionError(
-                f"the question is {len(question):,} characters long; keep it under {MAX_QUESTION_CHARS:,}"
-            )
-        return question
-
     # ------------------------------------------------------------------ what is indexed
 
     @property
@@ -251,6 +261,15 @@ class Assistant:
 
     def document_text(self, doc_id: str) -> str:
         return self._state.texts[doc_id]
+
+    def document_metadata(self, doc_id: str) -> dict[str, Any]:
+        """What the document's file or sidecar says about it: title, date, source, ..."""
+        return dict(self._state.snapshot.documents[doc_id].metadata)
+
+    @property
+    def passage_count(self) -> int:
+        """How many passages are indexed."""
+        return len(self._state.snapshot.passages)
 
     def as_query_engine(self):
         """A llama-index query engine over this assistant, for llama-index's own evaluators."""

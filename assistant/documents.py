@@ -25,6 +25,17 @@ from llama_index.core.schema import BaseNode, MetadataMode, TextNode, TransformC
 from .errors import DocumentError, NoDocumentsError
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+
+
+def describe_supported(last: str = "or") -> str:
+    """The supported file types for a message, one suffix per kind: '.txt, .md, .html or .pdf'."""
+    first: dict[str, str] = {}
+    for suffix, kind in SUPPORTED.items():
+        first.setdefault(kind, suffix)
+    main = list(first.values())
+    return ", ".join(main[:-1]) + f" {last} " + main[-1] if len(main) > 1 else main[0]
+
+
 SIDECAR_SUFFIXES = (".meta.yaml", ".meta.yml", ".meta.json")
 # Only these metadata keys are embedded with a passage; the rest is for display.
 EMBEDDED_METADATA = ("title",)
@@ -65,7 +76,7 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0) -> tuple[list[
         if any(part.startswith(".") for part in path.relative_to(root).parts) or rel.endswith(SIDECAR_SUFFIXES):
             continue  # hidden files and metadata sidecars are not documents
         if path.suffix.lower() not in SUPPORTED:
-            skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'}; use .txt, .md, .html or .pdf", False))
+            skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'}; use {describe_supported()}", False))
             continue
         if path.stat().st_size > max_file_mb * 1024 * 1024:
             skipped.append(Skipped(rel, f"larger than {max_file_mb:g} MB; split it or raise max_file_mb", True))
@@ -82,7 +93,7 @@ def load_document(path: str | Path, doc_id: str | None = None) -> Document:
     path = Path(path)
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
-        raise DocumentError(f"unsupported file type {path.suffix}; use .txt, .md, .html or .pdf")
+        raise DocumentError(f"unsupported file type {path.suffix}; use {describe_supported()}")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -121,7 +132,7 @@ def load_document(path: str | Path, doc_id: str | None = None) -> Document:
 
 def _decode(raw: bytes) -> str:
     if b"\x00" in raw[:8192]:
-        raise DocumentError("binary file, not text; convert it to .txt, .md, .html or .pdf")
+        raise DocumentError(f"binary file, not text; convert it to {describe_supported()}")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")

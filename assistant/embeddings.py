@@ -58,6 +58,12 @@ class SentenceTransformerEmbedding(BaseEmbedding):
             self._model.eval()
             self.dimension = int(self._model.get_embedding_dimension())
 
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer`` (loaded now if it was not yet), for side-by-side benchmarks."""
+        self.warm_up()
+        return self._model
+
     def _encode(self, texts: list[str]) -> list[list[float]]:
         self.warm_up()
         if len(texts) <= FAST_PATH_TEXTS:

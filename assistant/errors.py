@@ -8,8 +8,8 @@ class AssistantError(Exception):
     """Base class for every error a user of the assistant can cause or fix."""
 
 
-class ConfigError(AssistantError):
-    """A setting has a value the assistant cannot use."""
+class ConfigError(AssistantError, ValueError):
+    """A setting has a value the assistant cannot use (also a ``ValueError``, as a bad argument is)."""
 
 
 class NoDocumentsError(AssistantError):

@@ -8,6 +8,8 @@ white space and digit grouping ("6,01,427" matches "601427").
 >>> result = evaluate(bot, load_gold("tests/gold/seed.yaml"))       # doctest: +SKIP
 >>> result.metrics["accuracy"]                                      # doctest: +SKIP
 0.9
+
+Reports of a run (Markdown, HTML, the accuracy-by-tag PNG) are written by ``assistant.reports``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from .citations import Answer
+from .citations import MARKER, Answer
 from .documents import sentence_spans
 from .errors import AssistantError
+from .reports import METRIC_LABELS, plot_by_tag, write_report  # noqa: F401  (moved there; still importable here)
 
 CASE_FIELDS = {"id", "question", "turns", "expect_any", "expect_all", "refuse", "sources", "tags"}
 
@@ -220,7 +223,7 @@ def _same_source(doc_id: str, source: str) -> bool:
 
 
 def _strip_markers(text: str) -> str:
-    return re.sub(r"\s?\[\d+\]", "", text)
+    return MARKER.sub("", text)
 
 
 def run_case(bot, case: GoldCase) -> tuple[Answer, float]:
@@ -304,7 +307,7 @@ def evaluate(bot, cases: Iterable[GoldCase] | str | Path,
     return EvalResult(metrics=metrics(results, k=bot.settings.top_k), by_tag=by_tag, cases=results)
 
 
-# ---------------------------------------------------------------- runs, baselines and reports
+# ---------------------------------------------------------------- runs and baselines
 
 
 @dataclass
@@ -354,114 +357,6 @@ def compare(result: EvalResult, baseline: dict[str, Any]) -> Comparison:
         if isinstance(value, (int, float)) and isinstance(old, (int, float)):
             deltas[key] = round(value - old, 4)
     return Comparison(worse=worse, better=better, missing=sorted(set(before) - now), metric_deltas=deltas)
-
-
-METRIC_LABELS = [
-    ("accuracy", "accuracy (all cases)"),
-    ("answer_accuracy", "answer accuracy (answerable cases)"),
-    ("refusal_precision", "refusal precision"),
-    ("refusal_recall", "refusal recall"),
-    ("citation_precision", "citation precision"),
-    ("hit@5", "retrieval hit@5"),
-    ("mrr", "retrieval MRR"),
-    ("median_words", "median answer length (words)"),
-    ("latency_p50_s", "latency p50 (s)"),
-    ("latency_p95_s", "latency p95 (s)"),
-    ("first_piece_p50_s", "time to first piece p50 (s)"),
-    ("dropped_share", "generated sentences dropped as unsupported"),
-]
-
-
-def plot_by_tag(result: EvalResult, path: str | Path) -> Path:
-    """A PNG bar chart of accuracy by tag."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tags = list(result.by_tag)
-    values = [result.by_tag[t]["accuracy"] or 0.0 for t in tags]
-    counts = [result.by_tag[t]["cases"] for t in tags]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(tags) + 2), 3.6), dpi=110)
-    bars = ax.bar(tags, values, color="#4C72B0")
-    for bar, value, n in zip(bars, values, counts):
-        ax.text(bar.get_x() + bar.get_width() / 2, value + 0.02, f"{value:.2f}\nn={n}", ha="center", fontsize=8)
-    ax.axhline(result.metrics["accuracy"] or 0, color="#C44E52", linestyle="--", linewidth=1,
-               label=f"overall {result.metrics['accuracy']:.2f}")
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel("accuracy")
-    ax.set_title("Gold-set accuracy by tag")
-    ax.legend(loc="upper right", fontsize=8)
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def write_report(result: EvalResult, path: str | Path, comparison: Comparison | None = None,
-                 title: str = "Gold-set evaluation") -> Path:
-    """A Markdown (``.md``) or HTML (``.html``) report, with the accuracy-by-tag chart as a PNG beside it."""
-    import base64
-    import html
-
-    path = Path(path)
-    chart = plot_by_tag(result, path.with_suffix(".png"))
-    m = result.metrics
-    hit_key = next((key for key in m if key.startswith("hit@")), "hit@5")
-    labels = [(hit_key, f"retrieval {hit_key}") if key == "hit@5" else (key, label) for key, label in METRIC_LABELS]
-    rows = [(label, m.get(key)) for key, label in labels if key in m]
-    tag_rows = [(tag, t["cases"], t["accuracy"], t["refusal_recall"], t["median_words"]) for tag, t in result.by_tag.items()]
-    failures = result.failures
-    if path.suffix.lower() in (".html", ".htm"):
-        esc = html.escape
-        img = base64.b64encode(chart.read_bytes()).decode()
-        parts = [f"<!doctype html><meta charset='utf-8'><title>{esc(title)}</title>",
-                 "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}td,th{border:1px solid #ccc;"
-                 "padding:.3em .6em;vertical-align:top}table{border-collapse:collapse}</style>",
-                 f"<h1>{esc(title)}</h1><p>{m['passed']} of {m['cases']} cases passed.</p><table>"]
-        parts += [f"<tr><th>{esc(label)}</th><td>{_fmt(v)}</td></tr>" for label, v in rows]
-        parts.append(f"</table><h2>By tag</h2><img alt='accuracy by tag' src='data:image/png;base64,{img}'><table>"
-                     "<tr><th>tag</th><th>cases</th><th>accuracy</th><th>refusal recall</th><th>median words</th></tr>")
-        parts += [f"<tr><td>{esc(t)}</td><td>{n}</td><td>{_fmt(a)}</td><td>{_fmt(r)}</td><td>{_fmt(w)}</td></tr>"
-                  for t, n, a, r, w in tag_rows]
-        parts.append("</table>")
-        if comparison:
-            for name, items in (("Worse than the baseline", comparison.worse), ("Better than the baseline", comparison.better)):
-                parts.append(f"<h2>{name} ({len(items)})</h2><table><tr><th>case</th><th>before</th><th>now</th></tr>")
-                parts += [f"<tr><td><b>{esc(i['id'])}</b><br>{esc(i['question'])}</td><td>{esc(i['before'])}</td>"
-                          f"<td>{esc(i['after'])}</td></tr>" for i in items]
-                parts.append("</table>")
-        parts.append(f"<h2>Failing cases ({len(failures)})</h2><table><tr><th>case</th><th>why</th><th>answer</th></tr>")
-        parts += [f"<tr><td><b>{esc(c.id)}</b><br>{esc(c.question)}</td><td>{esc(c.why)}</td><td>{esc(c.answer)}</td></tr>"
-                  for c in failures]
-        parts.append("</table>")
-        path.write_text("\n".join(parts), encoding="utf-8")
-        return path
-    md = [f"# {title}", "", f"{m['passed']} of {m['cases']} cases passed.", "", "| metric | value |", "|---|---|"]
-    md += [f"| {label} | {_fmt(v)} |" for label, v in rows]
-    md += ["", "## By tag", "", f"![accuracy by tag]({chart.name})", "",
-           "| tag | cases | accuracy | refusal recall | median words |", "|---|---|---|---|---|"]
-    md += [f"| {t} | {n} | {_fmt(a)} | {_fmt(r)} | {_fmt(w)} |" for t, n, a, r, w in tag_rows]
-    if comparison:
-        for name, items in (("Worse than the baseline", comparison.worse), ("Better than the baseline", comparison.better)):
-            md += ["", f"## {name} ({len(items)})", "", "| case | before | now |", "|---|---|---|"]
-            md += [f"| **{i['id']}** {_cell(i['question'])} | {_cell(i['before'])} | {_cell(i['after'])} |" for i in items]
-    md += ["", f"## Failing cases ({len(failures)})", "", "| case | why | answer |", "|---|---|---|"]
-    md += [f"| **{c.id}** {_cell(c.question)} | {c.why} | {_cell(c.answer)} |" for c in failures]
-    path.write_text("\n".join(md) + "\n", encoding="utf-8")
-    return path
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 # ---------------------------------------------------------------- pytest helper

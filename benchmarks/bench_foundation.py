@@ -114,10 +114,10 @@ def worker_build(docs: str, index_dir: str, warm_model: bool) -> None:
     out["build_s"] = time.perf_counter() - t
     out["rss_after_build_mb"] = _maxrss_mb()
     report = bot.last_update
-    out["documents"] = len(bot.snapshot.documents)
-    out["passages"] = len(bot.snapshot.passages)
+    out["documents"] = len(bot.documents)
+    out["passages"] = bot.passage_count
     out["passages_embedded"] = report.passages_embedded
-    out["characters"] = sum(len(d.text) for d in bot.snapshot.documents.values())
+    out["characters"] = sum(len(bot.document_text(d.doc_id)) for d in bot.documents)
 
     if warm_model:
         # No-change re-index in the same (warm) process: documents are re-read and hashed, nothing embedded.
@@ -335,22 +335,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary index folders")
     parser.add_argument("--threads", type=int, help="torch/OpenMP threads in the measured processes "
                         "(sets OMP_NUM_THREADS; default: torch's own choice, one per core)")
-    parser.add_argument("--_worker", help=argparse.SUPPRESS)
-    parser.add_argument("--_index", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-index", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     # Relative paths are taken from the current folder, else from the repository root.
     docs = str(_resolve(args.docs))
     gold = str(_resolve(args.gold))
 
-    if args._worker == "build-cold":
-        worker_build(docs, args._index, warm_model=False)
+    if args.worker == "build-cold":
+        worker_build(docs, args.worker_index, warm_model=False)
         return 0
-    if args._worker == "build-warm":
-        worker_build(docs, args._index, warm_model=True)
+    if args.worker == "build-warm":
+        worker_build(docs, args.worker_index, warm_model=True)
         return 0
-    if args._worker == "ask":
-        worker_ask(docs, args._index, gold, args.repeat)
+    if args.worker == "ask":
+        worker_ask(docs, args.worker_index, gold, args.repeat)
         return 0
 
     if not Path(docs).is_dir():
@@ -378,14 +378,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.perf_counter() - started:6.1f}s] {name} ...", file=sys.stderr, flush=True)
 
         step("build, cold process (model load included)")
-        cold = run_child([script, "--docs", docs, "--_worker", "build-cold", "--_index", str(tmp / "index-cold")])
+        cold = run_child([script, "--docs", docs, "--worker", "build-cold", "--worker-index", str(tmp / "index-cold")])
         step("build, model warmed first; then no-change re-index")
-        warm = run_child([script, "--docs", docs, "--_worker", "build-warm", "--_index", str(tmp / "index")])
+        warm = run_child([script, "--docs", docs, "--worker", "build-warm", "--worker-index", str(tmp / "index")])
         results["build"] = {"cold_process": cold, "warm_model": warm}
 
         step(f"ask latency: 1 warm-up + {args.repeat} passes")
         ask = run_child([script, "--docs", docs, "--gold", gold, "--repeat", str(args.repeat),
-                         "--_worker", "ask", "--_index", str(tmp / "index")])
+                         "--worker", "ask", "--worker-index", str(tmp / "index")])
         warm_ms = [x for times in ask["warm_ms"] for x in times]
         ask["summary_warm"] = latency_summary(warm_ms)
         ask["summary_first_pass"] = latency_summary(ask["first_pass_ms"])

@@ -1,7 +1,8 @@
 """Retrieval and answers on public data: the assistant beside the obvious alternatives, in one run.
 
     .venv/bin/python benchmarks/bench_retrieval.py            # everything (about 40 minutes here)
-    .venv/bin/python benchmarks/bench_retrieval.py --quick    # a sample, under 3 minutes (CI smoke run)
+    .venv/bin/python benchmarks/bench_retrieval.py --quick    # a sample of every section, under 3 minutes
+    .venv/bin/python benchmarks/bench_retrieval.py --smoke    # a handful of each, under a minute (the tests)
 
 Data is read from ../shared/benchmarks (``ASSISTANT_BENCHMARK_DATA`` overrides), never copied.
 
@@ -18,8 +19,12 @@ Data is read from ../shared/benchmarks (``ASSISTANT_BENCHMARK_DATA`` overrides),
 * Scale: 100,000 passage vectors (real MiniLM vectors of SciFact passages, sentences and sentence
   pairs): exact against HNSW search, BM25 over the same texts.
 
-The assistant is used only through its public API (``Assistant.from_folder``, ``bot.retriever``,
-``bot.ask``): each dataset is written out as a folder of .txt files and indexed like a user's folder.
+The assistant is used only through its public API: each dataset is written out as a folder of .txt
+files and indexed like a user's folder by ``Assistant.from_folder``, then asked with ``bot.ask`` and
+searched with ``bot.retriever`` (``search`` with its ``fusion``/``rerank`` options for the ablation rows,
+``dense``, ``lexical``, ``embed_query``). The speed floor encodes with ``bot.embedder.model`` (the loaded
+SentenceTransformer); the indexing and scale sections read what was indexed from ``bot.snapshot``'s
+public views (passages, documents, passage and sentence vectors, the llama-index docstore).
 Results: a Markdown summary on stdout, JSON in benchmarks/results/.
 """
 
@@ -53,6 +58,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PLOT = HERE / "refusal_tradeoff.png"
 K = 10
+# --smoke: how much of each set is read. A handful of everything, so every section and every
+# alternative runs in well under a minute (tests/test_benchmarks.py); the numbers mean nothing.
+SMOKE = {"xquad": 20, "scifact": 12, "claims": 6, "squad2": 8, "questions": 30, "warm": 5, "scale": 1_000}
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -108,7 +116,7 @@ class AssistantSystem:
         self.bot = Assistant.from_folder(workdir / "docs", index_dir=workdir / "index", embedder=embedder,
                                          show_progress=False, **settings)
         self.build_s = time.perf_counter() - started
-        self.passages = len(self.bot.snapshot.passages)
+        self.passages = self.bot.passage_count
 
     def documents(self, passage_ids: list[str]) -> list[str]:
         ranked = []
@@ -233,7 +241,7 @@ def speed(system: AssistantSystem, questions: list[Question], warm: int = 30) ->
     bot = Assistant.from_folder(system.bot.settings.docs_dir, index_dir=system.bot.settings.index_dir,
                                 embedder=system.bot.embedder, update=False)  # empty sentence/word caches
     retriever = bot.retriever
-    model = bot.embedder._model
+    model = bot.embedder.model
     for q in questions[:warm]:
         bot.ask(q.text)
     timed = questions[warm:] or questions
@@ -246,7 +254,7 @@ def speed(system: AssistantSystem, questions: list[Question], warm: int = 30) ->
             out.append(1000 * (time.perf_counter() - started))
         return out
 
-    floor = clock(lambda text: bot.snapshot.vectors.search(
+    floor = clock(lambda text: retriever.dense(
         model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0], 30))
     retrieval = clock(lambda text: retriever.search(text))
     ask_first = clock(lambda text: bot.ask(text))
@@ -266,7 +274,7 @@ def indexing_throughput(dataset: Dataset, workdir: Path, embedder) -> dict:
 
     # exactly what the assistant embedded: each passage under its title header
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in system.bot.snapshot.storage.docstore.docs.values()]
-    model = embedder._model
+    model = embedder.model
     started = time.perf_counter()
     model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
     encode_s = time.perf_counter() - started
@@ -382,7 +390,7 @@ def chunking(sets: list[tuple[Dataset, str]], sizes: list[tuple[int, int]], work
 # ---------------------------------------------------------------------------------------- main
 
 def scifact_subset(data: Dataset, claims: int, extra_docs: int) -> Dataset:
-    """A few claims, their abstracts and some others (for --quick)."""
+    """A few claims, their abstracts and some others (for --quick and --smoke)."""
     rng = random.Random(0)
     picked = rng.sample(data.questions, claims)
     keep = {d for q in picked for d in q.relevant} | set(rng.sample(sorted(data.documents), extra_docs))
@@ -391,11 +399,23 @@ def scifact_subset(data: Dataset, claims: int, extra_docs: int) -> Dataset:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a sample of each set, under 3 minutes")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a sample of each set, under 3 minutes")
+    size.add_argument("--smoke", action="store_true",
+                      help="a handful of each set, under a minute: checks that everything runs (the tests)")
     parser.add_argument("--no-alternatives", action="store_true", help="only the assistant and its parts")
     parser.add_argument("--speed-only", action="store_true", help="only the speed section (XQuAD index)")
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: one per core; 1 with --smoke)")
     args = parser.parse_args(argv)
+    threads = args.threads or (1 if args.smoke else None)
+    if threads:
+        import torch
+
+        # Beside another busy process torch's 2 threads on 2 cores stall (queries ran 70x slower in a
+        # smoke run during a test suite); one thread keeps a smoke run in seconds on a loaded machine.
+        torch.set_num_threads(threads)
     started_all = time.perf_counter()
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
     import alternatives
@@ -406,11 +426,17 @@ def main(argv: list[str] | None = None) -> int:
     embedder = load_embedder("all-MiniLM-L6-v2")
     embedder.warm_up()
     work = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
-    result: dict = {"mode": "quick" if args.quick else "full", "machine": f"{os.cpu_count()} CPU cores"}
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    sample = args.quick or args.smoke  # the sections the full run alone has: chunking, the PNG
+    result: dict = {"mode": mode, "machine": f"{os.cpu_count()} CPU cores"}
+    if threads:
+        result["torch_threads"] = threads
 
     xquad = datasets.xquad()
     if args.quick:
         xquad = xquad.sample(150)
+    if args.smoke:
+        xquad = xquad.subset(SMOKE["xquad"], SMOKE["questions"])
     if args.speed_only:
         speed_run = speed(AssistantSystem(xquad, work / "xquad", embedder), xquad.questions)
         print(json.dumps(speed_run, indent=1))
@@ -420,29 +446,33 @@ def main(argv: list[str] | None = None) -> int:
     xq.questions = xquad.questions
     result["xquad"] = {"retrieval": retrieval_table(xquad, xq, alts(), log), "answers": answers(xq, xquad)}
     log(f"  answers: {result['xquad']['answers']}")
-    result["speed"] = speed(xq, xquad.questions)
+    result["speed"] = speed(xq, xquad.questions, **({"warm": SMOKE["warm"]} if args.smoke else {}))
     log(f"  speed: {result['speed']}")
     result["peak_rss_mb_assistant"] = round(peak_rss_mb(), 0)
 
     scifact = datasets.scifact()
     if args.quick:
         scifact = scifact_subset(scifact, claims=25, extra_docs=150)
+    if args.smoke:
+        scifact = scifact_subset(scifact, claims=SMOKE["claims"], extra_docs=SMOKE["scifact"])
     log(f"SciFact: {len(scifact.documents)} documents, {len(scifact.questions)} claims")
     throughput = indexing_throughput(scifact, work / "scifact", embedder)
     sf = throughput.pop("system")
     sf.questions = scifact.questions
     result["indexing"] = throughput
     log(f"  indexing: {throughput}")
-    result["scifact"] = {"retrieval": retrieval_table(scifact, sf, [] if args.quick else alts(), log)}
+    result["scifact"] = {"retrieval": retrieval_table(scifact, sf, [] if sample else alts(), log)}
 
     squad = datasets.squad2()
+    if args.smoke:
+        squad = squad.subset(SMOKE["squad2"], SMOKE["questions"])
     log(f"SQuAD 2.0 slice: {len(squad.documents)} documents, {len(squad.questions)} questions")
     default = xq.bot.settings.refusal_threshold
     result["squad2"] = refusal_tradeoff(squad, work / "squad2", embedder, default,
-                                        None if args.quick else PLOT)
+                                        None if sample else PLOT)
     log(f"  at default: {result['squad2']['default']}")
 
-    if not args.quick:
+    if not sample:
         log("Chunking, on development sets (SQuAD 2.0 answerable questions, SciFact training claims)")
         dev_squad = Dataset("SQuAD 2.0 slice", squad.documents, [q for q in squad.questions if q.relevant])
         result["chunking"] = chunking(
@@ -450,11 +480,11 @@ def main(argv: list[str] | None = None) -> int:
             work, embedder, log, reuse={("SciFact", 240, 32): sf})
 
     queries = np.stack([np.asarray(embedder.get_query_embedding(q.text), dtype="float32")
-                        for q in (xquad.questions[:100] if args.quick else xquad.questions[:300] + scifact.questions)])
-    result["scale"] = scale(sf, queries, 5_000 if args.quick else 100_000,
+                        for q in (xquad.questions[:100] if sample else xquad.questions[:300] + scifact.questions)])
+    result["scale"] = scale(sf, queries, SMOKE["scale"] if args.smoke else 5_000 if args.quick else 100_000,
                             throughput["encode_passages_per_s"], log)
     result["total_s"] = round(time.perf_counter() - started_all, 1)
-    out = args.out or RESULTS / ("retrieval-quick.json" if args.quick else "retrieval.json")
+    out = args.out or RESULTS / ("retrieval.json" if mode == "full" else f"retrieval-{mode}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(summary(result))

@@ -3,6 +3,8 @@
 The first pass records every model reply (keyed by the exact messages); the sweep then re-runs the
 gold set for each threshold, replaying those replies, so only the deterministic grounding changes.
 Prints accuracy, refusal precision/recall and the share of generated sentences dropped per threshold.
+The recording model is handed to ``Assistant.from_folder(llm=...)``, and each threshold is set on the
+public ``support_threshold`` of ``bot.answerer_for("llm")``.
 
     python benchmarks/calibrate_support.py tests/gold/seed.yaml --llm-model qwen2.5-0.5b
 """
@@ -17,6 +19,7 @@ from types import SimpleNamespace
 
 from assistant import Assistant, Settings
 from assistant.evaluation import evaluate, load_gold
+from assistant.llms import load_llm
 
 
 class ReplayingLLM:
@@ -52,14 +55,13 @@ def main() -> int:
     args = parser.parse_args()
     cases = load_gold(args.gold)
     with tempfile.TemporaryDirectory() as index_dir:
-        bot = Assistant.from_folder(args.docs, index_dir=index_dir, settings=Settings(
-            show_progress=False, answer_mode="llm", llm_model=args.llm_model))
-        bot._llm = ReplayingLLM(bot._llm)
-        bot._state.llm_answerer.llm = bot._llm
+        settings = Settings(show_progress=False, answer_mode="llm", llm_model=args.llm_model)
+        bot = Assistant.from_folder(args.docs, index_dir=index_dir, settings=settings,
+                                    llm=ReplayingLLM(load_llm(settings)))
         sweep = []
         for step in range(0, 10):
             threshold = round(0.3 + step * 0.07, 2)
-            bot._state.llm_answerer.support_threshold = threshold
+            bot.answerer_for("llm").support_threshold = threshold
             m = evaluate(bot, cases).metrics
             sweep.append({"threshold": threshold, **{k: m[k] for k in (
                 "accuracy", "answer_accuracy", "refusal_precision", "refusal_recall", "dropped_share")}})

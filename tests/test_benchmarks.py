@@ -1,5 +1,12 @@
-"""The benchmarks run end to end (CI smoke check): ``bench_retrieval.py --quick`` and the follow-up
-benchmark, in subprocesses, with their results checked for shape and sanity, never for timings.
+"""The benchmarks run end to end (CI smoke check): ``bench_retrieval.py --smoke`` and
+``bench_followups.py --smoke``, in subprocesses, with their results checked for shape and sanity, never
+for timings.
+
+``--smoke`` reads a handful of each set (20 XQuAD paragraphs, 18 SciFact abstracts, 8 SQuAD 2.0
+paragraphs, 30 questions each; the first 3 cases of each follow-up part), so each script runs in about
+half a minute here even with every alternative loaded (``--quick``, about 3 minutes, and the full run
+are for the numbers in BENCHMARKS.md). The floors below are loose: a broken index, fusion or rerank
+falls far under them, a small change in ranking does not.
 
 They read the public sets from ../shared/benchmarks (``ASSISTANT_BENCHMARK_DATA`` overrides; .ci/run
 sets it); a missing data folder fails here with the script's own one-line message.
@@ -17,12 +24,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
+TIMEOUT_S = 300  # a smoke run takes ~35 s on 2 idle cores; this leaves room for a busy machine
 
 
-def run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, f"{script} failed:\n{result.stderr[-3000:]}"
     return result
 
@@ -32,54 +40,55 @@ def share(value) -> bool:
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("bench") / "quick.json"
-    result = run("bench_retrieval.py", "--quick", "--out", str(out))
-    assert "# Retrieval benchmark (quick" in result.stdout
+def smoke(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "smoke.json"
+    result = run("bench_retrieval.py", "--smoke", "--out", str(out))
+    assert "# Retrieval benchmark (smoke" in result.stdout
     return json.loads(out.read_text(encoding="utf-8"))
 
 
-def test_quick_run_holds_every_section(quick):
-    assert quick["mode"] == "quick"
-    assert set(quick) >= {"xquad", "scifact", "speed", "indexing", "squad2", "scale", "peak_rss_mb_assistant"}
+def test_smoke_run_holds_every_section(smoke):
+    assert smoke["mode"] == "smoke"
+    assert set(smoke) >= {"xquad", "scifact", "speed", "indexing", "squad2", "scale", "peak_rss_mb_assistant"}
 
 
-def test_quick_retrieval_rows_cover_the_assistant_and_the_alternatives(quick):
-    systems = [row["system"] for row in quick["xquad"]["retrieval"]]
+def test_smoke_retrieval_rows_cover_the_assistant_and_the_alternatives(smoke):
+    systems = [row["system"] for row in smoke["xquad"]["retrieval"]]
     assert systems == ["assistant (weighted fusion + sentence rerank)", "assistant, no rerank",
                        "assistant parts, plain RRF", "assistant dense only", "assistant BM25 only",
                        "bm25s", "dense (SentenceTransformer + FAISS)", "llama-index VectorStoreIndex", "txtai hybrid"]
-    for table in (quick["xquad"]["retrieval"], quick["scifact"]["retrieval"]):
+    for table in (smoke["xquad"]["retrieval"], smoke["scifact"]["retrieval"]):
         for row in table:
             assert all(share(row[m]) for m in ("hit@1", "hit@5", "MRR@10", "nDCG@10")), row
             assert row["hit@1"] <= row["hit@5"]
 
 
-def test_quick_assistant_retrieval_is_sane(quick):
-    """Smoke level only: a broken index or fusion drops far below these (full-run figures: BENCHMARKS.md)."""
-    best = quick["xquad"]["retrieval"][0]
-    assert best["hit@5"] >= 0.9 and best["hit@1"] >= 0.8
-    assert quick["scifact"]["retrieval"][0]["nDCG@10"] >= 0.6
+def test_smoke_assistant_retrieval_is_sane(smoke):
+    """Smoke level only: 30 questions over 20 paragraphs (full-run figures: BENCHMARKS.md)."""
+    best = smoke["xquad"]["retrieval"][0]
+    assert best["hit@5"] >= 0.9 and best["hit@1"] >= 0.75
+    assert smoke["scifact"]["retrieval"][0]["nDCG@10"] >= 0.6
 
 
-def test_quick_answers_speed_and_refusal_curve(quick):
-    answers = quick["xquad"]["answers"]
+def test_smoke_answers_speed_and_refusal_curve(smoke):
+    answers = smoke["xquad"]["answers"]
     assert share(answers["contains_gold"]) and share(answers["refused"]) and answers["median_words"] > 0
-    speed = quick["speed"]
+    speed = smoke["speed"]
     assert {"floor_encode_plus_faiss", "retrieval", "ask_first_pass", "ask"} <= set(speed)
     assert speed["ask"]["p50_ms"] > 0 and speed["ask_p50_ratio"] > 0
-    indexing = quick["indexing"]
+    indexing = smoke["indexing"]
     assert indexing["passages"] > 0 and indexing["ratio"] > 0
-    curve = quick["squad2"]["curve"]
+    curve = smoke["squad2"]["curve"]
     thresholds = [p["threshold"] for p in curve]
-    assert thresholds == sorted(thresholds) and quick["squad2"]["default"]["threshold"] == 0.5
+    assert thresholds == sorted(thresholds) and smoke["squad2"]["default"]["threshold"] == 0.5
+    assert all(share(p["refusal_recall"]) and share(p["answerable_accuracy"]) for p in curve)
     recalls = [p["refusal_recall"] for p in curve]
     assert recalls == sorted(recalls)  # a higher threshold never refuses fewer unanswerable questions
-    assert quick["squad2"]["unanswerable"] == 320 and quick["squad2"]["answerable"] == 386
+    assert smoke["squad2"]["unanswerable"] > 0 and smoke["squad2"]["answerable"] > 0
 
 
-def test_quick_scale_compares_exact_and_hnsw(quick):
-    scale = quick["scale"]
+def test_smoke_scale_compares_exact_and_hnsw(smoke):
+    scale = smoke["scale"]
     assert scale["passages"] > 100
     recall = scale["hnsw"]["by_efSearch"]
     assert all(share(v["recall@10"]) for v in recall.values())
@@ -89,9 +98,15 @@ def test_quick_scale_compares_exact_and_hnsw(quick):
 
 def test_follow_up_benchmark_runs(tmp_path):
     out = tmp_path / "followups.json"
-    result = run("bench_followups.py", "--json", str(out))
+    result = run("bench_followups.py", "--smoke", "--json", str(out))
     data = json.loads(out.read_text(encoding="utf-8"))
     assert "rules" in result.stdout and "always" in result.stdout
+    assert data["smoke"] is True
     assert set(data["strategies"]) == {"none", "rules", "always", "previous"}
+    for strategy in data["strategies"].values():
+        for part in ("multiturn", "topic_switch", "all"):
+            summary = strategy["summary"][part]
+            assert summary["cases"] == 3 and share(summary["accuracy"]), summary
     none = data["strategies"]["none"]["summary"]
     assert none["multiturn"]["rewritten"] == 0  # the question alone is never rewritten
+    assert data["strategies"]["always"]["summary"]["multiturn"]["rewritten"] == 3  # always joined

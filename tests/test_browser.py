@@ -27,7 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 USER, PASSWORD = "ann", "summit-2021"
-HIGHLIGHT = "rgb(253, 230, 138)"  # mark.cited's background in assistant/ui.py's CSS
+HIGHLIGHT = "rgb(253, 230, 138)"  # mark.cited's background in assistant/ui/assets.py's CSS
 WAIT_MS = 30_000
 
 

@@ -1,10 +1,9 @@
-"""Gold-set evaluation: matching, gold files, scoring, metrics, runs and baselines, reports,
-the pytest helpers and ``assistant eval``. Fake model only; every test runs in well under a second.
+"""Gold-set evaluation: matching, gold files, scoring, metrics, runs and baselines, the pytest
+helpers and ``assistant eval`` (reports: tests/test_reports.py). Fake model only; every test runs in well under a second.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from dataclasses import asdict, replace
@@ -33,7 +32,6 @@ from assistant.evaluation import (
     normalise,
     save_run,
     score_case,
-    write_report,
 )
 
 pytest_plugins = ["pytester"]  # runs the README recipe for a user's own gold file in-process
@@ -622,69 +620,6 @@ def test_load_run_errors(tmp_path, text, message):
     with pytest.raises(GoldFileError) as info:
         load_run(path)
     assert str(info.value) == message.format(path=path)
-
-
-# ------------------------------------------------------------------ reports
-
-
-def regression_of(result):
-    """A comparison with one case worse (river-fish) and one better (founder)."""
-    baseline = json.loads(json.dumps(result.to_dict()))
-    for case in baseline["cases"]:
-        if case["id"] == "river-fish":
-            case.update(passed=True, answer="Brown trout. [1]")
-        if case["id"] == "founder":
-            case.update(passed=False, answer="Nobody | knows.")
-    return compare(result, baseline)
-
-
-def test_markdown_report(run_result, tmp_path):
-    path = write_report(run_result, tmp_path / "r.md", regression_of(run_result))
-    assert path == tmp_path / "r.md"
-    assert (tmp_path / "r.png").read_bytes().startswith(PNG_HEADER)
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    assert lines[:4] == ["# Gold-set evaluation", "", "4 of 5 cases passed.", ""]
-    assert "| accuracy (all cases) | 0.800 |" in lines
-    assert "| retrieval hit@5 | 1.000 |" in lines
-    assert "| median answer length (words) | 8.500 |" in lines
-    assert "![accuracy by tag](r.png)" in lines
-    assert "| fact | 1 | 0.000 | n/a | 9 |" in lines
-    assert "| unanswerable | 1 | 1.000 | 1.000 | 0 |" in lines
-    worse = lines.index("## Worse than the baseline (1)")
-    assert lines[worse:worse + 5] == [
-        "## Worse than the baseline (1)", "", "| case | before | now |", "|---|---|---|",
-        f"| **river-fish** What do fishermen catch in the Alder river? | Brown trout. [1] | {RIVER} [1] |",
-    ]
-    better = lines.index("## Better than the baseline (1)")
-    assert lines[better + 4] == f"| **founder** Who opened the Crumb bakery? | Nobody \\| knows. | {FOUNDER} [1] |"
-    assert lines[-6:] == [
-        "", "## Failing cases (1)", "", "| case | why | answer |", "|---|---|---|",
-        f"| **river-fish** What do fishermen catch in the Alder river? | expected text missing from the answer | {RIVER} [1] |",
-    ]
-
-
-def test_markdown_report_without_a_baseline_has_no_comparison(run_result, tmp_path):
-    text = write_report(run_result, tmp_path / "r.md").read_text(encoding="utf-8")
-    assert "baseline" not in text
-    assert "## Failing cases (1)" in text
-
-
-def test_html_report_embeds_the_chart(run_result, tmp_path):
-    path = write_report(run_result, tmp_path / "r.html", regression_of(run_result), title="Gold & seeds")
-    png = (tmp_path / "r.png").read_bytes()
-    assert png.startswith(PNG_HEADER)
-    page = path.read_text(encoding="utf-8")
-    assert page.startswith("<!doctype html>")
-    assert "<title>Gold &amp; seeds</title>" in page
-    embedded = re.search(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert embedded and base64.b64decode(embedded.group(1)) == png
-    assert "<h2>Worse than the baseline (1)</h2>" in page
-    assert "<h2>Better than the baseline (1)</h2>" in page
-    assert "<h2>Failing cases (1)</h2>" in page
-    assert ("<tr><td><b>river-fish</b><br>What do fishermen catch in the Alder river?</td>"
-            f"<td>expected text missing from the answer</td><td>{RIVER} [1]</td></tr>") in page
-    assert "<tr><td><b>river-fish</b><br>What do fishermen catch in the Alder river?</td><td>Brown trout. [1]</td>" in page
 
 
 # ------------------------------------------------------------------ pytest helpers

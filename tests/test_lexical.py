@@ -61,7 +61,7 @@ def test_parameters_are_anserini_defaults():
 def test_counts_are_raw_term_counts():
     index = BM25Index.build(CORPUS)
     assert index.ids == ["a", "b", "c"]
-    dense = index._counts.toarray()
+    dense = index.counts.toarray()
     got = {pid: {t: int(dense[i, j]) for j, t in enumerate(index.terms) if dense[i, j]} for i, pid in enumerate(index.ids)}
     assert got == COUNTS
     assert {t: index.doc_freq(t) for t in ("cat", "dog", "fish", "bird", "zebra")} == {
@@ -151,7 +151,7 @@ def test_queries_without_known_content_words_find_nothing(query):
 
 def test_an_index_whose_passages_all_went_is_empty():
     index = BM25Index.build(CORPUS).updated(delete=["a", "b", "c"])
-    assert (len(index), index.ids, index.terms, index._counts.shape) == (0, [], [], (0, 0))
+    assert (len(index), index.ids, index.terms, index.counts.shape) == (0, [], [], (0, 0))
     assert index.search("cat", 5) == []
     assert index.updated(add={"d": "cat"}).search("cat", 5) == [("d", pytest.approx(math.log(1 + 0.5 / 1.5) * 1.0))]
 
@@ -172,10 +172,10 @@ def test_update_equals_a_fresh_build():
 def test_terms_no_passage_holds_are_dropped():
     index = BM25Index.build(CORPUS).updated(delete=["a"])
     assert sorted(index.terms) == ["bird", "dog", "fish"]
-    assert "cat" not in index._column
+    assert "cat" not in index.terms
     assert index.doc_freq("cat") == 0
     assert index.idf("cat") == index.idf("never-seen")
-    assert index._counts.shape == (2, 3)
+    assert index.counts.shape == (2, 3)
     assert index.search("cat", 5) == []
 
 
@@ -210,8 +210,8 @@ def test_update_tokenizes_only_the_added_passages(monkeypatch):
 
     index = BM25Index.build(CORPUS)
     seen = []
-    original = lexical._tokens
-    monkeypatch.setattr(lexical, "_tokens", lambda text: seen.append(text) or original(text))
+    original = lexical.tokens
+    monkeypatch.setattr(lexical, "tokens", lambda text: seen.append(text) or original(text))
     index.updated(add={"d": "owl cat"}, delete=["b"])
     assert seen == ["owl cat"]
 
@@ -247,7 +247,7 @@ def test_save_and_load_round_trip(tmp_path):
         "k1": 0.9, "b": 0.4, "ids": index.ids, "terms": index.terms}
     loaded = BM25Index.load(tmp_path)
     assert (loaded.ids, loaded.terms, loaded.k1, loaded.b) == (index.ids, index.terms, index.k1, index.b)
-    np.testing.assert_array_equal(loaded._counts.toarray(), index._counts.toarray())
+    np.testing.assert_array_equal(loaded.counts.toarray(), index.counts.toarray())
     for query in ["cat", "fish bird", "owl", "zebra"]:
         assert loaded.search(query, 10) == index.search(query, 10)
     # and a loaded index updates like the one it came from

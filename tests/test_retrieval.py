@@ -1,5 +1,7 @@
 """Hybrid retrieval (assistant/retrieval.py) over the fake model: fusion, rerank, BM25-only hits, follow-ups.
 
+What a question asks for is tested in test_questions.py; words and terms in test_text.py.
+
 The last test uses the real all-MiniLM-L6-v2 model (``encode_spans``) and is marked ``integration``.
 """
 
@@ -13,10 +15,9 @@ from fakes import HashEmbedding
 
 from assistant import Assistant, Settings
 from assistant.documents import Passage
-from assistant.retrieval import (
-    ANSWER_TYPES, HybridRetriever, asked_types, content_terms, has_new_evidence, is_follow_up, sentence_terms,
-    standalone_query,
-)
+from assistant.questions import Question
+from assistant.retrieval import HybridRetriever
+from assistant.text import content_terms
 from assistant.store import Snapshot, new_manifest
 
 MODES = [("weighted", True), ("weighted", False), ("rrf", True), ("rrf", False)]
@@ -157,8 +158,8 @@ def test_an_empty_snapshot_finds_nothing():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"fusion": "bogus"}, "fusion must be one of weighted, rrf"),
-    ({"top_k": 0}, "top_k must be at least 1"),
-    ({"top_k": -3}, "top_k must be at least 1"),
+    ({"top_k": 0}, "top_k must be between 1 and 100"),
+    ({"top_k": -3}, "top_k must be between 1 and 100"),
 ])
 def test_bad_retriever_settings_are_refused(fake_bot, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -192,106 +193,10 @@ def test_search_with_hnsw_equals_exact(docs_dir, fake_settings, tmp_path):
                 exact.retriever.search(question, top_k=4, fusion=fusion, rerank=rerank)
 
 
-# ------------------------------------------------------------------ what a question asks for
-
-
-def kinds(question: str) -> set[str]:
-    asked = asked_types(question)
-    return {name for name, _, evidence in ANSWER_TYPES if evidence in asked}
-
-
-@pytest.mark.parametrize("question, expected", [
-    ("How many rifles will India buy?", {"number"}),
-    ("What is the price of the rifles?", {"money"}),
-    ("How much did the rifles cost?", {"money", "number"}),
-    ("When was the Kestrel rocket launched?", {"date"}),
-    ("In which year did the bakery open?", {"date"}),
-    ("Why did the second stage fail?", {"reason"}),
-    ("Who opened the Crumb bakery?", {"person"}),
-    ("What did the engineers say about the valve?", {"statement"}),
-    ("Describe the Alder river.", set()),
-])
-def test_asked_types(question, expected):
-    assert kinds(question) == expected
-    assert len(asked_types(question)) == len(expected)
-
-
-def norm(question: str) -> str:
-    return question.lower().replace(",", "")  # how the retriever and the answerer normalise a question
-
-
-def evidence_of(kind: str):
-    (pattern,) = [evidence for name, _, evidence in ANSWER_TYPES if name == kind]
-    return pattern
-
-
-@pytest.mark.parametrize("kind, sentence, question, new", [
-    ("number", "It is 120 kilometres long.", "How long is the Alder river?", True),
-    ("number", "It is 120 kilometres long.", "Is the Alder river 120 kilometres long, and how long is it?", False),
-    ("number", "India will buy 6,01,427 rifles.", "Will India buy 601427 rifles? How many?", False),
-    ("number", "India will buy 601427 rifles.", "Will India buy 6,01,427 rifles? How many?", False),
-    ("number", "The zoo keeps two tigers.", "How many tigers does the zoo keep?", True),
-    ("number", "The zoo keeps tigers.", "How many tigers does the zoo keep?", False),
-    ("date", "The Kestrel rocket was launched on 4 March 2021.", "When in 2021 was the rocket launched?", True),
-    ("date", "The Kestrel rocket flew in 2021.", "When in 2021 was the rocket launched?", False),
-    ("person", "Marta Olsen opened the Crumb bakery.", "Who opened the Crumb bakery?", True),
-    ("person", "The Crumb bakery opened.", "Who opened the Crumb bakery?", False),
-])
-def test_has_new_evidence_ignores_what_the_question_already_says(kind, sentence, question, new):
-    assert has_new_evidence(evidence_of(kind), sentence, norm(question)) is new
-
-
-@pytest.mark.parametrize("sentence, question", [
-    ("The rocket had 2 stages.", "How many stages did the rocket launched in 2021 have?"),
-    ("The river has 12 bridges.", "How many bridges cross the 120 km river?"),
-])
-def test_a_number_inside_a_longer_question_number_is_still_new(sentence, question):
-    assert has_new_evidence(evidence_of("number"), sentence, norm(question)) is True
-
-
-def test_sentence_terms_are_the_content_terms():
-    sentence = "India will buy 6,01,427 AK-203 rifles, the ministry said."
-    assert sentence_terms(sentence) == frozenset(content_terms(sentence))
-    assert {"601427", "ak-203", "ak", "203", "rifl"} <= sentence_terms(sentence)
-    assert "the" not in sentence_terms(sentence)
-
-
-# ------------------------------------------------------------------ follow-up questions
-
-
-@pytest.mark.parametrize("question, follow_up", [
-    ("Who was his counterpart?", True),
-    ("When was it launched?", True),
-    ("And the bread?", True),
-    ("What about the trout?", True),
-    ("Brightwater?", True),  # too few words to stand alone
-    ("Who opened the Crumb bakery?", False),
-    ("How long is the Alder river?", False),
-    ("When was the Kestrel rocket launched?", False),
-])
-def test_is_follow_up(question, follow_up):
-    assert is_follow_up(question) is follow_up
-
-
-def test_standalone_query_joins_a_follow_up_to_the_last_two_questions():
-    history = ["Who opened the Crumb bakery?", "What does it sell?", "Tell me about the Kestrel rocket."]
-    assert standalone_query("When was it launched?", history) == (
-        "What does it sell? Tell me about the Kestrel rocket. When was it launched?")
-    assert standalone_query("When was it launched?", history[-1:]) == (
-        "Tell me about the Kestrel rocket. When was it launched?")
-
-
-@pytest.mark.parametrize("question, history", [
-    ("How long is the Alder river?", ["Tell me about the Kestrel rocket."]),  # self-contained
-    ("When was it launched?", []),  # nothing to lean on
-])
-def test_standalone_query_leaves_a_question_alone(question, history):
-    assert standalone_query(question, history) == question
-
-
 def test_a_follow_up_retrieves_what_the_conversation_is_about(fake_bot):
-    query = standalone_query("When was it launched?", ["Tell me about the Kestrel rocket."])
-    assert fake_bot.retriever.search(query, top_k=1)[0].doc_id == "rocket.txt"
+    question = Question.ask("When was it launched?", ["Tell me about the Kestrel rocket."])
+    assert question.query == "Tell me about the Kestrel rocket. When was it launched?"
+    assert fake_bot.retriever.search(question, top_k=1)[0].doc_id == "rocket.txt"
 
 
 # ------------------------------------------------------------------ the real model's span pooling

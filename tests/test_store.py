@@ -45,7 +45,7 @@ def check_consistent(index_dir: Path) -> None:
     """The live snapshot on disk: every passage has exactly one vector and every vector a passage."""
     snap = IndexStore(index_dir).load()
     assert snap.vectors.size == len(snap.passages)
-    assert set(snap.vectors._node_id_to_faiss_id_map) == set(snap.passages)
+    assert snap.vectors.passage_ids() == set(snap.passages)
     assert sorted(snap.documents) == sorted(snap.manifest["documents"])
     assert {p.doc_id for p in snap.passages.values()} == set(snap.documents)
     for p in snap.passages.values():
@@ -155,7 +155,7 @@ def test_changing_a_file_re_embeds_only_it_and_drops_its_old_passages(docs_dir, 
     assert set(old) - set(new), "the old passages are gone"
     snap = IndexStore(fake_settings.index_dir).load()
     assert not (set(old) - set(new)) & set(snap.passages)
-    assert not (set(old) - set(new)) & set(snap.vectors._node_id_to_faiss_id_map)
+    assert not (set(old) - set(new)) & snap.vectors.passage_ids()
     # the other documents kept their passages
     for doc_id in ("bakery.txt", "rocket.txt"):
         assert passages_of(bot, doc_id) == passages_of(first, doc_id)
@@ -170,7 +170,7 @@ def test_changed_file_loses_its_old_passages_and_vectors(fake_bot, docs_dir, fak
     assert passages_of(bot, "rivers.txt") == ["rivers.txt#0-33"]
     snap = IndexStore(fake_settings.index_dir).load()
     assert "rivers.txt#0-145" not in snap.passages
-    assert "rivers.txt#0-145" not in snap.vectors._node_id_to_faiss_id_map
+    assert "rivers.txt#0-145" not in snap.vectors.passage_ids()
     assert snap.vectors.size == len(snap.passages) == 3
     check_consistent(fake_settings.index_dir)
 
@@ -188,7 +188,7 @@ def test_deleting_a_file_removes_it_everywhere(fake_bot, docs_dir, fake_settings
     assert "rocket.txt" not in snap.manifest["documents"]
     assert "rocket.txt" not in snap.documents
     assert [p for p in snap.passages.values() if p.doc_id == "rocket.txt"] == []
-    assert [n for n in snap.vectors._node_id_to_faiss_id_map if n.startswith("rocket.txt#")] == []
+    assert [n for n in snap.vectors.passage_ids() if n.startswith("rocket.txt#")] == []
     assert snap.vectors.size == len(snap.passages) == 2
     check_consistent(fake_settings.index_dir)
     # search and answers never bring back a deleted document

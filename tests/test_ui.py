@@ -19,10 +19,9 @@ from gradio_client import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant import Assistant, Settings
-from assistant.citations import Answer, Citation
-from assistant.core import DocumentInfo
+from assistant import Answer, Assistant, Citation, DocumentInfo
 from assistant.documents import SUPPORTED
+from assistant.process import EXIT_USER_ERROR
 from assistant.ui import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -30,11 +29,10 @@ from assistant.ui import (
     EXAMPLES,
     ChatService,
     UploadError,
-    _md,
-    _uploaded,
     answer_json,
     build_app,
     chat_messages,
+    escape_markdown,
     launch,
     main,
     parse_auth,
@@ -44,6 +42,7 @@ from assistant.ui import (
     render_sources,
     safe_file_name,
     server_options,
+    uploaded_files,
 )
 
 BAKERY_Q = "Who opened the Crumb bakery?"
@@ -150,12 +149,12 @@ def test_a_stored_name_never_leaves_the_documents_folder(name):
 # ------------------------------------------------------------------ rendering
 
 
-def test_md_escapes_markdown_and_html_but_keeps_text():
-    assert _md("#WATCH *bold* _it_ [x](y) <b>&</b> https://a.io") == (
+def test_escape_markdown_escapes_markdown_and_html_but_keeps_text():
+    assert escape_markdown("#WATCH *bold* _it_ [x](y) <b>&</b> https://a.io") == (
         "\\#WATCH \\*bold\\* \\_it\\_ \\[x\\](y) &lt;b&gt;&amp;&lt;/b&gt; https\\://a.io"
     )
-    assert _md("1998. The bakery\n- not a list") == "1998\\. The bakery\n\\- not a list"
-    assert _md("6,01,427 AK-203 rifles (2+2)") == "6,01,427 AK-203 rifles (2+2)"
+    assert escape_markdown("1998. The bakery\n- not a list") == "1998\\. The bakery\n\\- not a list"
+    assert escape_markdown("6,01,427 AK-203 rifles (2+2)") == "6,01,427 AK-203 rifles (2+2)"
 
 
 def test_render_answer_turns_markers_into_linked_spans():
@@ -340,7 +339,7 @@ def test_settings_change_retrieval_and_show_scores(app, fake_bot, service):
 ])
 def test_bad_settings_are_a_message_not_a_crash(app, top_k, mode, message):
     (update,) = run_chat(app, BAKERY_Q, top_k=top_k, mode=mode)
-    assert update[2] == "⚠ " + _md(message)  # Markdown, shown as the plain message
+    assert update[2] == "⚠ " + escape_markdown(message)  # Markdown, shown as the plain message
 
 
 def test_clear_and_select_show_the_right_sources(app):
@@ -435,7 +434,7 @@ def test_refused_uploads_leave_the_folder_and_index_untouched(app, service, docs
     files_before = folder_files(tmp_path / "docs")
     status, _, _ = app.upload([{"path": str(write_upload(tmp_path, "x", data)), "orig_name": name}])
     assert status.startswith("✗ Refused **")
-    assert _md(reason) in status and status.endswith("Nothing already indexed was changed.")
+    assert escape_markdown(reason) in status and status.endswith("Nothing already indexed was changed.")
     assert [(d.doc_id, d.passages, d.indexed_at) for d in service.documents()] == index_before
     assert folder_files(tmp_path / "docs") == files_before  # no staging folder left behind either
     assert not list(tmp_path.rglob("evil.txt"))
@@ -506,9 +505,9 @@ def test_api_upload_returns_structured_results(app, docs_dir, tmp_path):
 
 
 def test_uploaded_payloads_are_read_with_the_users_file_name():
-    assert _uploaded(None) == [] and _uploaded([]) == []
-    assert _uploaded({"path": "/c/abc/file.txt", "orig_name": "../x.txt"}) == [("../x.txt", "/c/abc/file.txt")]
-    assert _uploaded([{"path": "/c/abc/file.txt"}, "/c/d/other.md"]) == [
+    assert uploaded_files(None) == [] and uploaded_files([]) == []
+    assert uploaded_files({"path": "/c/abc/file.txt", "orig_name": "../x.txt"}) == [("../x.txt", "/c/abc/file.txt")]
+    assert uploaded_files([{"path": "/c/abc/file.txt"}, "/c/d/other.md"]) == [
         ("file.txt", "/c/abc/file.txt"), ("other.md", "/c/d/other.md")
     ]
 
@@ -561,13 +560,12 @@ def test_server_options_from_flags_env_and_defaults():
     (["--auth", "ann"], "error: --auth must look like user:password (both parts non-empty)\n"),
 ])
 def test_app_main_prints_one_line_errors(capsys, argv, message, tmp_path):
-    assert main([*argv, "--docs", str(tmp_path), "--index", str(tmp_path / "index")]) == 2
+    assert main([*argv, "--docs", str(tmp_path), "--index", str(tmp_path / "index")]) == EXIT_USER_ERROR
     out, err = capsys.readouterr()
     assert err == message
 
 
 def test_cli_serve_checks_its_options_before_loading(capsys, tmp_path):
-    from assistant.cli import EXIT_USER_ERROR
     from assistant.cli import main as cli_main
 
     assert cli_main(["serve", "--port", "0", "--docs", str(tmp_path), "--quiet"]) == EXIT_USER_ERROR
@@ -580,13 +578,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_launch_with_login_on_loopback_and_separate_client_sessions(fake_bot, tmp_path, monkeypatch):
+def test_launch_with_login_on_loopback_and_separate_client_sessions(fake_bot, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     demo = build_app(fake_bot, stream_delay=0)
     port = free_port()
-    launch(demo, port=port, auth=("ann", "secret"), block=False, quiet=True)
+    launch(demo, port=port, auth=("ann", "secret"), block=False)
     try:
         assert (demo.server_name, demo.server_port, demo.share) == ("127.0.0.1", port, False)
+        assert capsys.readouterr().out == f"serving on http://127.0.0.1:{port}\n"  # no hint to share it
         url = f"http://127.0.0.1:{port}/"
         with pytest.raises(Exception):
             Client(url, verbose=False)  # no login
@@ -621,9 +620,9 @@ def test_llm_mode_streams_the_model_draft_then_shows_the_verified_answer(docs_di
     """The answer-mode switch: the model's tokens stream in, then the checked, cited answer replaces them."""
     from test_llm_answerer import ScriptedLLM
 
-    bot = Assistant.from_folder(docs_dir, settings=fake_settings.replace(refusal_threshold=0.05))
     reply = "Marta Olsen opened the Crumb bakery in 1998 [1]. She also sells moon rocks [2]."
-    bot._llm = ScriptedLLM(replies=[reply], prompts=[])
+    bot = Assistant.from_folder(docs_dir, settings=fake_settings.replace(refusal_threshold=0.05),
+                                llm=ScriptedLLM(replies=[reply], prompts=[]))
     app = build_app(bot, stream_delay=0).handlers
     updates = run_chat(app, BAKERY_Q, mode="llm")
     drafts = [u[0][-1]["content"] for u in updates[:-1]]

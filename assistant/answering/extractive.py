@@ -26,20 +26,21 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..retrieval import (QUESTION_NUMBER, asked_types, content_terms, has_new_evidence, sentence_terms, sentence_words,
-                         standalone_query, tokenize, words)
+from ..questions import Question, standalone_query
 from ..store import Snapshot
+from ..text import matches, sentence_terms, sentence_words
 
 DENSE_WEIGHT = 0.55
 LEXICAL_WEIGHT = 0.45
 CONTEXT_WEIGHT = 0.35  # weight of words from earlier turns in a follow-up
-MISSING_TYPE_FACTOR = 0.75  # score kept by a sentence that lacks the kind of answer asked for
 SECOND_SENTENCE_MARGIN = 0.15  # XQuAD answers 0.802 against 0.772 at 0.06, median 34 words (BENCHMARKS.md)
 MAX_WORDS = 70
 SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
 
 @dataclass
-class _Candidate:
+class Candidate:
+    """One sentence of the retrieved passages, scored for a question."""
+
     doc_id: str
     start: int
     end: int
@@ -56,20 +57,18 @@ class _Candidate:
         if self.confidence < 0:
             self.confidence = self.score
 
-
-def _matches(term: str, sentence_terms: frozenset[str]) -> bool:
-    """A question word is in a sentence; 'ak-203' also matches 'AK 203'."""
-    if term in sentence_terms:
-        return True
-    parts = [p for p in term.split("-") if p]
-    return len(parts) > 1 and all(p in sentence_terms for p in parts)
+    def cite(self, number: int, title: str) -> Citation:
+        """This sentence as citation ``number``: its exact span of its document."""
+        return Citation(number=number, doc_id=self.doc_id, title=title, quote=self.text, start=self.start,
+                        end=self.end, score=round(self.score, 4), passage_id=self.passage.id)
 
 
 class ExtractiveAnswerer:
     """Answers by quoting sentences from the retrieved passages, or refuses.
 
     >>> answerer = ExtractiveAnswerer(snapshot, embedder, idf=retriever.idf)   # doctest: +SKIP
-    >>> answerer.answer(q, q, [], retriever.search(q), retriever.embed_query(q)).text   # doctest: +SKIP
+    >>> q = Question.ask("How many AK-203 rifles will India buy?")            # doctest: +SKIP
+    >>> answerer.answer(q, retriever.search(q), retriever.embed_query(q.query)).text   # doctest: +SKIP
     'India on Monday signed a contract with Russia to procure 6,01,427 AK-203 assault rifles ... [1]'
     """
 
@@ -153,19 +152,15 @@ class ExtractiveAnswerer:
                 out[stem] = close
         return out
 
-    def candidates(self, question: str, context: list[str], passages: list[Passage],
-                   query_vector: np.ndarray) -> list[_Candidate]:
+    def candidates(self, question: Question, passages: list[Passage], query_vector: np.ndarray) -> list[Candidate]:
         """Every sentence of the retrieved passages, scored, best first."""
         weights: dict[str, float] = {}
-        for term in tokenize(" ".join(context)):
+        for term in question.context_stems:
             weights[term] = self.idf(term) * CONTEXT_WEIGHT
-        for term in tokenize(question):
+        for term in question.stems:
             weights[term] = self.idf(term)
         total = sum(weights.values()) or 1.0
-        surface = {stem: word for stem, word in words(question)}
-        needs = asked_types(question)
-        question_norm = " ".join([question, *context]).lower().replace(",", "")
-        numbers = [m.group().lower().replace(",", "") for m in QUESTION_NUMBER.finditer(question)]
+        surface = question.surface
 
         seen, keys, texts, owners = set(), [], [], []
         for passage in passages:
@@ -183,11 +178,11 @@ class ExtractiveAnswerer:
         vectors = self._sentence_vectors(keys, texts)
         dense = vectors @ np.asarray(query_vector, dtype="float32")
         own_dense = dense
-        if context:  # a follow-up: the query carries earlier turns; weigh the question itself equally
-            own = np.asarray(self.embedder.get_query_embedding(question), dtype="float32")
+        if question.is_follow_up:  # the query carries earlier turns; weigh the question itself equally
+            own = np.asarray(self.embedder.get_query_embedding(question.text), dtype="float32")
             own_dense = vectors @ own
             dense = 0.5 * (dense + own_dense)
-        own_terms = set(tokenize(question))
+        own_terms = set(question.stems)
         own_total = sum(w for t, w in weights.items() if t in own_terms) or 1.0
         out = []
         for (doc_id, start, end), sentence, passage, d, d_own in zip(keys, texts, owners, dense.tolist(),
@@ -195,7 +190,7 @@ class ExtractiveAnswerer:
             terms = sentence_terms(sentence)
             lexical = own_lexical = 0.0
             for t, w in weights.items():
-                if _matches(t, terms):
+                if matches(t, terms):
                     found = w
                 elif t in soft:  # the sentence holds a near-synonym of this question word
                     found = w * max((sim for stem, sim in soft[t].items() if stem in terms), default=0.0)
@@ -209,16 +204,10 @@ class ExtractiveAnswerer:
             # A follow-up ranks sentences in the light of the conversation, but a sentence that answers
             # the question as asked is not refused for the context's words it lacks.
             own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / own_total
-            factor = 1.0
-            for evidence in needs:
-                if not has_new_evidence(evidence, sentence, question_norm):
-                    factor *= MISSING_TYPE_FACTOR
-            sentence_norm = sentence.lower().replace(",", "")
-            for number in numbers:
-                if not re.search(rf"\b{re.escape(number)}\b", sentence_norm):
-                    factor *= MISSING_TYPE_FACTOR
-            out.append(_Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
-                                  factor == 1.0, max(score, own_score) * factor if context else score * factor))
+            factor = question.evidence_factor(sentence)
+            confidence = max(score, own_score) if question.is_follow_up else score
+            out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
+                                 factor == 1.0, confidence * factor))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
         return out
 
@@ -228,34 +217,35 @@ class ExtractiveAnswerer:
         """The question made stand-alone for retrieval (follow-ups carry the turns before them)."""
         return standalone_query(question, previous)
 
-    def answer(self, question: str, query: str, context: list[str], passages: list[Passage],
-               query_vector: np.ndarray) -> Answer:
-        ranked = self.candidates(question, context, passages, query_vector)
-        return self.answer_from(ranked, question, query, passages)
+    def answer(self, question: Question, passages: list[Passage], query_vector: np.ndarray) -> Answer:
+        ranked = self.candidates(question, passages, query_vector)
+        return self.answer_from(ranked, question, passages)
 
-    def stream(self, question: str, query: str, context: list[str], passages: list[Passage],
-               query_vector: np.ndarray) -> Iterator[str | Answer]:
+    def stream(self, question: Question, passages: list[Passage], query_vector: np.ndarray) -> Iterator[str | Answer]:
         """The answer's text in word-sized pieces (it is complete at once), then the ``Answer``."""
-        answer = self.answer(question, query, context, passages, query_vector)
+        answer = self.answer(question, passages, query_vector)
         yield from (m.group() for m in re.finditer(r"\S+\s*", answer.text))
         yield answer
 
-    def answer_from(self, ranked: list[_Candidate], question: str, query: str, passages: list[Passage]) -> Answer:
+    def refuses(self, ranked: list[Candidate]) -> bool:
+        """Nothing retrieved answers closely enough to quote: the best sentence is under the threshold."""
+        return not ranked or ranked[0].confidence < self.refusal_threshold
+
+    def refusal(self, ranked: list[Candidate], question: Question, passages: list[Passage], mode: str = "") -> Answer:
+        confidence = ranked[0].confidence if ranked else 0.0
+        return refusal(question.text, question.query, round(confidence, 4), passages, mode or self.mode)
+
+    def answer_from(self, ranked: list[Candidate], question: Question, passages: list[Passage]) -> Answer:
         """The extractive answer from already scored candidates (best first)."""
-        if not ranked or ranked[0].confidence < self.refusal_threshold:
-            confidence = ranked[0].confidence if ranked else 0.0
-            return refusal(question, query, round(confidence, 4), passages, self.mode)
-        chosen = self._select(ranked, set(content_terms(question)))
-        citations, pieces = [], []
-        for number, c in enumerate(chosen, start=1):
-            citations.append(Citation(number=number, doc_id=c.doc_id, title=self.snapshot.title(c.doc_id),
-                                      quote=c.text, start=c.start, end=c.end, score=round(c.score, 4),
-                                      passage_id=c.passage.id))
-            pieces.append(f"{c.text} [{number}]")
-        return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question, query=query,
+        if self.refuses(ranked):
+            return self.refusal(ranked, question, passages)
+        chosen = self._select(ranked)
+        citations = [c.cite(number, self.snapshot.title(c.doc_id)) for number, c in enumerate(chosen, start=1)]
+        text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
+        return Answer(text=text, citations=citations, refused=False, question=question.text, query=question.query,
                       confidence=round(chosen[0].confidence, 4), mode=self.mode, passages=passages)
 
-    def _select(self, ranked: list[_Candidate], question_terms: set[str]) -> list[_Candidate]:
+    def _select(self, ranked: list[Candidate]) -> list[Candidate]:
         # The runner-up joins when it scores nearly as well: on the SQuAD 2.0 slice the gold answer is in
         # the best sentence 79% of the time and in one of the best two 87%.
         best = ranked[0]

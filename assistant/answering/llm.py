@@ -20,20 +20,24 @@ refuses without calling the model. Sentences of the documents that read like ins
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from ..citations import MARKER, Answer, Citation, refusal
+from ..citations import MARKER, Answer
 from ..documents import Passage, sentence_spans
 from ..errors import ConfigError, LLMError
-from ..retrieval import content_terms, is_follow_up, standalone_query
-from .extractive import ExtractiveAnswerer, _Candidate
+from ..questions import Question, is_follow_up, standalone_query
+from ..text import content_terms
+from .extractive import Candidate, ExtractiveAnswerer
 
 PROMPT_FILES = ("system", "answer", "condense", "refusal")
-DEFAULT_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+# The templates ship inside the package (assistant.prompts, built from the project's prompts/ folder),
+# so a non-editable install finds them too; the prompts_dir setting overrides them.
+PROMPTS_PACKAGE = "assistant.prompts"
 EVIDENCE_SENTENCES = 6
 
 INJECTION = re.compile(
@@ -55,7 +59,8 @@ class Prompts:
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> "Prompts":
-        folder = Path(folder) if folder else DEFAULT_PROMPTS
+        """The templates in ``folder``, or those shipped with the package."""
+        folder = Path(folder) if folder else resources.files(PROMPTS_PACKAGE)
         texts = {}
         for name in PROMPT_FILES:
             path = folder / f"{name}.txt"
@@ -103,27 +108,23 @@ class LLMAnswerer:
 
     # ------------------------------------------------------------------ answering
 
-    def answer(self, question: str, query: str, context: list[str], passages: list[Passage],
-               query_vector: np.ndarray) -> Answer:
-        *_, final = self.stream(question, query, context, passages, query_vector)
+    def answer(self, question: Question, passages: list[Passage], query_vector: np.ndarray) -> Answer:
+        *_, final = self.stream(question, passages, query_vector)
         return final
 
-    def stream(self, question: str, query: str, context: list[str], passages: list[Passage],
-               query_vector: np.ndarray) -> Iterator[str | Answer]:
+    def stream(self, question: Question, passages: list[Passage], query_vector: np.ndarray) -> Iterator[str | Answer]:
         """Yield the model's tokens as they come, then the verified ``Answer``."""
-        ranked = self.extractive.candidates(question, context, passages, query_vector)
-        if not ranked or ranked[0].confidence < self.extractive.refusal_threshold:
-            yield refusal(question, query, round(ranked[0].confidence, 4) if ranked else 0.0, passages, self.mode)
-            return
+        ranked = self.extractive.candidates(question, passages, query_vector)
         evidence = [c for c in ranked if not INJECTION.search(c.text)][: self.evidence]
-        if not evidence:
-            yield refusal(question, query, round(ranked[0].confidence, 4), passages, self.mode)
+        if self.extractive.refuses(ranked) or not evidence:
+            yield self.extractive.refusal(ranked, question, passages, self.mode)
             return
         numbered = "\n".join(f"Passage {i}: {c.text}" for i, c in enumerate(evidence, start=1))
         from llama_index.core.llms import ChatMessage
 
         messages = [ChatMessage(role="system", content=self.prompts.system),
-                    ChatMessage(role="user", content=self.prompts.answer.format(passages=numbered, question=query))]
+                    ChatMessage(role="user", content=self.prompts.answer.format(passages=numbered,
+                                                                                 question=question.query))]
         generated = ""
         try:
             for chunk in self.llm.stream_chat(messages):
@@ -133,15 +134,15 @@ class LLMAnswerer:
         except Exception as exc:  # a server that is down, a model that failed: one line, not a traceback
             raise LLMError(f"the language model did not answer ({exc.__class__.__name__}: {str(exc)[:200]}); "
                            "check the model or server, or use answer mode extractive") from exc
-        yield self.ground(generated, evidence, ranked, question, query, passages)
+        yield self.ground(generated, evidence, ranked, question, passages)
 
-    def ground(self, generated: str, evidence: list[_Candidate], ranked: list[_Candidate], question: str,
-               query: str, passages: list[Passage]) -> Answer:
+    def ground(self, generated: str, evidence: list[Candidate], ranked: list[Candidate], question: Question,
+               passages: list[Passage]) -> Answer:
         """Keep the generated sentences their cited evidence supports; cite that evidence exactly."""
-        fallback = self.extractive.answer_from(ranked, question, query, passages)
+        fallback = self.extractive.answer_from(ranked, question, passages)
         kept: list[tuple[str, list[int]]] = []
         dropped: list[str] = []
-        asked = set(content_terms(f"{question} {query}"))
+        asked = set(question.terms) | set(question.query_terms)
         if self.prompts.refusal.lower() not in generated.lower():
             text = LIST_ITEM.sub("", generated)  # small models like to number their sentences
             for start, end in sentence_spans(text):
@@ -164,7 +165,7 @@ class LLMAnswerer:
                     good = [max(good, key=lambda n: supports[n])]
                 kept.append((body, good))
         if not kept:
-            return _with(fallback, dropped=dropped, generated=generated)
+            return replace(fallback, dropped=dropped, generated=generated)
         numbers: dict[int, int] = {}
         citations, pieces = [], []
         for body, evidence_numbers in kept:
@@ -173,18 +174,16 @@ class LLMAnswerer:
                 if n not in numbers:
                     numbers[n] = len(numbers) + 1
                     c = evidence[n - 1]
-                    citations.append(Citation(number=numbers[n], doc_id=c.doc_id,
-                                              title=self.extractive.snapshot.title(c.doc_id), quote=c.text,
-                                              start=c.start, end=c.end, score=round(c.score, 4),
-                                              passage_id=c.passage.id))
+                    citations.append(c.cite(numbers[n], self.extractive.snapshot.title(c.doc_id)))
                 marks.append(f"[{numbers[n]}]")
             pieces.append(f"{_end_sentence(body)} {' '.join(marks)}")
-        return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question, query=query,
+        return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question.text,
+                      query=question.query,
                       confidence=round(ranked[0].confidence, 4), mode=self.mode, passages=passages,
                       dropped=dropped, generated=generated)
 
     @staticmethod
-    def support(sentence: str, evidence: _Candidate) -> float:
+    def support(sentence: str, evidence: Candidate) -> float:
         """How far the evidence sentence supports a generated one, 0..1.
 
         The share of the sentence's content words (stemmed) that the evidence holds; 0 when the sentence
@@ -233,8 +232,3 @@ def _end_sentence(text: str) -> str:
     text = text.rstrip()
     return text if text[-1:] in ".!?\"'\u201d)" else text + "."
 
-
-def _with(answer: Answer, **changes) -> Answer:
-    from dataclasses import replace
-
-    return replace(answer, **changes)

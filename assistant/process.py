@@ -1,0 +1,34 @@
+"""What the command-line shells share about the process they run in: exit codes and quiet libraries.
+
+Both ``assistant`` (cli.py) and ``python app.py`` (ui/) exit with these codes and quiet the same
+libraries before loading any model; neither imports the other for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # indexed, but some files could not be read; or an evaluation below its bar
+EXIT_USER_ERROR = 2  # an AssistantError: the message says what to do
+EXIT_INTERNAL = 3  # a bug: one line, ASSISTANT_DEBUG=1 shows the traceback
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+
+def quiet_libraries() -> None:
+    """No progress bars or warnings from transformers/tokenizers; our own log at ERROR and above.
+
+    Environment variables, read when those libraries are first imported: importing transformers here
+    would cost seconds before an argument is even read.
+    """
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    if "transformers" in sys.modules:  # already imported (a caller embedding the assistant): set it directly
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()

@@ -1,0 +1,73 @@
+"""The page's look and behaviour in the browser: the CSS, the JavaScript that links ``[n]`` markers to
+their source cards, and the theme's fonts. Class and id names match what ``render.py`` and ``app.py`` emit.
+"""
+
+CSS = """
+#chat .cite { color: var(--color-accent); cursor: pointer; font-weight: 600; font-size: 0.8em;
+  vertical-align: super; line-height: 0; padding: 0 1px; border-radius: 3px; }
+#chat .cite:hover, #chat .cite:focus { background: #fde68a; color: #1f2937; outline: none; }
+#chat .refusal { border-left: 4px solid #9ca3af; padding-left: 10px; color: var(--body-text-color-subdued); }
+#chat .refusal-label { display: inline-block; font-size: 0.75em; font-weight: 700; text-transform: uppercase;
+  letter-spacing: 0.04em; background: #e5e7eb; color: #374151; border-radius: 4px; padding: 1px 6px; }
+#sources { max-height: 640px; overflow-y: auto; }
+#sources .sources-question { font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 8px; }
+#sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
+  margin-bottom: 10px; transition: box-shadow 0.2s, border-color 0.2s; scroll-margin: 8px; }
+#sources .source.linked, #sources .source.flash { border-color: #f59e0b;
+  box-shadow: 0 0 0 3px rgba(245, 158, 11, 0.35); }
+#sources .source-n { font-weight: 700; color: var(--color-accent); }
+#sources .source-title { font-weight: 600; }
+#sources .source-date { font-size: 0.85em; color: var(--body-text-color-subdued); margin-left: 4px; }
+#sources .source-where { font-size: 0.78em; color: var(--body-text-color-subdued); margin: 2px 0 6px; }
+#sources .passage { white-space: pre-wrap; margin: 0; padding: 4px 0 4px 10px; font-size: 0.9em;
+  border-left: 3px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
+#sources mark.cited { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px; }
+#sources .sources-refused { border-left: 4px solid #9ca3af; padding: 6px 10px; margin-bottom: 10px; }
+#sources .retrieved table, #documents-list table { width: 100%; font-size: 0.85em; border-collapse: collapse;
+  border: none !important; }
+#sources .retrieved td, #sources .retrieved th, #documents-list td, #documents-list th { padding: 4px 8px;
+  border: none !important; border-bottom: 1px solid var(--border-color-primary) !important; text-align: left;
+  vertical-align: top; }
+#documents-list td.date, #documents-list td.when, #sources .retrieved td.chars { white-space: nowrap; }
+#sources .retrieved-note { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 4px; }
+#sources .sources-empty { color: var(--body-text-color-subdued); font-size: 0.9em; }
+#sources .cite-sample { color: var(--color-accent); font-weight: 600; }
+#documents-list td.num { text-align: right; }
+#status, #upload-status { min-height: 0; }
+#status p { color: #b45309; font-weight: 600; }
+"""
+
+# Markers and source cards meet in the browser: hovering a marker outlines its card, clicking (or Enter)
+# scrolls the card into view and flashes it. A click on an older answer first switches the panel to that
+# answer (Chatbot.select), so the card is looked for again for a moment until it is there.
+JS = r"""
+() => {
+  if (window.__assistantCites) return;
+  window.__assistantCites = true;
+  const markerOf = (el) => (el && el.closest ? el.closest('#chat .cite') : null);
+  const cardOf = (m) => {
+    const k = /(?:^|\s)cite-(\d+)-(\d+)(?:\s|$)/.exec(m.className);
+    return k ? document.getElementById(`source-${k[1]}-${k[2]}`) : null;
+  };
+  const bring = (m, tries = 0) => {
+    const card = cardOf(m);
+    if (!card) { if (tries < 40) setTimeout(() => bring(m, tries + 1), 75); return; }
+    card.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+    card.classList.remove('flash'); void card.offsetWidth; card.classList.add('flash');
+    clearTimeout(card.__flash); card.__flash = setTimeout(() => card.classList.remove('flash'), 2500);
+  };
+  document.addEventListener('click', (e) => { const m = markerOf(e.target); if (m) bring(m); });
+  document.addEventListener('keydown', (e) => {
+    const m = markerOf(e.target);
+    if (m && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); bring(m); }
+  });
+  const hover = (on) => (e) => {
+    const m = markerOf(e.target); if (!m) return;
+    const card = cardOf(m); if (card) card.classList.toggle('linked', on);
+  };
+  document.addEventListener('mouseover', hover(true));
+  document.addEventListener('mouseout', hover(false));
+}
+"""
+
+THEME_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])

@@ -1,0 +1,225 @@
+"""Rendering for the browser and for API clients: answers as chat Markdown with linked ``[n]`` markers,
+the sources panel (each cited passage with its sentence highlighted), the documents view, and answers and
+documents as plain JSON data.
+
+Everything here is a pure function of its arguments: user and document text is escaped, never trusted.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Callable, Sequence
+
+from ..citations import MARKER, Answer, Citation
+from ..core import Chat, DocumentInfo
+
+CONTEXT_CHARS = 320  # passage text shown on each side of a cited sentence
+MAX_SCORES_LISTED = 20
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]~|$@])")  # emphasis, code, links, tables, strike, maths, e-mails
+_MD_LINE_START = re.compile(r"^([ \t]*)([#+=-])", re.MULTILINE)  # headings, lists, rules
+_MD_NUMBERED = re.compile(r"^([ \t]*\d+)([.)])", re.MULTILINE)  # "1998. The bakery" is not a list
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Markdown and HTML show exactly as written (no headings, links, emphasis or tags).
+
+    Only what Markdown would act on is escaped (screen readers read the escapes aloud); ``<``, ``>``
+    and ``&`` become HTML entities, which Markdown leaves alone.
+    """
+    text = _MD_INLINE.sub(r"\\\1", text)
+    text = _MD_LINE_START.sub(r"\1\\\2", text)
+    text = _MD_NUMBERED.sub(r"\1\\\2", text)
+    text = text.replace("://", "\\://").replace("www.", "www\\.")  # no automatic links
+    return html.escape(text, quote=False)
+
+
+def _attr(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def render_answer(text: str, turn: int, citations: Sequence[Citation] = (), refused: bool = False) -> str:
+    """An answer as chat-bubble Markdown: the text escaped, each ``[n]`` a clickable marker.
+
+    Each marker names its turn and citation number in a class (``cite-{turn}-{n}``; the Chatbot's
+    sanitiser drops ``data-`` attributes) so the page can bring the matching source card forward, and
+    has a tooltip with the cited title and sentence. Bracketed numbers inside a quoted sentence
+    (footnotes) are left as text.
+    """
+    by_number = {c.number: c for c in citations}
+    quoted = [(m.start(), m.start() + len(c.quote)) for c in citations if c.quote
+              for m in re.finditer(re.escape(c.quote), text)]
+    parts, pos = [], 0
+    for m in MARKER.finditer(text):
+        if any(s <= m.start() and m.end() <= e for s, e in quoted):
+            continue
+        n = int(m.group(1))
+        if citations and n not in by_number:
+            continue
+        c = by_number.get(n)
+        tip = f"[{n}] {c.title}: “{_shorten(c.quote)}”" if c else f"source [{n}]"
+        parts.append(escape_markdown(text[pos:m.start()]))
+        parts.append(f' <span class="cite cite-{turn}-{n}" role="button" tabindex="0" '
+                     f'title="{_attr(tip)}">[{n}]</span>')
+        pos = m.end()
+    parts.append(escape_markdown(text[pos:]))
+    body = "".join(parts)
+    if refused:
+        return f'<div class="refusal"><span class="refusal-label">Not in the documents</span>\n\n{body}\n\n</div>'
+    return body
+
+
+def chat_messages(chat: Chat | None, pending: tuple[str, str] | None = None) -> list[dict[str, str]]:
+    """The conversation as Chatbot messages; ``pending`` is (question, partial answer) being streamed."""
+    messages: list[dict[str, str]] = []
+    for turn, (question, answer) in enumerate(chat.turns if chat else []):
+        messages.append({"role": "user", "content": escape_markdown(question)})
+        messages.append({"role": "assistant",
+                         "content": render_answer(answer.text, turn, answer.citations, answer.refused)})
+    if pending is not None:
+        question, partial = pending
+        turn = len(chat.turns) if chat else 0
+        messages.append({"role": "user", "content": escape_markdown(question)})
+        messages.append({"role": "assistant", "content": render_answer(partial, turn) if partial else "…"})
+    return messages
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+|\n+")
+
+
+def passage_context(doc_text: str, start: int, end: int, bounds: tuple[int, int] | None = None,
+                    width: int = CONTEXT_CHARS) -> tuple[str, str, str, bool, bool]:
+    """(before, cited, after, clipped_before, clipped_after): the cited span inside its passage.
+
+    ``bounds`` are the passage's offsets in the document (default: the whole document); at most
+    ``width`` characters are kept on each side, cut where a sentence ends if one does in that window,
+    else at a space, so neither a word nor (where it can be helped) a sentence is broken.
+    """
+    lo_bound, hi_bound = bounds or (0, len(doc_text))
+    lo_bound, hi_bound = max(0, min(lo_bound, start)), min(len(doc_text), max(hi_bound, end))
+    lo = max(lo_bound, start - width)
+    hi = min(hi_bound, end + width)
+    if lo > lo_bound:
+        ends = [m.end() for m in _SENTENCE_END.finditer(doc_text, lo, start)]
+        space = doc_text.find(" ", lo, start)
+        lo = ends[0] if ends else (space + 1 if space >= 0 else lo)
+    if hi < hi_bound:
+        ends = [m.start() + len(m.group().rstrip()) for m in _SENTENCE_END.finditer(doc_text, end, hi)
+                if m.end() <= hi and m.start() > end]
+        space = doc_text.rfind(" ", end, hi)
+        hi = ends[-1] if ends else (space if space >= 0 else hi)
+    return doc_text[lo:start], doc_text[start:end], doc_text[end:hi], lo > lo_bound, hi < hi_bound
+
+
+def _passage_bounds(answer: Answer, citation: Citation) -> tuple[int, int] | None:
+    for passage in answer.passages:
+        if getattr(passage, "id", None) == citation.passage_id:
+            return passage.start, passage.end
+    return None
+
+
+EMPTY_SOURCES = (
+    '<div class="sources-empty">Sources appear here. Each <span class="cite-sample">[n]</span> in an answer '
+    "points at the passage it quotes, with the cited sentence highlighted; hover or click a marker to bring its "
+    "source forward.</div>"
+)
+
+
+def render_sources(answer: Answer | None, turn: int, documents: dict[str, DocumentInfo],
+                   document_text: Callable[[str], str | None], show_scores: bool = False) -> str:
+    """The sources panel for one answer: per citation its title, date and highlighted passage."""
+    if answer is None:
+        return EMPTY_SOURCES
+    head = f'<div class="sources-question">Sources for “{html.escape(answer.question)}”</div>'
+    cards = []
+    if answer.refused:
+        cards.append('<div class="sources-refused"><strong>No sources.</strong> Nothing in the indexed documents '
+                     "answers this question closely enough to quote, so nothing is cited.</div>")
+    for c in answer.citations:
+        info = documents.get(c.doc_id)
+        date = info.date if info and info.date else ""
+        text = document_text(c.doc_id)
+        if text is not None and text[c.start:c.end] == c.quote:
+            before, cited, after, cut_before, cut_after = passage_context(text, c.start, c.end,
+                                                                          _passage_bounds(answer, c))
+        else:  # the document changed or went away since: show the quote alone
+            before, cited, after, cut_before, cut_after = "", c.quote, "", False, False
+        where = f"{html.escape(c.doc_id)} · characters {c.start}–{c.end}"
+        if show_scores:
+            where += f' · <span class="score">evidence score {c.score:.3f}</span>'
+        cards.append(
+            f'<article class="source" id="source-{turn}-{c.number}" data-turn="{turn}" data-n="{c.number}">'
+            f'<header><span class="source-n">[{c.number}]</span> '
+            f'<span class="source-title">{html.escape(c.title)}</span>'
+            + (f' <span class="source-date">{html.escape(date)}</span>' if date else "")
+            + f'</header><div class="source-where">{where}</div>'
+            f'<blockquote class="passage">{"… " if cut_before else ""}{html.escape(before)}'
+            f'<mark class="cited">{html.escape(cited)}</mark>{html.escape(after)}{" …" if cut_after else ""}'
+            "</blockquote></article>"
+        )
+    if show_scores and answer.passages:
+        rows = []
+        for rank, p in enumerate(answer.passages[:MAX_SCORES_LISTED], 1):
+            info = documents.get(p.doc_id)
+            title = info.title if info else p.doc_id
+            rows.append(f"<tr><td>{rank}</td><td>{html.escape(title)}</td><td class=\"chars\">{p.start}–{p.end}</td>"
+                        f'<td class="score">{p.score:.3f}</td></tr>')
+        cards.append(
+            f'<details class="retrieved" open><summary>Retrieved passages ({len(answer.passages)}), best first'
+            f"</summary><table><thead><tr><th>#</th><th>document</th><th>characters</th><th>retrieval score</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>"
+            f'<div class="retrieved-note">Answer confidence {answer.confidence:.3f} · mode {html.escape(answer.mode)}'
+            f" · query “{html.escape(answer.query)}”</div></details>"
+        )
+    return f'<div class="sources">{head}{"".join(cards)}</div>'
+
+
+def render_documents(documents: Sequence[DocumentInfo], skipped: Sequence[Any] = ()) -> str:
+    """The documents view: what is indexed (title, file, date, passages, when) and what was skipped."""
+    if not documents:
+        body = '<p class="documents-empty">No documents are indexed.</p>'
+    else:
+        rows = "".join(
+            f"<tr><td>{html.escape(d.title)}</td><td><code>{html.escape(d.doc_id)}</code></td>"
+            f"<td class=\"date\">{html.escape(d.date)}</td><td class=\"num\">{d.passages}</td>"
+            f"<td class=\"when\">{html.escape(_when(d.indexed_at))}</td></tr>"
+            for d in documents
+        )
+        total = sum(d.passages for d in documents)
+        body = (f'<p class="documents-summary">{len(documents)} document{"s" if len(documents) != 1 else ""}, '
+                f"{total} passage{'s' if total != 1 else ''} indexed.</p>"
+                '<table class="documents"><thead><tr><th>title</th><th>file</th><th>date</th><th>passages</th>'
+                f"<th>indexed</th></tr></thead><tbody>{rows}</tbody></table>")
+    if skipped:
+        items = "".join(f"<li>{html.escape(str(s))}</li>" for s in skipped)
+        body += f'<details class="skipped"><summary>Not indexed ({len(skipped)})</summary><ul>{items}</ul></details>'
+    return f'<div id="documents-list">{body}</div>'
+
+
+def _when(stamp: str) -> str:
+    return stamp.replace("T", " ").replace("+00:00", " UTC") if stamp else ""
+
+
+def answer_json(answer: Answer, documents: dict[str, DocumentInfo]) -> dict[str, Any]:
+    """An answer as plain JSON data for API clients: ``Answer.to_dict`` plus each source's date."""
+    data = answer.to_dict()
+    for citation in data["citations"]:
+        info = documents.get(citation["doc_id"])
+        citation["date"] = info.date if info else ""
+    return data
+
+
+def documents_json(documents: Sequence[DocumentInfo]) -> list[dict[str, Any]]:
+    return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "passages": d.passages,
+             "indexed_at": d.indexed_at} for d in documents]
+
+
+def render_status(message: str) -> str:
+    """A warning line for the chat's status area; empty for no message."""
+    return f"⚠ {escape_markdown(message)}" if message else ""

@@ -1,0 +1,1 @@
+"""The LLM answerer's prompt templates, installed as ``assistant.prompts`` (see README.md here)."""

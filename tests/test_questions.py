@@ -1,0 +1,146 @@
+"""Question analysis (assistant/questions.py): the kind of answer asked for, follow-ups, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.errors import QuestionError
+from assistant.questions import (
+    ANSWER_TYPES, MISSING_TYPE_FACTOR, Question, asked_types, check_question, has_new_evidence, is_follow_up,
+    standalone_query,
+)
+
+# ------------------------------------------------------------------ what a question asks for
+
+
+def kinds(question: str) -> set[str]:
+    return {name for name, _ in asked_types(question)}
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("How many rifles will India buy?", {"number"}),
+    ("What is the price of the rifles?", {"money"}),
+    ("How much did the rifles cost?", {"money", "number"}),
+    ("When was the Kestrel rocket launched?", {"date"}),
+    ("In which year did the bakery open?", {"date"}),
+    ("Why did the second stage fail?", {"reason"}),
+    ("Who opened the Crumb bakery?", {"person"}),
+    ("What did the engineers say about the valve?", {"statement"}),
+    ("Describe the Alder river.", set()),
+])
+def test_asked_types(question, expected):
+    assert kinds(question) == expected
+    assert len(asked_types(question)) == len(expected)
+
+
+def norm(question: str) -> str:
+    return Question(question).norm  # how the retriever and the answerer normalise a question
+
+
+def evidence_of(kind: str):
+    (pattern,) = [evidence for name, _, evidence in ANSWER_TYPES if name == kind]
+    return pattern
+
+
+@pytest.mark.parametrize("kind, sentence, question, new", [
+    ("number", "It is 120 kilometres long.", "How long is the Alder river?", True),
+    ("number", "It is 120 kilometres long.", "Is the Alder river 120 kilometres long, and how long is it?", False),
+    ("number", "India will buy 6,01,427 rifles.", "Will India buy 601427 rifles? How many?", False),
+    ("number", "India will buy 601427 rifles.", "Will India buy 6,01,427 rifles? How many?", False),
+    ("number", "The zoo keeps two tigers.", "How many tigers does the zoo keep?", True),
+    ("number", "The zoo keeps tigers.", "How many tigers does the zoo keep?", False),
+    ("date", "The Kestrel rocket was launched on 4 March 2021.", "When in 2021 was the rocket launched?", True),
+    ("date", "The Kestrel rocket flew in 2021.", "When in 2021 was the rocket launched?", False),
+    ("person", "Marta Olsen opened the Crumb bakery.", "Who opened the Crumb bakery?", True),
+    ("person", "The Crumb bakery opened.", "Who opened the Crumb bakery?", False),
+])
+def test_has_new_evidence_ignores_what_the_question_already_says(kind, sentence, question, new):
+    assert has_new_evidence(evidence_of(kind), sentence, norm(question)) is new
+
+
+@pytest.mark.parametrize("sentence, question", [
+    ("The rocket had 2 stages.", "How many stages did the rocket launched in 2021 have?"),
+    ("The river has 12 bridges.", "How many bridges cross the 120 km river?"),
+])
+def test_a_number_inside_a_longer_question_number_is_still_new(sentence, question):
+    assert has_new_evidence(evidence_of("number"), sentence, norm(question)) is True
+
+
+# ------------------------------------------------------------------ follow-up questions
+
+
+@pytest.mark.parametrize("question, follow_up", [
+    ("Who was his counterpart?", True),
+    ("When was it launched?", True),
+    ("And the bread?", True),
+    ("What about the trout?", True),
+    ("Brightwater?", True),  # too few words to stand alone
+    ("Who opened the Crumb bakery?", False),
+    ("How long is the Alder river?", False),
+    ("When was the Kestrel rocket launched?", False),
+])
+def test_is_follow_up(question, follow_up):
+    assert is_follow_up(question) is follow_up
+
+
+def test_standalone_query_joins_a_follow_up_to_the_last_two_questions():
+    history = ["Who opened the Crumb bakery?", "What does it sell?", "Tell me about the Kestrel rocket."]
+    assert standalone_query("When was it launched?", history) == (
+        "What does it sell? Tell me about the Kestrel rocket. When was it launched?")
+    assert standalone_query("When was it launched?", history[-1:]) == (
+        "Tell me about the Kestrel rocket. When was it launched?")
+
+
+@pytest.mark.parametrize("question, history", [
+    ("How long is the Alder river?", ["Tell me about the Kestrel rocket."]),  # self-contained
+    ("When was it launched?", []),  # nothing to lean on
+])
+def test_standalone_query_leaves_a_question_alone(question, history):
+    assert standalone_query(question, history) == question
+
+
+# ------------------------------------------------------------------ one analysis per question
+
+
+def test_a_question_is_analysed_once_into_one_value():
+    q = Question.ask("  When was   it launched? ", ["Who opened the Crumb bakery?", "Tell me about the Kestrel rocket."])
+    assert (q.text, q.context, q.is_follow_up) == (
+        "When was it launched?", ("Who opened the Crumb bakery?", "Tell me about the Kestrel rocket."), True)
+    assert q.query == "Who opened the Crumb bakery? Tell me about the Kestrel rocket. When was it launched?"
+    assert [name for name, _ in q.needs] == ["date"]
+    assert {name for name, _ in q.query_needs} == {"date", "person"}
+    assert q.terms == ["launch"]
+
+
+def test_a_stand_alone_question_has_no_context():
+    q = Question.ask("How many AK-203 rifles will India buy in 2021?", ["Who is India's defence minister?"])
+    assert (q.query, q.context, q.is_follow_up) == ("How many AK-203 rifles will India buy in 2021?", (), False)
+    assert q.numbers == ["203", "2021"]
+
+
+def test_a_rewrite_strategy_makes_the_query():
+    q = Question.ask("And his counterpart?", ["Who is India's defence minister?"],
+                     rewrite=lambda question, previous: "Who is the defence minister's counterpart?")
+    assert q.query == "Who is the defence minister's counterpart?"
+    assert q.context == ("Who is India's defence minister?",)
+
+
+@pytest.mark.parametrize("sentence, factor", [
+    ("The rocket flew on 4 March 2021 from Andøya.", 1.0),
+    ("The rocket flew from Andøya.", MISSING_TYPE_FACTOR ** 2),  # no date, and not the 2021 asked about
+    ("The rocket flew in 2021 from Andøya.", MISSING_TYPE_FACTOR),  # 2021 is not new: no date given
+])
+def test_evidence_factor_cuts_sentences_without_what_is_asked(sentence, factor):
+    assert Question("When in 2021 did the rocket fly?").evidence_factor(sentence) == pytest.approx(factor)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", None, 42])
+def test_check_question_refuses_empty_or_non_text(question):
+    with pytest.raises(QuestionError, match="the question is empty"):
+        check_question(question)
+
+
+def test_check_question_collapses_white_space_and_limits_length():
+    assert check_question(" How  many\nrifles? ") == "How many rifles?"
+    with pytest.raises(QuestionError, match="keep it under 2,000"):
+        check_question("why " * 600)

@@ -1,0 +1,24 @@
+"""Words as the assistant compares them (assistant/text.py)."""
+
+from __future__ import annotations
+
+from assistant.text import content_terms, matches, sentence_terms, tokenize, words
+
+
+def test_sentence_terms_are_the_content_terms():
+    sentence = "India will buy 6,01,427 AK-203 rifles, the ministry said."
+    assert sentence_terms(sentence) == frozenset(content_terms(sentence))
+    assert {"601427", "ak-203", "ak", "203", "rifl"} <= sentence_terms(sentence)
+    assert "the" not in sentence_terms(sentence)
+
+
+def test_digit_grouping_is_removed_and_words_are_stemmed():
+    assert tokenize("India will buy 6,01,427 rifles") == ["india", "buy", "601427", "rifl"]
+    assert tokenize("the rifles", keep_stopwords=True) == ["the", "rifl"]
+    assert words("Russia's rifles") == [("russia", "russia"), ("rifl", "rifles")]
+
+
+def test_hyphenated_words_also_count_as_their_parts():
+    assert content_terms("AK-203 rifles") == ["ak-203", "ak", "203", "rifl"]
+    assert matches("ak-203", frozenset(content_terms("the AK 203"))) is True
+    assert matches("ak-203", frozenset(content_terms("the AK"))) is False
