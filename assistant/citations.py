@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 MARKER = re.compile(r"\s?\[(\d+)\]")
-REFUSAL = "The documents don't say."
+REFUSAL = "The documents don't say."  # a refusal that can name what is missing says "The documents don't mention X."
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class Answer:
     passages: list[Any] = field(default_factory=list, repr=False)  # retrieved passages, best first
     dropped: list[str] = field(default_factory=list)  # generated sentences removed as unsupported (llm mode)
     generated: str = field(default="", repr=False)  # the model's raw text before verification (llm mode)
+    kind: str = "fact"  # what the question asked for: fact, list, overview, time, reason, yesno, comparison
+    missing: str = ""  # on a refusal, what the documents lack ("S-400"), when that is known
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -54,10 +56,14 @@ class Answer:
 
 
 def refusal(question: str, query: str = "", confidence: float = 0.0, passages: list | None = None,
-            mode: str = "extractive") -> Answer:
-    text = f"{REFUSAL} Nothing in the indexed documents answers this question closely enough to quote."
+            mode: str = "extractive", kind: str = "fact", missing: str = "") -> Answer:
+    """The answer that says the documents don't answer; ``missing`` names what they lack, if known."""
+    if missing:
+        text = f"The documents don't mention {missing}."
+    else:
+        text = f"{REFUSAL} Nothing in the indexed documents answers this question closely enough to quote."
     return Answer(text=text, refused=True, question=question, query=query, confidence=confidence,
-                  mode=mode, passages=passages or [])
+                  mode=mode, passages=passages or [], kind=kind, missing=missing)
 
 
 def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
@@ -97,10 +103,10 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
         if old in renumber
     ]
     if not citations:
-        return refusal(answer.question, answer.query, answer.confidence, answer.passages, answer.mode)
+        return refusal(answer.question, answer.query, answer.confidence, answer.passages, answer.mode, answer.kind)
     return Answer(text=text, citations=citations, refused=False, question=answer.question, query=answer.query,
                   confidence=answer.confidence, mode=answer.mode, passages=answer.passages,
-                  dropped=answer.dropped, generated=answer.generated)
+                  dropped=answer.dropped, generated=answer.generated, kind=answer.kind)
 
 
 def markers(text: str) -> list[int]:

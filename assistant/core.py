@@ -83,7 +83,7 @@ class Assistant:
     def _use(self, snapshot: Snapshot) -> None:
         retriever = HybridRetriever(snapshot, self.embedder, top_k=self.settings.top_k)
         answerer = ExtractiveAnswerer(
-            snapshot, self.embedder, idf=retriever.idf,
+            snapshot, self.embedder, idf=retriever.idf, known=retriever.knows,
             refusal_threshold=self.settings.refusal_threshold, max_sentences=self.settings.max_sentences,
         )
         texts = {doc_id: doc.text for doc_id, doc in snapshot.documents.items()}

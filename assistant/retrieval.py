@@ -76,6 +76,10 @@ class HybridRetriever(BaseRetriever):
         """Weight of a question word in the rerank and the answerers (``BM25Index.weight``)."""
         return self.lexical_index.weight(term)
 
+    def knows(self, term: str) -> bool:
+        """Some indexed passage holds ``term`` (a ``text.tokenize`` term)."""
+        return self.lexical_index.doc_freq(term) > 0
+
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.embedder.get_query_embedding(query), dtype="float32")
 

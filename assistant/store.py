@@ -282,6 +282,7 @@ class Snapshot:
                 end=node.end_char_idx or 0, text=node.text,
             )
         self._sentences: dict[str, list[tuple[int, int]]] = {}
+        self._by_document: dict[str, list[Passage]] | None = None
 
     @classmethod
     def empty(cls, manifest: dict, dimension: int) -> "Snapshot":
@@ -295,6 +296,15 @@ class Snapshot:
         if doc_id not in self._sentences:
             self._sentences[doc_id] = sentence_spans(self.documents[doc_id].text)
         return self._sentences[doc_id]
+
+    def passages_of(self, doc_id: str) -> list[Passage]:
+        """One document's passages in document order (indexed on first use)."""
+        if self._by_document is None:
+            by_document: dict[str, list[Passage]] = {}
+            for passage in self.passages.values():
+                by_document.setdefault(passage.doc_id, []).append(passage)
+            self._by_document = {d: sorted(ps, key=lambda p: p.start) for d, ps in by_document.items()}
+        return self._by_document.get(doc_id, [])
 
     def title(self, doc_id: str) -> str:
         return self.documents[doc_id].metadata.get("title", doc_id)

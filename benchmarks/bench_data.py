@@ -124,3 +124,23 @@ def document_text(dataset: Dataset, doc_id: str) -> str:
     """What is indexed for a document: its title line, then its text (SciFact's titles carry meaning)."""
     title, text = dataset.documents[doc_id]
     return f"{title}\n\n{text}" if dataset.name.startswith("SciFact") else text
+
+
+def write_folder(dataset: Dataset, folder: Path) -> dict[str, str]:
+    """The dataset as a folder of .txt files; returns file name -> document id.
+
+    Each file's title (which the assistant embeds as a header of every passage) carries no more than
+    the alternatives see: SciFact's paper title moves from the text into the title; XQuAD and SQuAD
+    paragraphs all get the dataset's name (their Wikipedia article titles would be extra information).
+    """
+    folder.mkdir(parents=True)
+    names = {}
+    for n, doc_id in enumerate(dataset.documents):
+        name = f"d{n:05d}.txt"
+        title, text = dataset.documents[doc_id]
+        if not dataset.name.startswith("SciFact"):
+            title = dataset.name.split(" (")[0]
+        (folder / name).write_text(text, encoding="utf-8")
+        (folder / f"d{n:05d}.meta.yaml").write_text(json.dumps({"title": title}), encoding="utf-8")
+        names[name] = doc_id
+    return names

@@ -48,7 +48,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import bench_data as datasets  # noqa: E402  (benchmarks/bench_data.py)
-from bench_data import Dataset, Question  # noqa: E402
+from bench_data import Dataset, Question, write_folder  # noqa: E402
+from refusal_tradeoff import curve, plot as plot_tradeoff  # noqa: E402
 
 from assistant import Assistant  # noqa: E402
 from assistant.embeddings import load_embedder  # noqa: E402
@@ -85,26 +86,6 @@ def ranking_metrics(rankings: list[list[str]], questions: list[Question]) -> dic
     n = max(len(questions), 1)
     return {"hit@1": round(h1 / n, 3), "hit@5": round(h5 / n, 3), "MRR@10": round(mrr / n, 3),
             "nDCG@10": round(float(ndcg) / n, 3)}
-
-
-def write_folder(dataset: Dataset, folder: Path) -> dict[str, str]:
-    """The dataset as a folder of .txt files; returns file name -> document id.
-
-    Each file's title (which the assistant embeds as a header of every passage) carries no more than
-    the alternatives see: SciFact's paper title moves from the text into the title; XQuAD and SQuAD
-    paragraphs all get the dataset's name (their Wikipedia article titles would be extra information).
-    """
-    folder.mkdir(parents=True)
-    names = {}
-    for n, doc_id in enumerate(dataset.documents):
-        name = f"d{n:05d}.txt"
-        title, text = dataset.documents[doc_id]
-        if not dataset.name.startswith("SciFact"):
-            title = dataset.name.split(" (")[0]
-        (folder / name).write_text(text, encoding="utf-8")
-        (folder / f"d{n:05d}.meta.yaml").write_text(json.dumps({"title": title}), encoding="utf-8")
-        names[name] = doc_id
-    return names
 
 
 class AssistantSystem:
@@ -188,46 +169,23 @@ def answers(system: AssistantSystem, dataset: Dataset) -> dict:
 
 
 def refusal_tradeoff(dataset: Dataset, workdir: Path, embedder, default: float, plot: Path | None) -> dict:
-    """Every question asked once with refusal off; a threshold t then refuses answers scored under t."""
+    """Every question asked once with refusal off; a threshold t then refuses answers scored under t
+    (and those refused even at 0: see refusal_tradeoff.py, which also draws the curve)."""
     system = AssistantSystem(dataset, workdir, embedder, refusal_threshold=0.0)
     rows = []
     for q in dataset.questions:
         answer = system.bot.ask(q.text)
-        right = bool(q.relevant) and any(contains(answer.text, gold) for gold in q.answers)
-        rows.append((bool(q.relevant), answer.confidence, right))
-    answerable = [r for r in rows if r[0]]
-    unanswerable = [r for r in rows if not r[0]]
-    curve = []
-    for t in np.round(np.arange(0.30, 0.801, 0.01), 2).tolist():
-        curve.append({"threshold": t,
-                      "answerable_accuracy": round(sum(c >= t and ok for _, c, ok in answerable) / len(answerable), 3),
-                      "refusal_recall": round(sum(c < t for _, c, _ in unanswerable) / len(unanswerable), 3)})
-    at_default = min(curve, key=lambda p: abs(p["threshold"] - default))
+        rows.append({"answerable": bool(q.relevant), "confidence": answer.confidence, "refused": answer.refused,
+                     "kind": answer.kind, "right": bool(q.relevant) and not answer.refused
+                     and any(contains(answer.text, gold) for gold in q.answers)})
+    points = curve(rows)
+    at_default = min(points, key=lambda p: abs(p["threshold"] - default))
+    answerable = sum(r["answerable"] for r in rows)
     if plot is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
-        ax.plot([p["refusal_recall"] for p in curve], [p["answerable_accuracy"] for p in curve], marker=".",
-                 color="#3b6ea8")
-        for p in curve[::5]:
-            ax.annotate(f"{p['threshold']:.2f}", (p["refusal_recall"], p["answerable_accuracy"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4), color="#555")
-        ax.scatter([at_default["refusal_recall"]], [at_default["answerable_accuracy"]], s=80, color="#c0392b",
-                   zorder=3, label=f"default threshold {default:.2f}")
-        ax.set_xlabel(f"refusal recall on unanswerable questions (n={len(unanswerable)})")
-        ax.set_ylabel(f"accuracy on answerable questions (n={len(answerable)})")
-        ax.set_title("SQuAD 2.0 slice: refusing vs answering, by refusal threshold")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower left")
-        fig.tight_layout()
-        fig.savefig(plot)
-        plt.close(fig)
-    return {"answerable": len(answerable), "unanswerable": len(unanswerable), "default": at_default,
-            "best_accuracy_sum": max(curve, key=lambda p: p["answerable_accuracy"] + p["refusal_recall"]),
-            "curve": curve}
+        plot_tradeoff({"now": points}, {"now": default}, plot, (answerable, len(rows) - answerable))
+    return {"answerable": answerable, "unanswerable": len(rows) - answerable, "default": at_default,
+            "best_accuracy_sum": max(points, key=lambda p: p["answerable_accuracy"] + p["refusal_recall"]),
+            "curve": points}
 
 
 def speed(system: AssistantSystem, questions: list[Question], warm: int = 30) -> dict:

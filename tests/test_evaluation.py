@@ -510,7 +510,8 @@ def test_evaluate_runs_every_case_through_the_bot(fake_bot, gold_file):
         ("founder", "Who opened the Crumb bakery?", True, f"{FOUNDER} [1]", False, 1, 8, ["bakery.txt"], ""),
         ("launch", "When was the Kestrel rocket launched?", True, f"{LAUNCH} [1]", False, 1, 11, ["rocket.txt"], ""),
         ("opened-when", "When did she open it?", True, f"{FOUNDER} [1]", False, 1, 8, ["bakery.txt"], ""),
-        ("capital", "What is the capital of France?", True, REFUSAL_TEXT, True, None, 0, [], ""),
+        ("capital", "What is the capital of France?", True, "The documents don't mention France.", True, None, 0, [],
+         ""),
         ("river-fish", "What do fishermen catch in the Alder river?", False, f"{RIVER} [1]", False, 1, 9,
          ["rivers.txt"], "expected text missing from the answer"),
     ]

@@ -99,7 +99,7 @@ def test_refuses_what_the_article_does_not_say(bot, question):
     answer = bot.ask(question)
     assert answer.refused, answer.text
     assert answer.citations == []
-    assert answer.text.startswith("The documents don't say")
+    assert answer.text.startswith(("The documents don't say.", "The documents don't mention "))
 
 
 @pytest.mark.parametrize("turns,expected", [

@@ -195,6 +195,8 @@ def test_support_is_the_share_of_content_words_the_evidence_holds(llm_bot):
     assert LLMAnswerer.support("Marta Olsen opened the bakery.", founder) == 1.0
     assert LLMAnswerer.support("Marta Olsen sells moon rocks.", founder) == pytest.approx(2 / 5)
     assert LLMAnswerer.support("...", founder) == 0.0
+    assert LLMAnswerer.support("Agnes opened the Crumb bakery in 1998.", founder) == 0.0  # a first word names too
+    assert LLMAnswerer.support("However, Marta Olsen opened the bakery.", founder) == pytest.approx(4 / 5)
 
 
 def test_an_unknown_answer_mode_is_a_clear_error(fake_bot):
@@ -229,3 +231,59 @@ def test_a_model_that_fails_is_one_clear_error(docs_dir, fake_settings):
                                 llm=BrokenLLM(replies=[], prompts=[]))
     with pytest.raises(LLMError, match="the language model did not answer .ConnectionError: connection refused"):
         bot.ask(BAKERY_Q, mode="llm")
+
+
+# ------------------------------------------------------------------ what the grounding keeps (issue: answers)
+
+
+def test_a_model_refusal_is_the_answer_when_the_evidence_agrees(docs_dir, fake_settings):
+    llm = ScriptedLLM(replies=["NOT IN THE DOCUMENTS"], prompts=[])
+    bot = Assistant.from_folder(docs_dir, settings=fake_settings.replace(refusal_threshold=0.99), llm=llm)
+    answer = bot.ask("What does the bakery sell to tourists?", mode="llm")
+    assert answer.refused and answer.mode == "llm" and llm.prompts  # the model was asked, and believed
+
+
+def test_the_model_is_not_asked_about_a_name_no_document_mentions(llm_bot):
+    bot, llm = llm_bot
+    answer = bot.ask("Who founded the Zanzibar bakery?", mode="llm")
+    assert answer.refused and answer.missing == "Zanzibar" and llm.prompts == []
+
+
+@pytest.mark.parametrize("reply", ["[1] [2] [3]", "Mar 4, 2021. [1]", "1998 [1]"])
+def test_a_sentence_without_a_claim_is_never_the_answer(llm_bot, reply):
+    bot, llm = llm_bot
+    llm.replies = [reply]
+    answer = bot.ask(BAKERY_Q, mode="llm")
+    assert answer.text == bot.ask(BAKERY_Q).text  # the extractive answer stands in
+
+
+def test_a_short_answer_naming_what_its_evidence_says_is_kept(llm_bot):
+    bot, llm = llm_bot
+    llm.replies = ["Marta Olsen [1]"]
+    answer = bot.ask(BAKERY_Q, mode="llm")
+    assert answer.text == "Marta Olsen. [1]" and answer.citations[0].quote.startswith("Marta Olsen opened")
+
+
+def test_a_misnumbered_marker_is_recited_to_the_passage_that_supports_it(llm_bot):
+    bot, llm = llm_bot
+    llm.replies = ["Marta Olsen opened the Crumb bakery in 1998 [5]."]
+    answer = bot.ask(BAKERY_Q, mode="llm")
+    assert answer.citations and answer.citations[0].quote == "Marta Olsen opened the Crumb bakery in 1998."
+
+
+def test_a_number_moved_to_another_thing_is_unsupported():
+    from assistant.answering.llm import numbers_stay_put
+
+    evidence = "The soundtrack was released on 13 July 2019, a month before the game."
+    assert numbers_stay_put("The soundtrack came out on 13 July 2019.", evidence)
+    assert not numbers_stay_put("The game was released in 2019 by the studio.",
+                                "The studio said the game sold well. The soundtrack was released in 2019.")
+
+
+def test_lists_and_overviews_have_their_own_prompts(llm_bot):
+    bot, llm = llm_bot
+    llm.replies = ["Marta Olsen opened the Crumb bakery in 1998 [1].", "The bakery sells rye bread [1]."]
+    bot.ask("Summarize the bakery document", mode="llm")
+    assert "Summarize what the passages say" in llm.prompts[-1]
+    bot.ask("Who are the people in the documents?", mode="llm")
+    assert "every item the passages give" in llm.prompts[-1]

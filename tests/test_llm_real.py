@@ -71,9 +71,15 @@ def test_local_model_streams_tokens_then_the_verified_answer(local_bot):
     check_grounded(local_bot, final)
 
 
-def test_local_model_is_not_called_when_retrieval_is_weak(local_bot):
+def test_local_model_is_not_called_about_what_no_document_mentions(local_bot):
+    answer = local_bot.ask("What did the two sides say about the S-400 missile system?")
+    assert answer.refused and answer.generated == "" and answer.citations == [] and answer.missing == "S-400"
+
+
+def test_a_question_the_documents_touch_but_do_not_answer_is_refused_after_asking(local_bot):
     answer = local_bot.ask("What will the weather be in Delhi during the summit?")
-    assert answer.refused and answer.generated == "" and answer.citations == []
+    assert answer.refused and answer.citations == [], answer.text
+    assert answer.generated  # the model was asked: Delhi and the summit are in the article
 
 
 def test_a_document_that_gives_instructions_does_not_steer_the_model(tmp_path):

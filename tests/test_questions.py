@@ -6,7 +6,8 @@ import pytest
 
 from assistant.errors import QuestionError
 from assistant.questions import (
-    ANSWER_TYPES, MISSING_TYPE_FACTOR, Question, asked_types, check_question, has_new_evidence, is_follow_up,
+    ANSWER_TYPES, MISSING_TYPE_FACTOR, Focus, Question, asked_types, check_question, dates_in, has_new_evidence,
+    is_follow_up,
     standalone_query,
 )
 
@@ -144,3 +145,80 @@ def test_check_question_collapses_white_space_and_limits_length():
     assert check_question(" How  many\nrifles? ") == "How many rifles?"
     with pytest.raises(QuestionError, match="keep it under 2,000"):
         check_question("why " * 600)
+
+
+# ------------------------------------------------------------------ the kind of answer wanted
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("How many AK-203 rifles will India buy?", "fact"),
+    ("Who is Russia's President?", "fact"),
+    ("Who attended the 2+2 dialogue?", "list"),
+    ("Which foreign ministers took part in the talks?", "list"),
+    ("name everyone who took part", "list"),
+    ("what rifles", "list"),
+    ("Summarize the article.", "overview"),
+    ("what is this about", "overview"),
+    ("key points", "overview"),
+    ("tldr?", "overview"),
+    ("Tell me about the Kestrel rocket", "overview"),
+    ("What happened in 2019?", "time"),
+    ("what happened last November", "time"),
+    ("Why was the summit not held in 2020?", "reason"),
+    ("how come there was no summit", "reason"),
+    ("Did India sign a contract with Russia?", "yesno"),
+    ("Is the Alder river 120 kilometres long?", "yesno"),
+    ("Compare the 2022 and 2023 festivals", "comparison"),
+])
+def test_kind_of_answer(question, kind):
+    assert Question(question).kind == kind
+
+
+@pytest.mark.parametrize("text, dates", [
+    ("What happened in 2019?", ["2019"]),
+    ("what happened last November", ["November"]),
+    ("signed on 6 December 2021", ["6 December 2021"]),
+    ("the agreement dated February 18, 2019.", ["18 February 2019"]),
+    ("after November 2019, when they met", ["November 2019"]),
+    ("India on Monday signed a contract", ["Monday"]),
+    ("May I ask something?", []),
+    ("on May 5 the market opened", ["5 May"]),
+    ("the 2+2 dialogue and 6,01,427 rifles", []),
+])
+def test_dates_are_read_as_precisely_as_written(text, dates):
+    assert [str(d) for d in dates_in(text)] == dates
+
+
+def test_a_date_asked_about_contains_the_more_precise_dates_of_sentences():
+    (year,) = dates_in("in 2019")
+    (month,) = dates_in("in November")
+    (day,) = dates_in("on November 20, 2019")
+    assert year.within(day) and month.within(day) and not day.within(year)
+    assert not year.within(dates_in("in 2020")[0])
+
+
+@pytest.mark.parametrize("question, names, words", [
+    ("Who is the CEO of Indo-Russia Rifles Private Limited?", ("CEO", "Indo-Russia Rifles Private Limited"), ()),
+    ("How tall is the Harwick Point Lighthouse?", ("Harwick Point Lighthouse",), ("tall",)),
+    ("What did the two sides say about the S-400 deliveries?", ("S-400",), ("two", "sides", "deliveries")),
+    ("Who hosted the 22nd summit?", ("22nd",), ("hosted", "summit")),
+    ("Summarize the article.", (), ()),
+    ("Who is Moscow's top diplomat?", ("Moscow",), ("top", "diplomat")),
+    ("Besides flooding, why else was the Rhine regulated?", ("Rhine",), ("besides", "flooding", "else", "regulated")),
+])
+def test_focus_is_the_names_and_words_an_answer_must_be_about(question, names, words):
+    assert Question(question).focus == Focus(names, words)
+
+
+def test_a_question_about_what_someone_said_needs_their_name():
+    q = Question("What did Putin say?")
+    assert q.evidence_factor("Putin said the talks went well.") == 1.0
+    assert q.evidence_factor("Shoigu said the talks went well.") == pytest.approx(MISSING_TYPE_FACTOR)
+    assert q.evidence_factor("Putin will hold a meeting.") == pytest.approx(MISSING_TYPE_FACTOR)
+
+
+def test_a_measure_wants_a_number_with_a_unit():
+    q = Question("How tall is the lighthouse?")
+    assert [name for name, _ in q.needs] == ["measure"]
+    assert q.evidence_factor("Its tower is 31 metres tall.") == 1.0
+    assert q.evidence_factor("It has 2 lamps.") == pytest.approx(MISSING_TYPE_FACTOR)

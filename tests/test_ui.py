@@ -215,6 +215,7 @@ def test_render_sources_shows_title_date_and_highlighted_passage():
     html_out = render_sources(answer, 2, docs, lambda doc_id: BAKERY_TEXT)
     assert html_out == (
         '<div class="sources"><div class="sources-question">Sources for “Who opened the Crumb bakery?”</div>'
+        '<div class="answer-kind">asked for a fact</div>'
         '<article class="source" id="source-2-1" data-turn="2" data-n="1">'
         '<header><span class="source-n">[1]</span> <span class="source-title">Bakery &amp; Co</span> '
         '<span class="source-date">1998-05-01</span></header>'
@@ -241,9 +242,14 @@ def test_render_sources_for_a_refusal_and_for_a_vanished_document():
     refusal = Answer("The documents don't say.", refused=True, question="What is the capital of Peru?")
     assert render_sources(refusal, 0, {}, lambda d: None) == (
         '<div class="sources"><div class="sources-question">Sources for “What is the capital of Peru?”</div>'
+        '<div class="answer-kind">asked for a fact</div>'
         '<div class="sources-refused"><strong>No sources.</strong> Nothing in the indexed documents answers this '
         "question closely enough to quote, so nothing is cited.</div></div>"
     )
+    missing = Answer("The documents don't mention Peru.", refused=True, question="What is the capital of Peru?",
+                     kind="fact", missing="Peru")
+    assert '<strong>No sources.</strong> No indexed document mentions Peru, so nothing is cited.' in \
+        render_sources(missing, 0, {}, lambda d: None)
     c = Citation(1, "gone.txt", "Gone", "Old words.", 10, 20, 0.5)
     out = render_sources(Answer("Old words. [1]", [c], question="q"), 0, {}, lambda d: None)
     assert '<blockquote class="passage"><mark class="cited">Old words.</mark></blockquote>' in out

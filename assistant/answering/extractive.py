@@ -1,5 +1,9 @@
 """The extractive answerer: quote the retrieved sentences that answer the question, or refuse.
 
+What to quote depends on the kind of answer the question wants (``questions.Question.kind``): a fact,
+a list, an overview, a time, a reason, a yes/no or a comparison; ``strategies.py`` holds one strategy
+per kind. Scoring, below, is shared by all of them.
+
 Each candidate sentence (every sentence of the retrieved passages) is scored by
 
 * ``dense``: cosine similarity of its embedding to the stand-alone query's embedding;
@@ -8,13 +12,20 @@ Each candidate sentence (every sentence of the retrieved passages) is scored by
 * ``answer type``: a question asking how many / when / who / why / how much it cost needs a number, a
   date, a name, a reason or an amount of money in the sentence; without one the score is cut.
 
-The best sentence leads; the runner-up joins when it scores within 0.15 of it (and the two stay
-under 70 words). When the best score is under the calibrated ``refusal_threshold`` the answer is a
-refusal rather than a loosely related quote.
+A sentence also matches the words of its section heading and its document's title (at half weight),
+and a number or name the question insists on may stand there or in the sentence before, so "Its tower
+is 31 metres tall" under "# The Harwick Point Lighthouse" answers "How tall is the Harwick Point
+Lighthouse?", and a festival report titled "... 2021" answers for 2021.
+
+Refusal is a finding about the documents: a name, code or number the question is about that no
+document mentions refuses at once and says so ("they never mention S-400"); so does a list, time or
+overview question with nothing of its kind. A fact, reason or yes/no answer is refused when its best
+sentence scores under the calibrated ``refusal_threshold``.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from collections import OrderedDict
@@ -28,13 +39,15 @@ from ..citations import Answer, Citation, refusal
 from ..documents import Passage
 from ..questions import Question, standalone_query
 from ..store import Snapshot
-from ..text import matches, sentence_terms, sentence_words
+from ..text import content_terms, matches, sentence_terms, sentence_words, tokenize
+from . import strategies
 
 DENSE_WEIGHT = 0.55
 LEXICAL_WEIGHT = 0.45
 CONTEXT_WEIGHT = 0.35  # weight of words from earlier turns in a follow-up
-SECOND_SENTENCE_MARGIN = 0.15  # XQuAD answers 0.802 against 0.772 at 0.06, median 34 words (BENCHMARKS.md)
-MAX_WORDS = 70
+MISSPELT_SIMILARITY = 0.85  # difflib ratio from which an unknown long word is taken as a misspelling
+HEADING_WEIGHT = 0.5
+  # a question word found only in the sentence's section heading counts half
 SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
 
 @dataclass
@@ -75,7 +88,7 @@ class ExtractiveAnswerer:
     mode = "extractive"
 
     def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.50,
-                 max_sentences: int = 2, cache_size: int = 50_000):
+                 max_sentences: int = 2, cache_size: int = 50_000, known=None):
         if not 0.0 <= refusal_threshold <= 1.0:
             raise ValueError("refusal_threshold must be between 0 and 1")
         if max_sentences < 1:
@@ -83,6 +96,9 @@ class ExtractiveAnswerer:
         self.snapshot = snapshot
         self.embedder = embedder
         self.idf = idf
+        # known(term): the term is in some document (the BM25 vocabulary); by default, in a retrieved one
+        self.known = known
+        self._vocabulary: dict[str, list[str]] | None = None
         self.refusal_threshold = refusal_threshold
         self.max_sentences = max_sentences
         self._vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
@@ -162,16 +178,25 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         surface = question.surface
 
-        seen, keys, texts, owners = set(), [], [], []
+        seen, keys, texts, owners, headings, befores = set(), [], [], [], [], []
         for passage in passages:
             text = self.snapshot.documents[passage.doc_id].text
+            title = self.snapshot.title(passage.doc_id)
+            heading, before = title, ""
             for start, end in self.snapshot.sentences(passage.doc_id):
-                if end <= passage.start or start >= passage.end or (passage.doc_id, start, end) in seen:
-                    continue
-                seen.add((passage.doc_id, start, end))
-                keys.append((passage.doc_id, start, end))
-                texts.append(text[start:end])
-                owners.append(passage)
+                sentence = text[start:end]
+                if end > passage.start and start < passage.end and (passage.doc_id, start, end) not in seen:
+                    seen.add((passage.doc_id, start, end))
+                    keys.append((passage.doc_id, start, end))
+                    texts.append(sentence)
+                    owners.append(passage)
+                    headings.append(heading)
+                    befores.append(before)
+                if start >= passage.end:
+                    break
+                if strategies.is_context(sentence):
+                    heading = f"{title} {sentence}"  # the document's title and the section's heading
+                before = sentence
         if not keys:
             return []
         soft = self._synonyms([t for t in weights if t in surface], surface, texts)
@@ -183,15 +208,21 @@ class ExtractiveAnswerer:
             own_dense = vectors @ own
             dense = 0.5 * (dense + own_dense)
         own_terms = set(question.stems)
+        # Only the names and numbers the question insists on are taken from a heading or title: its
+        # common words there ("rifle", "contract") would lift every sentence of the document alike.
+        inheritable = {t for terms in question.name_terms for t in terms} | set(question.numbers)
         own_total = sum(w for t, w in weights.items() if t in own_terms) or 1.0
         out = []
-        for (doc_id, start, end), sentence, passage, d, d_own in zip(keys, texts, owners, dense.tolist(),
-                                                                     own_dense.tolist()):
+        for (doc_id, start, end), sentence, passage, heading, before, d, d_own in zip(
+                keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist()):
             terms = sentence_terms(sentence)
+            above = sentence_terms(heading) if heading else frozenset()
             lexical = own_lexical = 0.0
             for t, w in weights.items():
                 if matches(t, terms):
                     found = w
+                elif t in inheritable and matches(t, above):
+                    found = w * HEADING_WEIGHT
                 elif t in soft:  # the sentence holds a near-synonym of this question word
                     found = w * max((sim for stem, sim in soft[t].items() if stem in terms), default=0.0)
                 else:
@@ -204,7 +235,7 @@ class ExtractiveAnswerer:
             # A follow-up ranks sentences in the light of the conversation, but a sentence that answers
             # the question as asked is not refused for the context's words it lacks.
             own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / own_total
-            factor = question.evidence_factor(sentence)
+            factor = question.evidence_factor(sentence, f"{heading} {before}")
             confidence = max(score, own_score) if question.is_follow_up else score
             out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
                                  factor == 1.0, confidence * factor))
@@ -229,35 +260,176 @@ class ExtractiveAnswerer:
 
     def refuses(self, ranked: list[Candidate]) -> bool:
         """Nothing retrieved answers closely enough to quote: the best sentence is under the threshold."""
-        return not ranked or ranked[0].confidence < self.refusal_threshold
+        usable = [c for c in ranked if strategies.answerable(c)]
+        return not usable or usable[0].confidence < self.refusal_threshold
 
-    def refusal(self, ranked: list[Candidate], question: Question, passages: list[Passage], mode: str = "") -> Answer:
+    def refusal(self, ranked: list[Candidate], question: Question, passages: list[Passage], mode: str = "",
+                missing: str = "") -> Answer:
         confidence = ranked[0].confidence if ranked else 0.0
-        return refusal(question.text, question.query, round(confidence, 4), passages, mode or self.mode)
+        return refusal(question.text, question.query, round(confidence, 4), passages, mode or self.mode,
+                       kind=question.kind, missing=missing)
+
+    def missing_focus(self, question: Question, passages: list[Passage]) -> str:
+        """The names, codes and numbers the question is about that no document mentions, as one phrase
+        ("S-400", "China and Pakistan"), or ""."""
+        if self.known is not None:
+            known = self.known
+        else:
+            vocabulary = {t for p in passages for t in content_terms(p.text)}
+            known = vocabulary.__contains__
+        absent = [name for name in question.focus.names if not self.mentioned(name, known)]
+        return " and ".join(absent)
+
+    def mentioned(self, name: str, known) -> bool:
+        """The documents mention ``name``: every number or code in it (22nd, S-400) exactly, and at least
+        half of its words, a misspelt word counting as found ("Sanke Goarshausen", "Upper Rind"); a
+        hyphenated word counts as found when its parts are ("Modi-Putin")."""
+        terms = []
+        for t in tokenize(name):
+            parts = [p for p in t.split("-") if p]
+            terms.extend([t] if known(t) or len(parts) < 2 or any(ch.isdigit() for ch in t) else parts)
+        exact = [t for t in terms if any(ch.isdigit() for ch in t) or len(t) <= 3]
+        words = [t for t in terms if t not in exact]
+        if not all(known(t) for t in exact):
+            return False
+        found = sum(known(t) or self.misspelt(t, known) for t in words)
+        return not words or found * 2 >= len(words)
+
+    def misspelt(self, term: str, known) -> bool:
+        """A long word the documents hold with a letter or two different ("Raouliii" for "Raoulii")."""
+        if len(term) < 6 or not term.isalpha():
+            return False
+        vocabulary = self.vocabulary()
+        return bool(difflib.get_close_matches(term, vocabulary.get(term[0], ()), n=1, cutoff=MISSPELT_SIMILARITY))
+
+    def vocabulary(self) -> dict[str, list[str]]:
+        """The words of the retrieved documents' passages by first letter (for ``misspelt``), built once."""
+        if self._vocabulary is None:
+            by_letter: dict[str, set[str]] = {}
+            for passage in self.snapshot.passages.values():
+                for t in sentence_terms(passage.text):
+                    if len(t) >= 5 and t.isalpha():
+                        by_letter.setdefault(t[0], set()).add(t)
+            self._vocabulary = {k: sorted(v) for k, v in by_letter.items()}
+        return self._vocabulary
+
+    def choose(self, ranked: list[Candidate], question: Question, passages: list[Passage]) -> strategies.Choice:
+        """The sentences that answer ``question``, by its kind, or why there are none."""
+        missing = self.missing_focus(question, passages)
+        if missing:
+            return strategies.Choice([], missing)
+        kind, floor = question.kind, self.refusal_threshold
+        if kind == "overview":
+            return self.overview(question, ranked, passages)
+        if kind == "list" and strategies.enumerates(question):
+            return self.enumeration(question, passages)
+        if kind == "list":
+            return strategies.listing(ranked, question, self.max_sentences, floor, self.previous)
+        if kind == "time" and question.dates:
+            return strategies.timed(ranked, question, self.max_sentences, floor)
+        if kind == "comparison":
+            return strategies.comparison(ranked, question, self.max_sentences, floor,
+                                         lambda c: self.snapshot.title(c.doc_id))
+        if self.refuses(ranked):
+            return strategies.Choice([], "")
+        if kind == "reason":
+            return strategies.reason(ranked, question, self.max_sentences, floor)
+        return strategies.fact(ranked, question, self.max_sentences, floor)
 
     def answer_from(self, ranked: list[Candidate], question: Question, passages: list[Passage]) -> Answer:
         """The extractive answer from already scored candidates (best first)."""
-        if self.refuses(ranked):
-            return self.refusal(ranked, question, passages)
-        chosen = self._select(ranked)
-        citations = [c.cite(number, self.snapshot.title(c.doc_id)) for number, c in enumerate(chosen, start=1)]
-        text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
-        return Answer(text=text, citations=citations, refused=False, question=question.text, query=question.query,
-                      confidence=round(chosen[0].confidence, 4), mode=self.mode, passages=passages)
+        choice = self.choose(ranked, question, passages)
+        if not choice.chosen:
+            return self.refusal(ranked, question, passages, missing=choice.missing)
+        return self.cited(choice.chosen, question, passages)
 
-    def _select(self, ranked: list[Candidate]) -> list[Candidate]:
-        # The runner-up joins when it scores nearly as well: on the SQuAD 2.0 slice the gold answer is in
-        # the best sentence 79% of the time and in one of the best two 87%.
-        best = ranked[0]
-        chosen = [best]
-        words = len(best.text.split())
-        for c in ranked[1:]:
-            if len(chosen) >= self.max_sentences:
-                break
-            if c.score < max(self.refusal_threshold, best.score - SECOND_SENTENCE_MARGIN):
-                break
-            if words + len(c.text.split()) > MAX_WORDS:
+    def cited(self, chosen: list[Candidate], question: Question, passages: list[Passage]) -> Answer:
+        """Quote ``chosen`` in order, each with its [n]; over several documents, name each document once."""
+        several = len({c.doc_id for c in chosen}) > 1 and question.kind in ("list", "overview", "time", "comparison")
+        citations, pieces, last_doc = [], [], None
+        for number, c in enumerate(chosen, start=1):
+            title = self.snapshot.title(c.doc_id)
+            citations.append(c.cite(number, title))
+            lead = f"{title}: " if several and c.doc_id != last_doc else ""
+            pieces.append(f"{lead}{c.text} [{number}]")
+            last_doc = c.doc_id
+        text = ("\n" if several else " ").join(pieces)
+        return Answer(text=text, citations=citations, refused=False, question=question.text, query=question.query,
+                      confidence=round(max(c.confidence for c in chosen), 4), mode=self.mode, passages=passages,
+                      kind=question.kind)
+
+    # ------------------------------------------------------------------ overviews and neighbours
+
+    def previous(self, c: Candidate) -> Candidate | None:
+        """The sentence before ``c`` in its document, as a candidate scored like ``c`` (for "Both the
+        leaders ..." the sentence naming them)."""
+        spans = self.snapshot.sentences(c.doc_id)
+        i = next((k for k, (s, _) in enumerate(spans) if s == c.start), 0)
+        if i == 0:
+            return None
+        start, end = spans[i - 1]
+        text = self.snapshot.documents[c.doc_id].text[start:end]
+        passage = next((p for p in self.snapshot.passages_of(c.doc_id) if p.start <= start and end <= p.end), None)
+        if passage is None:
+            return None
+        return Candidate(c.doc_id, start, end, text, c.dense, c.lexical, c.score, sentence_terms(text), passage,
+                         c.typed, c.confidence)
+
+    def overview(self, question: Question, ranked: list[Candidate], passages: list[Passage]) -> strategies.Choice:
+        """An extractive summary of the document(s) in question (see ``strategies.overview``)."""
+        if not passages:
+            return strategies.Choice([], "")
+        plural = bool(PLURAL_DOCUMENTS.search(question.text))
+        doc_ids = list(dict.fromkeys(p.doc_id for p in passages))[: 3 if plural else 1]
+        focus = set(content_terms(" ".join([*question.focus.names, *question.focus.words])))
+        chosen = []
+        for doc_id in doc_ids:
+            sentences, vectors = self.document_sentences(doc_id)
+            if not sentences:
                 continue
-            chosen.append(c)
-            words += len(c.text.split())
-        return chosen
+            about = None
+            if focus:
+                about = np.array([bool(focus & c.terms) for c in sentences])
+                if not about.any():
+                    continue
+                for i in np.flatnonzero(about):  # a quotation that runs on: "Shoigu said: “... .” “I am ...”"
+                    if i + 1 < len(sentences) and strategies.opens_quote(sentences[i].text):
+                        about[i + 1] = True
+            picked = strategies.overview(sentences, vectors, about).chosen
+            chosen.extend(picked[:2] if len(doc_ids) > 1 else picked)
+        if not chosen:
+            return strategies.Choice([], "")
+        return strategies.Choice(chosen)
+
+    def enumeration(self, question: Question, passages: list[Passage]) -> strategies.Choice:
+        """Everything of one kind the documents in question name ("the people mentioned", "the dates"):
+        the fewest sentences that name every one, in document order."""
+        doc_ids = list(dict.fromkeys(p.doc_id for p in passages))
+        plural = bool(PLURAL_DOCUMENTS.search(question.text))
+        sentences = [c for d in doc_ids[: 3 if plural else 1] for c in self.document_sentences(d)[0]]
+        return strategies.enumerate_all(sentences, question)
+
+    def document_sentences(self, doc_id: str) -> tuple[list[Candidate], np.ndarray]:
+        """Every sentence of a document with its vector pooled at indexing time (no embedding now)."""
+        text = self.snapshot.documents[doc_id].text
+        found: dict[tuple[int, int], np.ndarray] = {}
+        owner: dict[tuple[int, int], Passage] = {}
+        for passage in self.snapshot.passages_of(doc_id):
+            entry = self.snapshot.sentence_vectors.of(passage.id)
+            if entry is None:
+                continue
+            for (start, end), vector in zip(entry[0].tolist(), entry[1]):
+                if (start, end) not in found:
+                    found[(start, end)] = vector.astype("float32")
+                    owner[(start, end)] = passage
+        spans = sorted(found)
+        sentences = [Candidate(doc_id, s, e, text[s:e], 0.0, 0.0, 0.0, sentence_terms(text[s:e]), owner[(s, e)],
+                               True, 0.0) for s, e in spans]
+        vectors = np.stack([found[k] for k in spans]) if spans else np.zeros((0, 1), dtype="float32")
+        if len(vectors):
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
+        return sentences, vectors
+
+
+PLURAL_DOCUMENTS = re.compile(r"\b(documents|articles|files|texts|reports|papers|sources|all of (them|it)|everything|"
+                              r"collection|folder)\b", re.I)

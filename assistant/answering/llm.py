@@ -11,10 +11,16 @@ citation always quotes an exact span of a document. After generation each senten
 * be about the question (share a content word with it); repeats are dropped and at most
   ``max_sentences`` are kept.
 
-Unsupported sentences are dropped (``answer.dropped`` lists them). When nothing survives, or the model
-declines, the extractive answer is returned. When retrieval finds nothing strong enough the assistant
-refuses without calling the model. Sentences of the documents that read like instructions to an AI
-("ignore previous instructions ...") are never shown to the model: documents are data.
+A sentence whose marker points at a passage that does not support it is re-cited to the one that does
+(small models misnumber), a number or date must stay with what the evidence says it is about, and a
+sentence with no claim ("Jul 13, 2019. [1]") is dropped; a short answer that names what its cited sentence
+says ("James Cameron [1]") is kept. Unsupported sentences are dropped (``answer.dropped`` lists them).
+When nothing survives, or the model says the documents don't answer, the extractive answer for the
+question's kind stands in, or a refusal when the extractive strategy found nothing either. The model is
+asked whenever the documents mention what the question is about (lists and overviews with their own
+prompts); only a question about a name, number or code no document mentions is refused before it.
+Sentences of the documents that read like instructions to an AI ("ignore previous instructions ...")
+are never shown to the model: documents are data.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ import numpy as np
 from ..citations import MARKER, Answer
 from ..documents import Passage, sentence_spans
 from ..errors import ConfigError, LLMError
-from ..questions import Question, is_follow_up, standalone_query
-from ..text import content_terms
+from ..questions import MONTH_NUMBERS, Question, is_follow_up, standalone_query
+from ..text import STOPWORDS, content_terms, stem
+from . import strategies
 from .extractive import Candidate, ExtractiveAnswerer
 
-PROMPT_FILES = ("system", "answer", "condense", "refusal")
+PROMPT_FILES = ("system", "answer", "condense", "refusal", "list", "overview")
+OPTIONAL_PROMPTS = {"list": "answer", "overview": "answer"}  # an override folder without them uses the answer
 # The templates ship inside the package (assistant.prompts, built from the project's prompts/ folder),
 # so a non-editable install finds them too; the prompts_dir setting overrides them.
 PROMPTS_PACKAGE = "assistant.prompts"
@@ -56,6 +64,8 @@ class Prompts:
     answer: str
     condense: str
     refusal: str
+    list: str = ""
+    overview: str = ""
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> "Prompts":
@@ -64,10 +74,15 @@ class Prompts:
         texts = {}
         for name in PROMPT_FILES:
             path = folder / f"{name}.txt"
+            if not path.is_file() and name in OPTIONAL_PROMPTS:
+                continue
             if not path.is_file():
                 raise ConfigError(f"prompt file {path} is missing; copy it from the project's prompts/ folder")
             texts[name] = path.read_text(encoding="utf-8").strip()
-        for name, fields in (("answer", ("{passages}", "{question}")), ("condense", ("{history}", "{question}"))):
+        for name, fallback in OPTIONAL_PROMPTS.items():
+            texts.setdefault(name, texts[fallback])
+        for name, fields in (("answer", ("{passages}", "{question}")), ("condense", ("{history}", "{question}")),
+                             ("list", ("{passages}", "{question}")), ("overview", ("{passages}", "{question}"))):
             missing = [f for f in fields if f not in texts[name]]
             if missing:
                 raise ConfigError(f"prompt {folder / (name + '.txt')} lacks {', '.join(missing)}")
@@ -113,18 +128,29 @@ class LLMAnswerer:
         return final
 
     def stream(self, question: Question, passages: list[Passage], query_vector: np.ndarray) -> Iterator[str | Answer]:
-        """Yield the model's tokens as they come, then the verified ``Answer``."""
+        """Yield the model's tokens as they come, then the verified ``Answer``.
+
+        The model is asked whenever the documents mention what the question is about; it sees the
+        sentences the extractive strategy for the question's kind picked, then the best of the rest.
+        """
         ranked = self.extractive.candidates(question, passages, query_vector)
-        evidence = [c for c in ranked if not INJECTION.search(c.text)][: self.evidence]
-        if self.extractive.refuses(ranked) or not evidence:
-            yield self.extractive.refusal(ranked, question, passages, self.mode)
+        missing = self.extractive.missing_focus(question, passages)
+        choice = self.extractive.choose(ranked, question, passages)
+        limit = self.evidence + (2 if question.kind in WIDE_KINDS else 0)
+        evidence = []
+        for c in [*choice.chosen, *ranked]:
+            if len(evidence) < limit and not INJECTION.search(c.text) and strategies.answerable(c) and \
+                    all((c.doc_id, c.start) != (e.doc_id, e.start) for e in evidence):
+                evidence.append(c)
+        if missing or not evidence:
+            yield self.extractive.refusal(ranked, question, passages, self.mode, missing=missing)
             return
         numbered = "\n".join(f"Passage {i}: {c.text}" for i, c in enumerate(evidence, start=1))
         from llama_index.core.llms import ChatMessage
 
+        template = {"list": self.prompts.list, "overview": self.prompts.overview}.get(question.kind, self.prompts.answer)
         messages = [ChatMessage(role="system", content=self.prompts.system),
-                    ChatMessage(role="user", content=self.prompts.answer.format(passages=numbered,
-                                                                                 question=question.query))]
+                    ChatMessage(role="user", content=template.format(passages=numbered, question=question.query))]
         generated = ""
         try:
             for chunk in self.llm.stream_chat(messages):
@@ -134,38 +160,55 @@ class LLMAnswerer:
         except Exception as exc:  # a server that is down, a model that failed: one line, not a traceback
             raise LLMError(f"the language model did not answer ({exc.__class__.__name__}: {str(exc)[:200]}); "
                            "check the model or server, or use answer mode extractive") from exc
-        yield self.ground(generated, evidence, ranked, question, passages)
+        yield self.ground(generated, evidence, ranked, question, passages, choice)
 
     def ground(self, generated: str, evidence: list[Candidate], ranked: list[Candidate], question: Question,
-               passages: list[Passage]) -> Answer:
-        """Keep the generated sentences their cited evidence supports; cite that evidence exactly."""
-        fallback = self.extractive.answer_from(ranked, question, passages)
+               passages: list[Passage], choice: strategies.Choice | None = None) -> Answer:
+        """Keep the generated sentences their cited evidence supports; cite that evidence exactly.
+
+        When nothing survives, the extractive answer stands in, or a refusal when the extractive
+        strategy found nothing either (so a model that says the documents don't answer is believed
+        exactly when the evidence agrees).
+        """
+        choice = choice or self.extractive.choose(ranked, question, passages)
+        if choice.chosen:
+            fallback = self.extractive.cited(choice.chosen, question, passages)
+        else:
+            fallback = self.extractive.refusal(ranked, question, passages, self.mode, missing=choice.missing)
         kept: list[tuple[str, list[int]]] = []
         dropped: list[str] = []
         asked = set(question.terms) | set(question.query_terms)
+        max_sentences = self.max_sentences + (3 if question.kind in WIDE_KINDS else 0)
         if self.prompts.refusal.lower() not in generated.lower():
             text = LIST_ITEM.sub("", generated)  # small models like to number their sentences
             for start, end in sentence_spans(text):
                 sentence = text[start:end]
                 body = MARKER.sub("", sentence).strip()
-                if not re.search(r"[^\W\d_]{2}", body):
-                    continue  # a bare marker, number or punctuation
-                if len(kept) >= self.max_sentences or any(body == k for k, _ in kept):
+                if not claims(body):
+                    continue  # a bare marker, number, date or punctuation: no claim about anything
+                if len(kept) >= max_sentences or any(body == k for k, _ in kept):
                     continue  # answers stay short; small models repeat themselves
-                if not set(content_terms(body)) & asked:
+                cited = [n for n in (int(m) for m in MARKER.findall(sentence)) if 1 <= n <= len(evidence)]
+                short = len(body.split()) <= SHORT_ANSWER_WORDS  # "James Cameron [1]" answers "Who directed Titanic?"
+                about = set(content_terms(body)) & asked or (short and cited and any(
+                    set(evidence[n - 1].terms) & asked for n in cited))
+                if not about and question.kind not in WIDE_KINDS:
                     dropped.append(sentence)  # true to the evidence, perhaps, but not about the question
                     continue
-                cited = [n for n in (int(m) for m in MARKER.findall(sentence)) if 1 <= n <= len(evidence)]
                 supports = {n: self.support(body, evidence[n - 1]) for n in (cited or range(1, len(evidence) + 1))}
                 good = [n for n, s in supports.items() if s >= self.support_threshold]
+                if not good and cited:  # small models misnumber: the sentence may rest on another passage
+                    supports = {n: self.support(body, e) for n, e in enumerate(evidence, start=1)}
+                    good = [n for n, s in supports.items() if s >= self.support_threshold]
+                    cited = []
                 if not good:
                     dropped.append(sentence)
                     continue
-                if not cited:  # unmarked: cite the one sentence that supports it best
+                if not cited:  # unmarked or misnumbered: cite the one sentence that supports it best
                     good = [max(good, key=lambda n: supports[n])]
                 kept.append((body, good))
         if not kept:
-            return replace(fallback, dropped=dropped, generated=generated)
+            return replace(fallback, mode=self.mode, dropped=dropped, generated=generated)
         numbers: dict[int, int] = {}
         citations, pieces = [], []
         for body, evidence_numbers in kept:
@@ -178,7 +221,7 @@ class LLMAnswerer:
                 marks.append(f"[{numbers[n]}]")
             pieces.append(f"{_end_sentence(body)} {' '.join(marks)}")
         return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question.text,
-                      query=question.query,
+                      query=question.query, kind=question.kind,
                       confidence=round(ranked[0].confidence, 4), mode=self.mode, passages=passages,
                       dropped=dropped, generated=generated)
 
@@ -196,6 +239,8 @@ class LLMAnswerer:
         for entity in _entities(sentence):
             if entity.lower().replace(",", "") not in evidence_text:
                 return 0.0
+        if not numbers_stay_put(sentence, evidence.text):
+            return 0.0
         return len(words & set(evidence.terms)) / len(words)
 
     def _complete(self, prompt: str) -> str:
@@ -209,23 +254,65 @@ class LLMAnswerer:
         return response.message.content or ""
 
 
+SHORT_ANSWER_WORDS = 6
+WIDE_KINDS = ("list", "overview", "time")  # answers that gather several sentences
+NUMBER_NEAR = 4  # words on each side of a number that say what it is about (in the generated sentence)
+NUMBER_REACH = 6  # ... and how near the same number those words must be in the evidence
+
+
+def claims(body: str) -> bool:
+    """The sentence says something: a content word that is not a number, a date part or a month."""
+    return any(not t.isdigit() and t not in MONTH_WORDS and not re.fullmatch(r"\d+(st|nd|rd|th|s)?", t)
+               for t in content_terms(body))
+
+
+def numbers_stay_put(sentence: str, evidence: str) -> bool:
+    """Each number of ``sentence`` is about what the evidence says it is about: a word next to it in the
+    sentence that the evidence also holds must be next to the same number there (a release date moved
+    from a soundtrack to the game fails)."""
+    said, source = _tokens(sentence), _tokens(evidence)
+    source_stems = [stem(t) for t in source]
+    for i, token in enumerate(said):
+        if not any(ch.isdigit() for ch in token):
+            continue
+        places = [j for j, t in enumerate(source) if t == token]
+        if not places:
+            continue
+        near = {stem(t) for t in said[max(0, i - NUMBER_NEAR): i + NUMBER_NEAR + 1]
+                if t.isalpha() and t not in STOPWORDS and t not in MONTH_WORDS}
+        around = {s for j in places for s in source_stems[max(0, j - NUMBER_REACH): j + NUMBER_REACH + 1]}
+        if (near & set(source_stems)) - around:
+            return False
+    return True
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z]+|\d+(?:\.\d+)*", re.sub(r"(?<=\d),(?=\d)", "", MARKER.sub("", text).lower()))
+
+
+MONTH_WORDS = frozenset(m.lower() for m in MONTH_NUMBERS)
 LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022])\s+", re.MULTILINE)
 
 
 def _entities(sentence: str) -> list[str]:
-    """Numbers and capitalised words other than the first word: what a sentence asserts by name."""
+    """Numbers and capitalised words: what a sentence asserts by name. The first word counts unless it
+    is one that opens sentences anyway ("The", "However"): "Putin said ..." names Putin."""
     words = re.findall(r"[\w'\u2019.+-]+", MARKER.sub("", sentence))
     out = []
     for i, word in enumerate(words):
         word = word.strip(".'\u2019-+")
         if not word:
             continue
-        if any(ch.isdigit() for ch in word) or (i > 0 and word[0].isupper() and word.lower() not in _COMMON):
+        opener = i == 0 and (word.lower() in _COMMON or word.lower() in STOPWORDS or word.lower() in _OPENERS
+                             or word.lower().endswith("ly"))
+        if any(ch.isdigit() for ch in word) or (word[0].isupper() and word.lower() not in _COMMON and not opener):
             out.append(word)
     return out
 
 
 _COMMON = frozenset("i the a an in on of and or but it he she they we you this that these those".split())
+_OPENERS = frozenset("""also however both during later according yes overall further furthermore moreover
+    meanwhile besides instead still thus hence therefore then there here earlier first second finally""".split())
 
 
 def _end_sentence(text: str) -> str:

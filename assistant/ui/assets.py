@@ -3,6 +3,7 @@ their source cards, and the theme's fonts. Class and id names match what ``rende
 """
 
 CSS = """
+#sources .answer-kind { font-size: 0.75em; color: var(--body-text-color-subdued); margin: -6px 0 8px; }
 #chat .cite { color: var(--color-accent); cursor: pointer; font-weight: 600; font-size: 0.8em;
   vertical-align: super; line-height: 0; padding: 0 1px; border-radius: 3px; }
 #chat .cite:hover, #chat .cite:focus { background: #fde68a; color: #1f2937; outline: none; }

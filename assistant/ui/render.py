@@ -131,14 +131,24 @@ EMPTY_SOURCES = (
 )
 
 
+# What the question asked for, as the sources panel names it.
+KIND_LABELS = {"fact": "a fact", "list": "a list", "overview": "an overview", "time": "what happened then",
+               "reason": "a reason", "yesno": "yes or no", "comparison": "a comparison"}
+
+
 def render_sources(answer: Answer | None, turn: int, documents: dict[str, DocumentInfo],
                    document_text: Callable[[str], str | None], show_scores: bool = False) -> str:
     """The sources panel for one answer: per citation its title, date and highlighted passage."""
     if answer is None:
         return EMPTY_SOURCES
-    head = f'<div class="sources-question">Sources for “{html.escape(answer.question)}”</div>'
+    kind = KIND_LABELS.get(answer.kind, answer.kind)
+    head = (f'<div class="sources-question">Sources for “{html.escape(answer.question)}”</div>'
+            f'<div class="answer-kind">asked for {html.escape(kind)}</div>')
     cards = []
-    if answer.refused:
+    if answer.refused and answer.missing:
+        cards.append(f'<div class="sources-refused"><strong>No sources.</strong> No indexed document mentions '
+                     f"{html.escape(answer.missing)}, so nothing is cited.</div>")
+    elif answer.refused:
         cards.append('<div class="sources-refused"><strong>No sources.</strong> Nothing in the indexed documents '
                      "answers this question closely enough to quote, so nothing is cited.</div>")
     for c in answer.citations:

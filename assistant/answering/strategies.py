@@ -1,0 +1,278 @@
+"""Which sentences answer a question, by the kind of answer it wants.
+
+The extractive answerer scores every sentence of the retrieved passages (``Candidate``); a strategy per
+question kind then picks the sentences to quote:
+
+* fact, yes/no: the best sentence, and the runner-up when it scores nearly as well;
+* list: every sentence that names a member not yet named (a person for "who attended", anything for
+  "which agreements"), across passages and documents;
+* time: the sentences holding a date within the one asked about ("in 2019", "last November");
+* reason: the best sentence that states a cause ("because of", "due to"), if one scores near the best;
+* comparison: the best sentence about each side;
+* overview: the document's most central sentences that do not repeat each other (centrality to the
+  document's mean sentence vector, then maximal marginal relevance), 3 to 6 in document order.
+
+A sentence that asks a question, a heading or a title is never chosen; a sentence that opens by pointing
+back ("Both the leaders", "He") brings the sentence before it. The LLM answerer uses the same strategies
+to choose the evidence it shows the model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..questions import CAUSE, Question, dates_in
+
+# extractive.Candidate (a scored sentence: text, doc_id, start, score, confidence, typed, terms); not
+# imported, since extractive imports this module.
+Candidate = Any
+
+# Kinds of answer whose absence from a sentence means it cannot answer (the looser ones, a name or a
+# date, an amount, only cut its score): what someone said, a measurement.
+STRICT_TYPES = ("statement", "measure")
+SECOND_SENTENCE_MARGIN = 0.15  # XQuAD answers 0.802 against 0.772 at 0.06, median 34 words (BENCHMARKS.md)
+LIST_MARGIN = 0.2  # a list member's sentence may score this far below the best sentence
+LIST_FLOOR = 0.6  # of the refusal threshold: a list's sentences are relevant, not each a whole answer
+REASON_MARGIN = 0.15  # a sentence stating a cause may score this far below the best and still lead
+MAX_WORDS = 70  # fact answers
+MAX_LIST_SENTENCES = 5
+MAX_LIST_WORDS = 130
+OVERVIEW_MIN, OVERVIEW_MAX = 3, 6
+OVERVIEW_DIVERSITY = 0.3  # MMR: weight of not repeating what is already chosen
+MIN_OVERVIEW_WORDS = 6
+POSITION_WEIGHT = 0.15
+POINTS_BACK_PENALTY = 0.1
+
+HEADING = re.compile(r"^\s*(#{1,6}\s|={2,}|-{3,})")
+BULLET = re.compile(r"^\s*([-*\u2022]|\d{1,2}[.)])\s+")
+POINTS_BACK = re.compile(r"^\s*(both|they|he|she|it|this|these|those|the two|the latter|the former|his|her|their|"
+                         r"its|there|then|also|however|but)\b", re.I)
+PERSON_NAME = re.compile(r"\b(?:[A-Z][a-z]+|[A-Z]\.?)(?:\s+(?:(?:of|de|van|von|da|del|bin|al)\s+)?(?:[A-Z][a-z]+|[A-Z]\.?))+\b"
+                         r"|\b[A-Z][a-z]{2,}\b")
+ORGANISATION_WORDS = frozenset("""Limited Ltd Inc Corp Corporation Company Program Programme Summit Ministry Council Bank
+    University Agreement Treaty Association Committee Department Office Party Group Festival Museum Lighthouse Award
+    Awards Prize Cup Championship League Forum Conference Day Club Society Team Institute Foundation Agency
+    Service Station Park Street Road Square Bay River Lake Mountain Hall Centre Center Stage Gallery""".split())
+COUNTRIES_AND_SUCH = frozenset("""The This That These Those Both Later During After Before On In At For From With Monday
+    Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July August September
+    October November December""".split())
+URL = re.compile(r"https?://|\bwww\.|\b\w+\.(com|org|net)/", re.I)
+PERSON_LIST = re.compile(r"^\s*who\b|\b(people|persons?|ministers?|leaders?|officials?|members?|participants?|"
+                         r"speakers?|attendees|delegates?|presidents?|authors?|players?|winners?|everyone|everybody)\b",
+                         re.I)
+
+
+def is_context(text: str) -> bool:
+    """A heading, title-like line or bare bullet: context for the sentences under it, never an answer."""
+    if HEADING.match(text):
+        return True
+    body = BULLET.sub("", text).strip()
+    return len(body.split()) <= 8 and not re.search(r"[.!?:;\"\u201d)]$", body)
+
+
+def is_question(text: str) -> bool:
+    return text.rstrip().rstrip("\"'\u201d)").endswith("?")
+
+
+def answerable(c: Candidate) -> bool:
+    return not is_context(c.text) and not is_question(c.text)
+
+
+@dataclass
+class Choice:
+    """The sentences a strategy picked, best first, or why it found none (``missing``)."""
+
+    chosen: list
+    missing: str = ""
+
+
+def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
+    """The best sentence that holds the kind of answer asked for (a number for "how many", a speech for
+    "what did X say"), and the runner-up when it scores nearly as well."""
+    strict = any(name in STRICT_TYPES for name, _ in question.needs)
+    usable = [c for c in ranked if answerable(c) and (c.typed or not strict)]
+    if not usable or usable[0].confidence < floor:
+        return Choice([], "")
+    best = usable[0]
+    chosen, words = [best], len(best.text.split())
+    for c in usable[1:]:
+        if len(chosen) >= max_sentences or c.score < max(floor, best.score - SECOND_SENTENCE_MARGIN):
+            break
+        if words + len(c.text.split()) > MAX_WORDS:
+            continue
+        chosen.append(c)
+        words += len(c.text.split())
+    return Choice(chosen)
+
+
+def reason(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
+    usable = [c for c in ranked if answerable(c)]
+    causes = [c for c in usable if CAUSE.search(c.text)]
+    if usable and causes and causes[0].score >= usable[0].score - REASON_MARGIN:
+        rest = fact([c for c in usable if c is not causes[0]], question, max_sentences - 1, floor).chosen
+        return Choice([causes[0], *[c for c in rest if c.score >= causes[0].score - SECOND_SENTENCE_MARGIN]])
+    return fact(usable, question, max_sentences, floor)
+
+
+def members(text: str, question: Question) -> set[str]:
+    """What a sentence names for a "who" list: people's names (by surname), not those the question names
+    nor organisations, events or places' titles."""
+    asked = {w.lower() for name in question.focus.names for w in name.split()}
+    out = set()
+    for m in PERSON_NAME.finditer(text):
+        words = m.group().split()
+        if len(words) == 1:
+            continue  # a lone capitalised word is as often a place or the sentence's first word as a person
+        while words and words[0] in COUNTRIES_AND_SUCH:
+            words = words[1:]
+        if len(words) < 2:
+            continue
+        if {w.lower() for w in words} & asked or set(words) & ORGANISATION_WORDS:
+            continue
+        out.add(words[-1])
+    return out
+
+
+def listing(ranked: list[Candidate], question: Question, max_sentences: int, floor: float,
+            previous) -> Choice:
+    usable = [c for c in ranked if answerable(c)]
+    if not usable or usable[0].confidence < floor * LIST_FLOOR:
+        return Choice([])
+    best = usable[0]
+    bar = max(floor * LIST_FLOOR, best.score - LIST_MARGIN)
+    chosen: list = []
+    named: set[str] = set()
+    words = 0
+    person_list = bool(PERSON_LIST.search(question.text))
+    for c in usable:
+        if c.score < bar or len(chosen) >= MAX_LIST_SENTENCES:
+            break
+        found = members(c.text, question)
+        before = previous(c)
+        if before is not None and POINTS_BACK.match(c.text) and answerable(before):
+            found |= members(before.text, question)
+        new = found - named
+        if person_list and not new:
+            continue
+        group = [before, c] if before is not None and POINTS_BACK.match(c.text) and answerable(before) else [c]
+        group = [g for g in group if all(g.start != x.start or g.doc_id != x.doc_id for x in chosen)]
+        size = sum(len(g.text.split()) for g in group)
+        if chosen and words + size > MAX_LIST_WORDS:
+            continue
+        chosen.extend(group)
+        named |= found
+        words += size
+    if not chosen:  # no names found: the question may still be answered the usual way
+        return fact(usable, question, max_sentences, floor) if usable[0].confidence >= floor else Choice([])
+    return Choice(in_document_order(chosen))
+
+
+def timed(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
+    """Sentences dated within the asked date; when the question names more than a date ("what happened
+    to the summit in 2020"), the best of them must also be about that."""
+    asked = question.dates
+    usable = [c for c in ranked if answerable(c)]
+    dated = [c for c in usable if any(a.within(d) for a in asked for d in dates_in(c.text))]
+    if not dated:
+        return Choice([], "anything dated " + " or ".join(str(a) for a in asked))
+    about_more = bool(question.focus.words) or len(question.focus.names) > len(asked)
+    if about_more and dated[0].confidence < floor * LIST_FLOOR:
+        return Choice([], "")
+    best = dated[0]
+    keep = [c for c in dated if not about_more or c.score >= best.score - LIST_MARGIN][:MAX_LIST_SENTENCES]
+    return Choice(in_document_order(keep))
+
+
+def comparison(ranked: list[Candidate], question: Question, max_sentences: int, floor: float,
+               context=lambda c: "") -> Choice:
+    """The best sentence about each side compared: each year of "in 2022 and 2023", else each name;
+    a side may be named by the sentence or its ``context`` (its document's title and heading)."""
+    usable = [c for c in ranked if answerable(c) and c.score >= floor * LIST_FLOOR]
+    years = re.findall(r"\b(?:1[5-9]|20)\d\d\b", question.text)
+    sides = years if len(years) >= 2 else [name for name in question.focus.names][:3]
+    chosen = []
+    for side in sides:
+        pattern = re.compile(rf"(?<!\w){re.escape(side)}(?!\w)", re.I)
+        for c in usable:
+            if c not in chosen and (pattern.search(c.text) or pattern.search(context(c))):
+                chosen.append(c)
+                break
+    if len(chosen) < 2:
+        return fact(ranked, question, max_sentences, floor)
+    return Choice(in_document_order(chosen))
+
+
+def overview(sentences: list[Candidate], vectors: np.ndarray, about: np.ndarray | None = None) -> Choice:
+    """The most central sentences that do not repeat each other, in document order.
+
+    ``sentences`` are one document's (or the documents in question's) sentences with ``vectors``;
+    with ``about`` (a mask), only those sentences are ranked ("tell me about X").
+    """
+    usable = [i for i, c in enumerate(sentences) if answerable(c) and not URL.search(c.text)
+              and len(c.text.split()) >= MIN_OVERVIEW_WORDS and (about is None or about[i])]
+    if not usable:
+        return Choice([], "")
+    matrix = vectors[usable]
+    centroid = matrix.mean(axis=0)
+    centroid /= np.linalg.norm(centroid) or 1.0
+    centrality = matrix @ centroid
+    position = np.array([1.0 - k / max(len(usable), 1) for k in range(len(usable))])
+    points_back = np.array([bool(POINTS_BACK.match(sentences[i].text)) for i in usable])
+    # The lead of a report states its gist; a sentence that opens by pointing back needs the one before.
+    relevance = centrality + POSITION_WEIGHT * position - POINTS_BACK_PENALTY * points_back
+    n = min(OVERVIEW_MAX, max(OVERVIEW_MIN, round(len(usable) / 5)), len(usable))
+    picked: list[int] = []
+    while len(picked) < n:
+        redundancy = (matrix @ matrix[picked].T).max(axis=1) if picked else np.zeros(len(usable))
+        score = (1 - OVERVIEW_DIVERSITY) * relevance - OVERVIEW_DIVERSITY * redundancy
+        score[picked] = -np.inf
+        picked.append(int(score.argmax()))
+    return Choice(in_document_order([sentences[usable[i]] for i in picked]))
+
+
+ENUMERATION = re.compile(r"\b(people|persons|names|individuals|officials|places|locations|cities|countries|dates|"
+                         r"years|organi[sz]ations|companies)\b", re.I)
+GENERIC_LIST_WORDS = frozenset("people persons names individuals officials places locations cities countries dates "
+                               "years organisations organizations companies all every".split())
+PLACE = re.compile(r"\b(?:in|at|to|from|near|visited)\s+((?:[A-Z][a-z]+)(?:\s+[A-Z][a-z]+)*)")
+
+
+def enumerates(question: Question) -> bool:
+    """A list of everything of one kind in the documents: "list all the people mentioned", "what places"."""
+    return bool(ENUMERATION.search(question.text)) and all(
+        w in GENERIC_LIST_WORDS or w.rstrip("s") in GENERIC_LIST_WORDS for w in question.focus.words) and \
+        not question.focus.names
+
+
+def enumerate_all(sentences: list[Candidate], question: Question) -> Choice:
+    """The fewest sentences (greedy cover, at most ``MAX_LIST_SENTENCES``) naming every item of the kind
+    asked for: people's names, places, or dates."""
+    text = question.text.lower()
+    if re.search(r"\b(dates?|years?)\b", text):
+        found = {i: {str(d) for d in dates_in(c.text) if d.year or d.month} for i, c in enumerate(sentences)}
+    elif re.search(r"\b(places?|locations?|cities|countries)\b", text):
+        found = {i: {m.group(1) for m in PLACE.finditer(c.text)} for i, c in enumerate(sentences)}
+    else:
+        found = {i: members(c.text, question) for i, c in enumerate(sentences)}
+    found = {i: items for i, items in found.items() if items and answerable(sentences[i])}
+    chosen, covered = [], set()
+    while found and len(chosen) < MAX_LIST_SENTENCES:
+        i = max(found, key=lambda k: (len(found[k] - covered), -k))
+        if not found[i] - covered:
+            break
+        chosen.append(sentences[i])
+        covered |= found.pop(i)
+    return Choice(in_document_order(chosen), "" if chosen else "anything of that kind")
+
+
+def opens_quote(text: str) -> bool:
+    """The sentence opens a quotation it does not close (the quotation goes on in the next sentence)."""
+    return text.count("\u201c") > text.count("\u201d") or text.count('"') % 2 == 1
+
+
+def in_document_order(chosen: list) -> list:
+    return sorted(chosen, key=lambda c: (c.doc_id, c.start))

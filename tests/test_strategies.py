@@ -1,0 +1,142 @@
+"""Answer strategies per kind of question (assistant/answering/strategies.py), through the public API
+over small folders and the fake embedding model: lists, overviews, times, reasons, headings, refusals
+that say what is missing. Every answer is also checked for the citation invariant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant
+from assistant.answering.strategies import is_context, is_question
+
+CLUB = {
+    "club.md": (
+        "# The Fenwick Rowing Club\n\n"
+        "The Fenwick Rowing Club was founded in 1921 on the banks of the Alder.\n\n"
+        "## The boathouse\n\n"
+        "Its boathouse is 40 metres long and was rebuilt in 1987 after a flood.\n\n"
+        "## People\n\n"
+        "The club's first captain was Edith Marlow. The current coach is Tomas Brenner.\n\n"
+        "Both of them rowed for the national team. Who will coach the juniors next year?\n\n"
+        "The club closed in 2020 because of the pandemic. It reopened in May 2021 with 80 members."
+    ),
+    "regatta.txt": (
+        "The Alder regatta was held on 12 June 2021. Ruth Okafor won the single sculls.\n\n"
+        "In 2019 the regatta was cancelled due to flooding. The 2022 regatta drew 3,000 visitors."
+    ),
+}
+
+
+@pytest.fixture
+def club_bot(tmp_path, fake_settings) -> Assistant:
+    folder = tmp_path / "club"
+    folder.mkdir()
+    for name, text in CLUB.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return Assistant.from_folder(folder, settings=fake_settings.replace(refusal_threshold=0.3))
+
+
+def check_cited(bot: Assistant, answer) -> None:
+    for c in answer.citations:
+        assert bot.document_text(c.doc_id)[c.start:c.end] == c.quote
+    assert sorted({int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.text)}) == \
+        [c.number for c in answer.citations]
+
+
+def quotes(answer) -> list[str]:
+    return [c.quote for c in answer.citations]
+
+
+def test_a_list_names_each_member_once_across_sentences(club_bot):
+    answer = club_bot.ask("Who were the captain and the coach of the club?")
+    check_cited(club_bot, answer)
+    assert answer.kind == "list" and not answer.refused
+    assert "Edith Marlow" in answer.text and "Tomas Brenner" in answer.text
+
+
+def test_an_enumeration_covers_the_whole_document_with_few_sentences(club_bot):
+    answer = club_bot.ask("list all the dates in the regatta report")
+    check_cited(club_bot, answer)
+    assert answer.kind == "list"
+    assert {"12 June 2021", "In 2019"} <= {q for quote in quotes(answer) for q in ("12 June 2021", "In 2019") if q in quote}
+
+
+def test_an_overview_quotes_three_to_six_central_sentences_in_document_order(club_bot):
+    answer = club_bot.ask("Summarize the rowing club document")
+    check_cited(club_bot, answer)
+    assert answer.kind == "overview" and not answer.refused
+    assert 3 <= len(answer.citations) <= 6
+    starts = [(c.doc_id, c.start) for c in answer.citations]
+    assert starts == sorted(starts)
+    assert not any(is_context(q) or is_question(q) for q in quotes(answer))
+
+
+def test_a_time_question_quotes_every_sentence_of_that_time(club_bot):
+    answer = club_bot.ask("What happened in 2021?")
+    check_cited(club_bot, answer)
+    assert answer.kind == "time"
+    assert all("2021" in q for q in quotes(answer)) and len(answer.citations) >= 2
+
+
+def test_a_time_nothing_happened_in_is_refused_saying_so(club_bot):
+    answer = club_bot.ask("What happened in 1955?")
+    assert answer.refused and answer.kind == "time"
+    assert answer.text == "The documents don't mention 1955."
+    assert answer.missing == "1955"
+
+
+def test_a_reason_is_the_sentence_that_states_the_cause(club_bot):
+    answer = club_bot.ask("Why did the club close in 2020?")
+    check_cited(club_bot, answer)
+    assert answer.kind == "reason" and "because of the pandemic" in answer.citations[0].quote
+
+
+def test_a_sentence_under_a_heading_answers_with_the_heading_words(club_bot):
+    answer = club_bot.ask("How long is the boathouse?")
+    check_cited(club_bot, answer)
+    assert answer.citations[0].quote == "Its boathouse is 40 metres long and was rebuilt in 1987 after a flood."
+
+
+def test_headings_and_questions_are_never_quoted(club_bot):
+    for question in ["The Fenwick Rowing Club", "boathouse", "Who will coach the juniors next year?", "People"]:
+        answer = club_bot.ask(question)
+        check_cited(club_bot, answer)
+        assert not any(is_context(q) or is_question(q) for q in quotes(answer)), question
+
+
+def test_a_name_no_document_mentions_is_refused_naming_it(club_bot):
+    answer = club_bot.ask("Who is the treasurer of the Kestrel Sailing Club?")
+    assert answer.refused and answer.missing == "Kestrel Sailing Club"
+    assert answer.text == "The documents don't mention Kestrel Sailing Club."
+    assert answer.to_dict()["missing"] == "Kestrel Sailing Club" and answer.to_dict()["kind"] == "fact"
+
+
+def test_a_yes_no_question_leads_with_the_evidence_not_a_bare_yes(club_bot):
+    answer = club_bot.ask("Did the club reopen in May 2021?")
+    check_cited(club_bot, answer)
+    assert answer.kind == "yesno" and not answer.text.lower().startswith(("yes", "no"))
+    assert "reopened in May 2021" in answer.text
+
+
+def test_answers_over_several_documents_name_each_document(club_bot):
+    answer = club_bot.ask("What happened in 2021 according to the documents?")
+    check_cited(club_bot, answer)
+    if len({c.doc_id for c in answer.citations}) > 1:
+        for c in answer.citations:
+            assert c.title in answer.text
+
+
+@pytest.mark.parametrize("text, context", [
+    ("# The Harwick Point Lighthouse", True),
+    ("## Keepers", True),
+    ("The boathouse", True),
+    ("- Tower height", True),
+    ("Its tower is 31 metres tall.", False),
+    ("- The tower was built in 1868 from local granite.", False),
+    ("#WATCH External Affairs Minister Dr S Jaishankar and Russian Foreign Minister Sergey Lavrov bump elbows as "
+     "they meet in New Delhi today", False),
+])
+def test_what_counts_as_a_heading(text, context):
+    assert is_context(text) is context
