@@ -17,7 +17,8 @@ from typing import Sequence
 from .citations import Answer
 from .config import ANSWER_MODES, LLM_BACKENDS, Settings
 from .errors import AssistantError, ConfigError
-from .process import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER_ERROR, quiet_libraries
+from .process import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER_ERROR, quiet_broken_pipe,
+                      quiet_libraries)
 from .questions import check_question
 
 __all__ = ["EXIT_INTERNAL", "EXIT_PARTIAL", "EXIT_USER_ERROR", "format_answer", "main"]
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     except Exception as exc:  # never a traceback for the user; one line that says what to do
         if os.environ.get("ASSISTANT_DEBUG"):
             raise

@@ -48,6 +48,7 @@ class Settings:
     refusal_threshold: float = DEFAULT_REFUSAL_THRESHOLD
     max_sentences: int = 2  # sentences quoted in one extractive answer
     max_file_mb: float = 20.0  # larger files are skipped when indexing
+    follow_links_outside: bool = False  # read links in the documents folder that point outside it
     embed_batch_size: int = 32
     show_progress: bool = True
     # Answer mode "llm": which model writes the answer (the extractive answerer stays the default).

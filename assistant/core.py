@@ -157,7 +157,8 @@ class Assistant:
             return self._refresh(rebuild)
 
     def _refresh(self, rebuild: bool) -> UpdateReport:
-        documents, skipped = load_documents(self.settings.docs_dir, self.settings.max_file_mb)
+        documents, skipped = load_documents(self.settings.docs_dir, self.settings.max_file_mb,
+                                            follow_links_outside=self.settings.follow_links_outside)
         for item in skipped:
             log.warning("%s", item)
         if not documents:

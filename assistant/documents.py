@@ -10,17 +10,21 @@ every passage and every sentence span, which is what lets a citation quote its s
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from hashlib import sha256
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode, TransformComponent
+from pydantic import PrivateAttr
 
 from .errors import DocumentError, NoDocumentsError
 
@@ -39,6 +43,28 @@ def describe_supported(last: str = "or") -> str:
 SIDECAR_SUFFIXES = (".meta.yaml", ".meta.yml", ".meta.json")
 # Only these metadata keys are embedded with a passage; the rest is for display.
 EMBEDDED_METADATA = ("title",)
+# Text files in UTF-16/UTF-32 are told apart from binaries by their byte order mark. UTF-32 LE first: its
+# mark begins with UTF-16 LE's.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+class FileDocument(Document):
+    """A Document whose content hash leaves out where its file sits.
+
+    llama-index hashes text + all metadata; ``source`` defaults to the file's absolute path, so the same
+    folder copied or mounted elsewhere would look changed and be embedded again. The hash keeps the
+    text and every other key (title, date, a source named by front matter or a sidecar, the relative
+    ``file_name``). Stored indexes see it as a plain ``Document`` (same class name); the hash they keep
+    is the one computed here.
+    """
+
+    _unhashed: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def hash(self) -> str:
+        kept = {k: v for k, v in self.metadata.items() if k not in self._unhashed}
+        return sha256((str(self.text) + str(kept)).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -60,21 +86,31 @@ class Skipped:
     path: str
     reason: str
     unreadable: bool  # True for a supported file that could not be read; False for another file type
+    indexed: bool = False  # True for a notice about a file that was indexed all the same
 
     def __str__(self) -> str:
-        return f"skipped {self.path}: {self.reason}"
+        return f"{self.path}: {self.reason}" if self.indexed else f"skipped {self.path}: {self.reason}"
 
 
-def load_documents(folder: str | Path, max_file_mb: float = 20.0) -> tuple[list[Document], list[Skipped]]:
-    """Every supported file under ``folder`` as a Document; other files are listed in ``skipped``."""
+def load_documents(folder: str | Path, max_file_mb: float = 20.0,
+                   follow_links_outside: bool = False) -> tuple[list[Document], list[Skipped]]:
+    """Every supported file under ``folder`` as a Document; other files are listed in ``skipped``.
+
+    Nothing whose real path is outside the folder's real path is read (a link to /etc/os-release would
+    otherwise be indexed and quoted) unless ``follow_links_outside``; each such link is one line in
+    ``skipped``. ``skipped`` also holds notices (``indexed=True``) about files indexed with a caveat.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise NoDocumentsError(f"documents folder {root} does not exist; create it or pass another folder")
-    documents, skipped = [], []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(root).parts) or rel.endswith(SIDECAR_SUFFIXES):
-            continue  # hidden files and metadata sidecars are not documents
+    top = root.resolve()
+    readable = (lambda p: True) if follow_links_outside else (lambda p: _inside(Path(os.path.realpath(p)), top))
+    files, skipped = _walk(root, top, follow_links_outside)
+    documents = []
+    for parts, path in files:
+        rel = "/".join(parts)
+        if rel.endswith(SIDECAR_SUFFIXES):
+            continue  # metadata sidecars are not documents
         if path.suffix.lower() not in SUPPORTED:
             skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'}; use {describe_supported()}", False))
             continue
@@ -82,15 +118,72 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0) -> tuple[list[
             skipped.append(Skipped(rel, f"larger than {max_file_mb:g} MB; split it or raise max_file_mb", True))
             continue
         try:
-            documents.append(load_document(path, doc_id=rel))
+            document, notices = _load(path, rel, readable)
         except DocumentError as exc:
             skipped.append(Skipped(rel, str(exc), True))
+            continue
+        documents.append(document)
+        skipped.extend(Skipped(rel, notice, False, indexed=True) for notice in notices)
+    skipped.sort(key=lambda s: tuple(s.path.split("/")))  # the walk's order: sorted folder by folder
     return documents, skipped
+
+
+def _walk(root: Path, top: Path, follow_outside: bool) -> tuple[list[tuple[tuple[str, ...], Path]], list[Skipped]]:
+    """The regular files under ``root`` (relative parts, path) in sorted order, and the links left out.
+
+    Hidden files and folders are left out silently. A link is followed when its target is inside the
+    folder (or ``follow_outside``); a link to a folder that holds it would loop, so it is left out.
+    """
+    files: list[tuple[tuple[str, ...], Path]] = []
+    skipped: list[Skipped] = []
+
+    def visit(folder: Path, parts: tuple[str, ...], holders: frozenset[Path]) -> None:
+        try:
+            names = sorted(entry.name for entry in os.scandir(folder))
+        except OSError:
+            return  # an unreadable sub-folder is left out, as before
+        for name in names:
+            if name.startswith("."):
+                continue  # hidden files and folders are not documents
+            path, rel = folder / name, parts + (name,)
+            if path.is_symlink():
+                target = Path(os.path.realpath(path))
+                if not target.exists():
+                    skipped.append(Skipped("/".join(rel), "a link to nothing (its target is missing); "
+                                                          "fix or remove the link", False))
+                    continue
+                if not follow_outside and not _inside(target, top):
+                    kind, what = ("folder", "copy it in") if target.is_dir() else ("file", "copy the file in")
+                    skipped.append(Skipped("/".join(rel), f"a link to a {kind} outside the documents folder "
+                                                          f"({target}); {what}, or set follow_links_outside", False))
+                    continue
+            if path.is_dir():
+                real = path.resolve()
+                if real in holders:
+                    skipped.append(Skipped("/".join(rel), "a link to a folder that holds it (a loop); remove the link",
+                                           False))
+                    continue
+                visit(path, rel, holders | {real})
+            elif path.is_file():  # FIFOs, sockets and devices are not documents
+                files.append((rel, path))
+
+    visit(root, (), frozenset({top}))
+    return files, skipped
+
+
+def _inside(real: Path, top: Path) -> bool:
+    return real == top or top in real.parents
 
 
 def load_document(path: str | Path, doc_id: str | None = None) -> Document:
     """One file as a Document; raises DocumentError with a one-line reason when it cannot be read."""
-    path = Path(path)
+    return _load(Path(path), doc_id)[0]
+
+
+def _load(path: Path, doc_id: str | None = None,
+          readable: Callable[[Path], bool] = lambda p: True) -> tuple[Document, list[str]]:
+    """One file as a Document and notices about it; ``readable`` says which sidecar files may be read."""
+    notices: list[str] = []
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
         raise DocumentError(f"unsupported file type {path.suffix}; use {describe_supported()}")
@@ -106,14 +199,14 @@ def load_document(path: str | Path, doc_id: str | None = None) -> Document:
         if kind == "html":
             text, meta = _read_html(text)
         else:
-            text, meta = _split_front_matter(text)
+            text, meta = _split_front_matter(text, notices)
             if kind == "markdown" and "title" not in meta:
                 heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
                 if heading:
                     meta["title"] = heading.group(1).strip()
     if not text.strip():
         raise DocumentError("no text in file")
-    meta.update(_read_sidecar(path))
+    meta.update(_read_sidecar(path, readable))
     doc_id = doc_id or path.name
     metadata = {
         "title": str(meta.get("title") or _title_from_name(path)),
@@ -121,16 +214,28 @@ def load_document(path: str | Path, doc_id: str | None = None) -> Document:
         "source": str(meta.get("source") or path.resolve().as_posix()),
         "file_name": doc_id,
     }
-    return Document(
+    document = FileDocument(
         text=text,
         id_=doc_id,
         metadata=metadata,
         excluded_embed_metadata_keys=[k for k in metadata if k not in EMBEDDED_METADATA],
         excluded_llm_metadata_keys=[k for k in metadata if k not in EMBEDDED_METADATA],
     )
+    if not meta.get("source"):
+        document._unhashed = frozenset({"source"})  # the file's absolute path: where it sits, not what it says
+    return document, notices
 
 
 def _decode(raw: bytes) -> str:
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if raw.startswith(mark):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise DocumentError(f"not valid {encoding.upper()} text; save it as UTF-8") from None
+            if "\x00" not in text[:8192]:
+                return text.replace("\r\n", "\n").replace("\r", "\n")
+            break  # a mark followed by NUL characters: a binary that happens to start like one
     if b"\x00" in raw[:8192]:
         raise DocumentError(f"binary file, not text; convert it to {describe_supported()}")
     for encoding in ("utf-8-sig", "cp1252"):
@@ -141,23 +246,37 @@ def _decode(raw: bytes) -> str:
     raise DocumentError("not valid UTF-8 text; save it as UTF-8")
 
 
-def _split_front_matter(text: str) -> tuple[str, dict[str, Any]]:
+def _split_front_matter(text: str, notices: list[str]) -> tuple[str, dict[str, Any]]:
+    """The text after a YAML front matter block, and its mapping.
+
+    A block that is not YAML is dropped with a notice (it was meant as front matter: its keys must not
+    be quoted as the document's first sentence); one that is YAML but not a mapping (a sentence between
+    two rules) is kept as text.
+    """
     match = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
     if not match:
         return text, {}
     try:
         meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError:
-        return text, {}  # not front matter after all: keep the text as written
+    except yaml.YAMLError as exc:
+        notices.append(f"front matter is not valid YAML ({_yaml_problem(exc)}); indexed the text without it")
+        return text[match.end():], {}
     if not isinstance(meta, dict):
-        return text, {}
+        return text, {}  # not front matter after all: keep the text as written
     return text[match.end():], meta
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """'line 2: mapping values are not allowed here', counting lines of the file (front matter starts on 2)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"line {mark.line + 2}: {problem}" if mark is not None else problem
+
+
+def _read_sidecar(path: Path, readable: Callable[[Path], bool] = lambda p: True) -> dict[str, Any]:
     for suffix in SIDECAR_SUFFIXES:
         sidecar = path.with_name(path.stem + suffix)
-        if sidecar.is_file():
+        if sidecar.is_file() and readable(sidecar):  # a linked sidecar outside the folder is listed by the walk
             try:
                 data = yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {}
             except (yaml.YAMLError, UnicodeDecodeError) as exc:

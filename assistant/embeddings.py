@@ -10,7 +10,11 @@ Models are never downloaded: the default, all-MiniLM-L6-v2, is loaded from the p
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -229,3 +233,61 @@ def embed_with_spans(model: BaseEmbedding, texts: list[str], spans: list[list[tu
         parts.append(flat[at:at + len(text_spans)])
         at += len(text_spans)
     return vectors, parts
+
+
+class EmbeddingCache:
+    """Finished embeddings of an index update, kept on disk until the update is published, so a run
+    that is killed half-way resumes where it stopped instead of embedding everything again.
+
+    Keyed by the model and the exact text and sentence spans embedded; each finished batch is one file
+    written atomically (``<sha>.npz``), so a kill loses at most the batch in flight. ``IndexStore``
+    clears the folder once the new snapshot is live.
+    """
+
+    def __init__(self, folder: Path, model_name: str):
+        self.folder = Path(folder)
+        self.model_name = model_name
+        self._found: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def key(self, text: str, spans: list[tuple[int, int]]) -> str:
+        return hashlib.sha256(f"{self.model_name}\0{spans}\0{text}".encode("utf-8")).hexdigest()
+
+    def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every cached (passage vector, sentence vectors) by key; unreadable files are ignored."""
+        if self._found is None:
+            self._found = {}
+            for path in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
+                try:
+                    with np.load(path, allow_pickle=False) as data:
+                        keys, vectors, offsets, parts = data["keys"], data["vectors"], data["offsets"], data["parts"]
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                    continue  # a file cut short by the kill: its batch is embedded again
+                for i, key in enumerate(keys.tolist()):
+                    self._found[key] = (vectors[i], parts[offsets[i]:offsets[i + 1]])
+        return self._found
+
+    def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.load().get(key)
+
+    def put(self, keys: list[str], vectors: np.ndarray, parts: list[np.ndarray]) -> None:
+        """Keep one finished batch (fsync'd, renamed into place)."""
+        if not keys:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        offsets = np.cumsum([0, *[len(p) for p in parts]]).astype(np.int64)
+        dim = vectors.shape[1] if len(vectors) else 0
+        flat = np.concatenate(parts).astype(np.float16) if sum(len(p) for p in parts) else np.zeros((0, dim), np.float16)
+        name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24] + ".npz"
+        with tempfile.NamedTemporaryFile(dir=self.folder, suffix=".tmp", delete=False) as out:
+            np.savez(out, keys=np.array(keys), vectors=np.asarray(vectors, dtype=np.float32), offsets=offsets,
+                     parts=flat)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(out.name, self.folder / name)
+        found = self.load()
+        for i, key in enumerate(keys):
+            found[key] = (np.asarray(vectors[i], dtype=np.float32), flat[offsets[i]:offsets[i + 1]])
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self._found = None

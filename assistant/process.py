@@ -17,6 +17,14 @@ EXIT_INTERNAL = 3  # a bug: one line, ASSISTANT_DEBUG=1 shows the traceback
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
+def quiet_broken_pipe() -> int:
+    """The reader of our output went away (``assistant ask ... | head -1``): a normal end for a command-line
+    tool. Later writes (and the interpreter's last flush) go nowhere instead of raising again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
 def quiet_libraries() -> None:
     """No progress bars or warnings from transformers/tokenizers; our own log at ERROR and above.
 
@@ -27,6 +35,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    logging.getLogger("assistant.store").setLevel(logging.WARNING)  # why an index is rebuilt, in one line
     if "transformers" in sys.modules:  # already imported (a caller embedding the assistant): set it directly
         from transformers.utils import logging as hf_logging
 

@@ -12,6 +12,7 @@ instead of tokenizing and classifying the question again at each step.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -21,6 +22,7 @@ from .text import STOPWORDS, content_terms, normalise_numbers, tokenize, words
 from .text import words as words_of
 
 MAX_QUESTION_CHARS = 2000
+TERMINAL_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 # Score kept by a sentence that lacks the kind of answer asked for (a number for "how many", a date for
 # "when"), and by one that lacks a number the question names. Used by the rerank and the answerers.
 MISSING_TYPE_FACTOR = 0.75
@@ -185,6 +187,10 @@ FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|what about|how about|and wha
 
 def check_question(question: object) -> str:
     """The question as it will be answered (white space collapsed), or ``QuestionError`` saying why not."""
+    if isinstance(question, str):
+        question = TERMINAL_ESCAPE.sub("", question)  # a colour code pasted from a terminal is no part of it
+        question = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf") and not ch.isspace() else ch
+                           for ch in question)
     if not isinstance(question, str) or not question.strip():
         raise QuestionError("the question is empty; type a question about the documents")
     question = " ".join(question.split())

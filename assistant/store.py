@@ -8,6 +8,8 @@ Layout of the index folder::
                                      bm25.npz/.json (term counts), sentences.npz (sentence vectors),
                                      hnsw.faiss (only with vector_index = "hnsw")
     index/.lock                      held while an update runs
+    index/embedding-cache/           embeddings an update has finished, until its snapshot is live: a
+                                     killed update resumes from them
 
 An update builds a new snapshot next to the live one and then replaces ``CURRENT``; a process killed
 at any point leaves the previous snapshot live and loadable. Unchanged documents (same content hash)
@@ -19,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sys
@@ -39,14 +42,18 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.faiss import FaissMapVectorStore
 
 from .documents import Passage, passage_splitter, sentence_spans
-from .embeddings import embed_with_spans, token_counter
+from .embeddings import EmbeddingCache, embed_with_spans, token_counter
 from .lexical import BM25Index
 from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+
+log = logging.getLogger(__name__)  # "assistant.store": the shells show its warnings (process.quiet_libraries)
 
 FORMAT_VERSION = 2  # 2: BM25 term counts and sentence vectors saved with the passages
 DOCUMENTS_FILE = "documents.json"
 MANIFEST_FILE = "manifest.json"
 SENTENCES_FILE = "sentences.npz"
+GROUP_BATCHES = 8  # model batches embedded (and cached) together
+CACHE_DIR = "embedding-cache"  # finished embeddings of an update in progress (embeddings.EmbeddingCache)
 HNSW_FILE = "hnsw.faiss"
 VECTOR_INDEXES = ("exact", "hnsw")
 HNSW_NEIGHBOURS = 32  # M: links per vector; 32 is FAISS's usual choice for 384-d text vectors
@@ -184,9 +191,18 @@ class EmbedPassages(TransformComponent):
     _documents: dict[str, str] = PrivateAttr(default_factory=dict)  # doc id -> text, to find sentences
     _sentence_vectors: dict[str, tuple[np.ndarray, np.ndarray]] = PrivateAttr(default_factory=dict)
 
-    def __init__(self, documents: dict[str, str] | None = None, **kwargs: Any):
+    _cache: EmbeddingCache | None = PrivateAttr(default=None)
+    _resumed: int = PrivateAttr(default=0)
+
+    def __init__(self, documents: dict[str, str] | None = None, cache: EmbeddingCache | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._documents = documents or {}
+        self._cache = cache
+
+    @property
+    def resumed(self) -> int:
+        """How many passages of the last call came from an interrupted run's cache."""
+        return self._resumed
 
     @property
     def sentence_vectors(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -209,16 +225,34 @@ class EmbedPassages(TransformComponent):
             inside = [(s, e) for s, e in sentences[doc_id] if shift >= 0 and e > start and s < end]
             keys.append(np.array(inside, dtype=np.int32).reshape(-1, 2))
             spans.append([(shift + max(s, start) - start, shift + min(e, end) - start) for s, e in inside])
-        # large groups: the model sorts each by length, and similar lengths pad less
-        batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1) * 32
-        with tqdm(total=len(texts), desc="Embedding passages", unit="passage", disable=not self.show_progress,
-                  file=sys.stderr) as bar:
-            for i in range(0, len(texts), batch):
-                vectors, parts = embed_with_spans(self.embedder, texts[i:i + batch], spans[i:i + batch])
-                for j, node in enumerate(nodes[i:i + batch]):
-                    node.embedding = vectors[j].tolist()
-                    self._sentence_vectors[node.id_] = (keys[i + j], parts[j].astype(np.float16))
-                bar.update(len(vectors))
+        # Passages an interrupted run already embedded come from its cache; the rest are embedded in
+        # large groups (the model sorts each by length, and similar lengths pad less), each group kept
+        # in the cache as soon as it is done.
+        cache = self._cache
+        cache_keys = [cache.key(t, sp) for t, sp in zip(texts, spans)] if cache else [""] * len(texts)
+        todo = []
+        for i, node in enumerate(nodes):
+            found = cache.get(cache_keys[i]) if cache else None
+            if found is None:
+                todo.append(i)
+                continue
+            node.embedding = found[0].tolist()
+            self._sentence_vectors[node.id_] = (keys[i], found[1].astype(np.float16))
+        self._resumed = len(nodes) - len(todo)
+        # Groups of 8 model batches (256 passages): long enough to sort by length, short enough that a
+        # kill loses only seconds of work (32 batches lost up to half a minute of embedding).
+        batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1) * GROUP_BATCHES
+        with tqdm(total=len(texts), initial=self._resumed, desc="Embedding passages", unit="passage",
+                  disable=not self.show_progress, file=sys.stderr) as bar:
+            for g in range(0, len(todo), batch):
+                group = todo[g:g + batch]
+                vectors, parts = embed_with_spans(self.embedder, [texts[i] for i in group], [spans[i] for i in group])
+                for j, i in enumerate(group):
+                    nodes[i].embedding = vectors[j].tolist()
+                    self._sentence_vectors[nodes[i].id_] = (keys[i], parts[j].astype(np.float16))
+                if cache:
+                    cache.put([cache_keys[i] for i in group], np.asarray(vectors), list(parts))
+                bar.update(len(group))
         return nodes
 
 
@@ -232,6 +266,7 @@ class UpdateReport:
     unchanged: list[str] = field(default_factory=list)
     passages_embedded: int = 0
     rebuilt: str = ""  # why a full rebuild happened, if it did
+    passages_resumed: int = 0  # of passages_embedded, taken from an interrupted run's finished embeddings
 
     @property
     def touched(self) -> bool:
@@ -240,6 +275,8 @@ class UpdateReport:
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.changed)} changed", f"{len(self.deleted)} deleted",
                  f"{len(self.unchanged)} unchanged", f"{self.passages_embedded} passages embedded"]
+        if self.passages_resumed:
+            parts[-1] += f" ({self.passages_resumed} of them finished by an interrupted run)"
         text = ", ".join(parts)
         return f"full rebuild ({self.rebuilt}): {text}" if self.rebuilt else text
 
@@ -431,10 +468,13 @@ class IndexStore:
                         old = None
             elif rebuild:
                 report.rebuilt = "asked for"
+            if report.rebuilt and report.rebuilt != "asked for":  # said before the long part, not after
+                log.warning("rebuilding the index in %s from the documents: %s", self.root, report.rebuilt)
             snapshot = old or Snapshot.empty(json.loads(json.dumps(manifest_base)), manifest_base["dimension"])
             index_kind_changed = old is not None and old.manifest.get("vector_index") != manifest_base["vector_index"]
             self._apply(snapshot, documents, embedder, manifest_base, report, show_progress)
             if not report.touched and not index_kind_changed and old is not None:
+                EmbeddingCache(self.root / CACHE_DIR, "").clear()
                 return old, report  # nothing to write: the live snapshot already matches
             self._update_approximate(snapshot, old, report, index_kind_changed)
             if snapshot.vectors.size != len(snapshot.passages):
@@ -443,6 +483,7 @@ class IndexStore:
             path = self._write(snapshot, name)
             self._publish(name)
             self._remove_stale_snapshots()
+            EmbeddingCache(self.root / CACHE_DIR, "").clear()  # the live snapshot holds them now
             snapshot.path = path
         return self.load(), report
 
@@ -480,7 +521,8 @@ class IndexStore:
         # The pipeline de-duplicates by document hash against its docstore, deletes the vectors of
         # changed and removed documents, and splits and embeds only what is new.
         embed = EmbedPassages(embedder=embedder, show_progress=show_progress,
-                              documents={doc.doc_id: doc.text for doc in documents})
+                              documents={doc.doc_id: doc.text for doc in documents},
+                              cache=EmbeddingCache(self.root / CACHE_DIR, getattr(embedder, "model_name", "")))
         pipeline = IngestionPipeline(
             transformations=[*passage_splitter(manifest_base["chunk_size"], manifest_base["chunk_overlap"],
                                                token_counter(embedder)), embed],
@@ -491,6 +533,7 @@ class IndexStore:
         )
         nodes = pipeline.run(documents=documents)
         report.passages_embedded = len(nodes)
+        report.passages_resumed = embed.resumed
 
         passages = snap.storage.docstore
         gone_docs = set(report.changed + report.deleted)

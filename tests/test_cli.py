@@ -277,3 +277,39 @@ def test_empty_question_in_a_subprocess_has_no_traceback(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (
         EXIT_USER_ERROR, "", "error: the question is empty; type a question about the documents\n",
     )
+
+
+def cli_in_subprocess(tmp_path: Path, shell: str) -> subprocess.CompletedProcess:
+    """``shell`` run by bash -o pipefail, with ``$CLI`` the assistant command (real model, this checkout)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env["CLI"] = f"{sys.executable} -m assistant.cli"
+    return subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=300)
+
+
+@pytest.mark.integration
+def test_a_closed_pipe_is_a_quiet_normal_end(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bakery.txt").write_text(BAKERY_QUOTE + " The bakery sells rye bread.", encoding="utf-8")
+    # `true` never reads: every write of the answer meets a closed pipe
+    result = cli_in_subprocess(tmp_path, f"$CLI ask 'Who opened the Crumb bakery?' --docs {docs} "
+                                         f"--index {tmp_path / 'index'} --quiet | true")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.integration
+def test_asking_over_an_unreadable_index_says_why_it_rebuilds(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bakery.txt").write_text(BAKERY_QUOTE, encoding="utf-8")
+    index = tmp_path / "index"
+    first = cli_in_subprocess(tmp_path, f"$CLI index --docs {docs} --index {index} --quiet")
+    assert first.returncode == 0, first.stderr
+    live = index / "snapshots" / (index / "CURRENT").read_text().strip()
+    (live / "manifest.json").write_text("{garbage", encoding="utf-8")
+    result = cli_in_subprocess(tmp_path, f"$CLI ask 'Who opened the Crumb bakery?' --docs {docs} --index {index} --quiet")
+    assert result.returncode == 0 and result.stdout.startswith(BAKERY_QUOTE)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"rebuilding the index in {index} from the documents: previous index unusable"), line

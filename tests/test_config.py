@@ -23,6 +23,7 @@ DEFAULTS = {
     "refusal_threshold": DEFAULT_REFUSAL_THRESHOLD,
     "max_sentences": 2,
     "max_file_mb": 20.0,
+    "follow_links_outside": False,
     "embed_batch_size": 32,
     "show_progress": True,
     "llm_backend": "local",

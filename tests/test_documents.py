@@ -105,10 +105,21 @@ def test_load_markdown_title_from_heading_without_front_matter(tmp_path):
     assert doc.text == "Intro line.\n\n# The Real Title\n\nBody text here."
 
 
-def test_front_matter_that_is_not_yaml_is_kept_as_text(tmp_path):
-    text = "---\n: : [unclosed\n---\nBody.\n"
+def test_front_matter_that_is_not_a_mapping_is_kept_as_text(tmp_path):
+    text = "---\nJust a sentence between rules.\n---\nBody.\n"
     doc = load_document(write(tmp_path, "odd.md", text))
     assert doc.text == text
+
+
+def test_front_matter_that_is_not_valid_yaml_is_dropped_with_one_notice(tmp_path):
+    write(tmp_path, "odd.md", "---\ntitle: [unclosed\n---\nBody text.\n")
+    docs, notices = load_documents(tmp_path)
+    assert [(d.doc_id, d.text, d.metadata["title"]) for d in docs] == [("odd.md", "Body text.\n", "Odd")]
+    reason = ("front matter is not valid YAML (line 2: expected ',' or ']', but got '<stream end>'); "
+              "indexed the text without it")
+    assert notices == [Skipped("odd.md", reason, False, indexed=True)]
+    assert str(notices[0]) == f"odd.md: {reason}"
+    assert load_document(tmp_path / "odd.md").text == "Body text.\n"
 
 
 def test_load_html(tmp_path):
@@ -183,6 +194,32 @@ def test_seed_document_metadata_comes_from_its_sidecar(seeds_dir):
     assert doc.metadata["date"] == "2021-12-06"
     assert doc.metadata["source"].startswith("News report of 6 December 2021")
     assert doc.text.startswith("India on Monday signed a contract with Russia to procure 6,01,427 AK-203")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_load_txt_in_utf16_and_utf32_with_a_byte_order_mark(tmp_path, encoding):
+    text = "Caf\u00e9 opens at nine.\r\nIt closes at \u2153 past five. \U0001f600"
+    raw = text.encode(encoding)
+    if not encoding.endswith(("le", "be")):
+        assert raw[:2] in (b"\xff\xfe", b"\xfe\xff")  # the plain codecs write a BOM
+    else:
+        raw = ("\ufeff" + text).encode(encoding)
+    doc = load_document(write(tmp_path, "notes.txt", raw))
+    assert doc.text == "Caf\u00e9 opens at nine.\nIt closes at \u2153 past five. \U0001f600"
+
+
+@pytest.mark.parametrize("raw", [
+    "No byte order mark.".encode("utf-16-le"),  # NUL bytes without a BOM: not text we can tell apart
+    b"\xfe\xff" + b"\x00\x00\x00\x41" * 8,  # a BOM, but what follows decodes to NUL characters
+])
+def test_binary_stays_binary_without_a_usable_byte_order_mark(tmp_path, raw):
+    with pytest.raises(DocumentError, match="binary file, not text"):
+        load_document(write(tmp_path, "x.txt", raw))
+
+
+def test_a_byte_order_mark_before_undecodable_bytes_names_the_encoding(tmp_path):
+    with pytest.raises(DocumentError, match="not valid UTF-16 text; save it as UTF-8"):
+        load_document(write(tmp_path, "x.txt", b"\xff\xfeA\x00\x00\xd8"))  # a lone surrogate
 
 
 @pytest.mark.parametrize(
@@ -436,3 +473,126 @@ def test_sentence_spans_of_the_seed(seeds_dir):
         "India on Monday signed a contract with Russia to procure 6,01,427 AK-203 assault rifles under the "
         "Indo-Russia Rifles Private Limited Program for military-technical cooperation, reported ANI."
     )
+
+
+# ------------------------------------------------------------------ links in the documents folder
+
+
+def outside_reason(target: Path, kind: str = "file") -> str:
+    what = "copy the file in" if kind == "file" else "copy it in"
+    return f"a link to a {kind} outside the documents folder ({target}); {what}, or set follow_links_outside"
+
+
+@pytest.fixture
+def linked(tmp_path) -> Path:
+    """docs/ with a file, a linked file and a linked folder pointing outside, and links that stay inside."""
+    docs = tmp_path / "docs"
+    write(docs, "a.txt", "Alpha text.")
+    write(docs, "real/b.txt", "Beta text.")
+    write(tmp_path, "secret/leak.txt", "Secret text.")
+    write(tmp_path, "secret/more.txt", "More secret text.")
+    (docs / "leak.txt").symlink_to(tmp_path / "secret" / "leak.txt")
+    (docs / "outside").symlink_to(tmp_path / "secret", target_is_directory=True)
+    (docs / "alias.txt").symlink_to(docs / "a.txt")
+    (docs / "inside").symlink_to(docs / "real", target_is_directory=True)
+    return docs
+
+
+def test_links_outside_the_folder_are_skipped_with_one_line_each(linked, tmp_path):
+    docs, skipped = load_documents(linked)
+    assert [(d.doc_id, d.text) for d in docs] == [
+        ("a.txt", "Alpha text."), ("alias.txt", "Alpha text."), ("inside/b.txt", "Beta text."),
+        ("real/b.txt", "Beta text."),
+    ]
+    secret = (tmp_path / "secret").resolve()
+    assert skipped == [
+        Skipped("leak.txt", outside_reason(secret / "leak.txt"), False),
+        Skipped("outside", outside_reason(secret, "folder"), False),
+    ]
+    assert str(skipped[0]) == (f"skipped leak.txt: a link to a file outside the documents folder ({secret}/leak.txt); "
+                               "copy the file in, or set follow_links_outside")
+    assert all("Secret" not in d.text for d in docs)
+
+
+def test_follow_links_outside_reads_them(linked):
+    docs, skipped = load_documents(linked, follow_links_outside=True)
+    assert [d.doc_id for d in docs] == ["a.txt", "alias.txt", "inside/b.txt", "leak.txt", "outside/leak.txt",
+                                        "outside/more.txt", "real/b.txt"]
+    assert skipped == []
+
+
+def test_a_link_to_a_system_file_is_never_read_by_default(tmp_path):
+    target = Path("/etc/os-release")
+    if not target.exists():
+        pytest.skip("no /etc/os-release here")
+    write(tmp_path, "a.txt", "Alpha text.")
+    (tmp_path / "os.txt").symlink_to(target)
+    docs, skipped = load_documents(tmp_path)
+    assert [d.doc_id for d in docs] == ["a.txt"]
+    assert skipped == [Skipped("os.txt", outside_reason(target.resolve()), False)]
+
+
+def test_a_sidecar_linked_from_outside_is_not_read(tmp_path):
+    docs_dir = tmp_path / "docs"
+    write(docs_dir, "report.txt", "Report text.")
+    write(tmp_path, "private.yaml", "title: Private title\n")
+    (docs_dir / "report.meta.yaml").symlink_to(tmp_path / "private.yaml")
+    docs, skipped = load_documents(docs_dir)
+    assert [(d.doc_id, d.metadata["title"]) for d in docs] == [("report.txt", "Report")]
+    assert skipped == [Skipped("report.meta.yaml", outside_reason((tmp_path / "private.yaml").resolve()), False)]
+    docs, skipped = load_documents(docs_dir, follow_links_outside=True)
+    assert ([d.metadata["title"] for d in docs], skipped) == (["Private title"], [])
+
+
+def test_a_folder_link_that_loops_back_is_skipped(tmp_path):
+    write(tmp_path, "sub/a.txt", "Alpha text.")
+    (tmp_path / "sub" / "up").symlink_to(tmp_path, target_is_directory=True)
+    docs, skipped = load_documents(tmp_path)
+    assert [d.doc_id for d in docs] == ["sub/a.txt"]
+    assert skipped == [Skipped("sub/up", "a link to a folder that holds it (a loop); remove the link", False)]
+
+
+def test_a_broken_link_is_one_line_not_a_failure(tmp_path):
+    write(tmp_path, "a.txt", "Alpha text.")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    docs, skipped = load_documents(tmp_path)
+    assert [d.doc_id for d in docs] == ["a.txt"]
+    assert skipped == [Skipped("gone.txt", "a link to nothing (its target is missing); fix or remove the link", False)]
+
+
+def test_a_documents_folder_reached_through_a_link_is_read_normally(linked, tmp_path):
+    (tmp_path / "docs-link").symlink_to(linked, target_is_directory=True)
+    assert load_documents(tmp_path / "docs-link") == load_documents(linked)
+
+
+def test_follow_links_outside_setting_defaults_off_and_reads_the_environment(monkeypatch):
+    from assistant import Settings
+
+    assert Settings().follow_links_outside is False
+    monkeypatch.setenv("ASSISTANT_FOLLOW_LINKS_OUTSIDE", "true")
+    assert Settings.load(config_file=None).follow_links_outside is True
+
+
+def test_an_uploaded_file_that_is_a_link_is_refused(tmp_path):
+    from assistant.ui.uploads import UploadError, check_not_link
+
+    write(tmp_path, "real.txt", "Real text.")
+    (tmp_path / "link.txt").symlink_to("/etc/os-release")
+    check_not_link(tmp_path / "real.txt")
+    with pytest.raises(UploadError, match="is a link, not a file; upload the file itself") as info:
+        check_not_link(tmp_path / "link.txt")
+    assert "os-release" not in str(info.value)  # the server's paths are not shown to the browser
+
+
+# ------------------------------------------------------------------ the content hash
+
+
+def test_content_hash_ignores_where_the_folder_sits_but_not_metadata(tmp_path):
+    one = load_document(write(tmp_path / "one", "notes/a.md", "---\ntitle: T\n---\nText."), doc_id="notes/a.md")
+    two = load_document(write(tmp_path / "two", "notes/a.md", "---\ntitle: T\n---\nText."), doc_id="notes/a.md")
+    assert one.metadata["source"] != two.metadata["source"]
+    assert one.hash == two.hash
+    for changed in ("---\ntitle: U\n---\nText.", "---\ntitle: T\ndate: 2020-01-01\n---\nText.",
+                    "---\ntitle: T\nsource: https://example.org/a\n---\nText.", "---\ntitle: T\n---\nText!"):
+        other = load_document(write(tmp_path / "three", "notes/a.md", changed), doc_id="notes/a.md")
+        assert other.hash != one.hash, changed

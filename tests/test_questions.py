@@ -222,3 +222,14 @@ def test_a_measure_wants_a_number_with_a_unit():
     assert [name for name, _ in q.needs] == ["measure"]
     assert q.evidence_factor("Its tower is 31 metres tall.") == 1.0
     assert q.evidence_factor("It has 2 lamps.") == pytest.approx(MISSING_TYPE_FACTOR)
+
+
+@pytest.mark.parametrize("raw", [
+    "How many AK-203\x1b[31m rifles will India buy?",
+    "How many AK-203 rifles\x1b[0m will India buy?\x07",
+    "How many AK-203\u200b rifles will India buy?",
+    "How many AK-203\x00 rifles will India buy?",
+])
+def test_control_characters_and_terminal_escapes_are_not_part_of_a_question(raw):
+    assert check_question(raw).replace("  ", " ") == "How many AK-203 rifles will India buy?"
+    assert Question.ask(raw).focus == Question.ask("How many AK-203 rifles will India buy?").focus

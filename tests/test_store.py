@@ -759,3 +759,24 @@ def test_an_unknown_vector_index_is_a_config_error(tmp_path):
     assert str(info.value) == "vector_index must be exact or hnsw, got 'bogus'"
     with pytest.raises(ValueError, match="vector_index must be one of exact, hnsw"):
         new_manifest("fake-hash", 64, 240, 32, vector_index="bogus")
+
+
+def test_a_moved_documents_folder_re_embeds_nothing(fake_bot, docs_dir, fake_settings, recorder, tmp_path):
+    """A document's hash leaves out its absolute path (metadata["source"] when no file names a source), so
+    the same folder copied or mounted elsewhere is unchanged; its title, date and text still count."""
+    import shutil
+
+    (docs_dir / "rivers.meta.yaml").write_text("date: 2020-02-02\n", encoding="utf-8")
+    build(docs_dir, fake_settings)
+    moved = tmp_path / "elsewhere" / "mounted"
+    shutil.copytree(docs_dir, moved)
+    bot = build(moved, fake_settings, recorder)
+    assert report_dict(bot.last_update) == {
+        "added": [], "changed": [], "deleted": [], "unchanged": ["bakery.txt", "rivers.txt", "rocket.txt"],
+        "passages_embedded": 0, "rebuilt": "",
+    }
+    assert recorder.embedded == []
+    (moved / "rivers.meta.yaml").write_text("date: 2021-03-03\n", encoding="utf-8")  # metadata still matters
+    bot = build(moved, fake_settings, recorder)
+    assert (bot.last_update.changed, bot.last_update.unchanged) == (["rivers.txt"], ["bakery.txt", "rocket.txt"])
+    check_consistent(fake_settings.index_dir)

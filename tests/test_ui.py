@@ -433,7 +433,7 @@ def test_upload_stores_a_sanitised_copy_and_indexes_it(app, service, docs_dir, t
     ("notes.docx", b"PK\x03\x04", "unsupported file type .docx; upload .txt, .md, .html or .pdf"),
     ("empty.md", "   \n", "no text in file"),
     ("broken.pdf", b"%PDF-1.4 not really", "not a readable PDF"),
-    ("latin1.txt", "caf\u00e9 \u00fcber".encode("utf-16"), "binary file, not text"),
+    ("latin1.txt", "caf\u00e9 \u00fcber".encode("utf-16-le"), "binary file, not text"),  # no byte order mark
 ])
 def test_refused_uploads_leave_the_folder_and_index_untouched(app, service, docs_dir, tmp_path, name, data, reason):
     index_before = [(d.doc_id, d.passages, d.indexed_at) for d in service.documents()]

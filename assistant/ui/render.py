@@ -206,9 +206,14 @@ def render_documents(documents: Sequence[DocumentInfo], skipped: Sequence[Any] =
                 f"{total} passage{'s' if total != 1 else ''} indexed.</p>"
                 '<table class="documents"><thead><tr><th>title</th><th>file</th><th>date</th><th>passages</th>'
                 f"<th>indexed</th></tr></thead><tbody>{rows}</tbody></table>")
+    notices = [s for s in skipped if getattr(s, "indexed", False)]
+    skipped = [s for s in skipped if not getattr(s, "indexed", False)]
     if skipped:
         items = "".join(f"<li>{html.escape(str(s))}</li>" for s in skipped)
         body += f'<details class="skipped"><summary>Not indexed ({len(skipped)})</summary><ul>{items}</ul></details>'
+    if notices:
+        items = "".join(f"<li>{html.escape(str(s))}</li>" for s in notices)
+        body += f'<details class="skipped"><summary>Indexed with a note ({len(notices)})</summary><ul>{items}</ul></details>'
     return f'<div id="documents-list">{body}</div>'
 
 

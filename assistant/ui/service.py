@@ -21,7 +21,7 @@ from ..core import Assistant, Chat, DocumentInfo
 from ..documents import describe_supported, load_document
 from ..errors import AssistantError, ConfigError
 from .render import escape_markdown
-from .uploads import UploadError, check_size, safe_file_name
+from .uploads import UploadError, check_not_link, check_size, safe_file_name
 
 STREAM_DELAY = 0.02  # seconds between streamed pieces, so the answer visibly builds up
 
@@ -150,6 +150,7 @@ class ChatService:
                 if any(name == other for _, other, _ in staged):
                     raise UploadError(f"another file in this upload is also named {name}; rename one of them")
                 target = staging / name
+                check_not_link(path)
                 shutil.copyfile(path, target)
                 load_document(target, doc_id=name)  # raises DocumentError: binary, empty, not UTF-8, bad PDF
             except AssistantError as exc:

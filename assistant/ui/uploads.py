@@ -60,6 +60,15 @@ def check_size(size: int, max_file_mb: float) -> None:
         raise UploadError(f"it is {_size(size)}, over the {max_file_mb:g} MB limit; split it into smaller files")
 
 
+def check_not_link(path: str | Path) -> None:
+    """``UploadError`` if the uploaded file is a link: copying it would copy whatever it points at.
+
+    The message leaves the link's target out: it is a path on the server, not the user's.
+    """
+    if os.path.islink(path):
+        raise UploadError("the uploaded file is a link, not a file; upload the file itself")
+
+
 def uploaded_files(files: Any) -> list[tuple[str, str]]:
     """(name as given, server path) for each file of an upload event's raw payload.
 
