@@ -313,9 +313,11 @@ class ExtractiveAnswerer:
             self._vocabulary = {k: sorted(v) for k, v in by_letter.items()}
         return self._vocabulary
 
-    def choose(self, ranked: list[Candidate], question: Question, passages: list[Passage]) -> strategies.Choice:
-        """The sentences that answer ``question``, by its kind, or why there are none."""
-        missing = self.missing_focus(question, passages)
+    def choose(self, ranked: list[Candidate], question: Question, passages: list[Passage],
+               missing: str | None = None) -> strategies.Choice:
+        """The sentences that answer ``question``, by its kind, or why there are none; ``missing`` is
+        ``missing_focus`` when the caller has already worked it out."""
+        missing = self.missing_focus(question, passages) if missing is None else missing
         if missing:
             return strategies.Choice([], missing)
         kind, floor = question.kind, self.refusal_threshold

@@ -135,7 +135,7 @@ class LLMAnswerer:
         """
         ranked = self.extractive.candidates(question, passages, query_vector)
         missing = self.extractive.missing_focus(question, passages)
-        choice = self.extractive.choose(ranked, question, passages)
+        choice = self.extractive.choose(ranked, question, passages, missing)
         limit = self.evidence + (2 if question.kind in WIDE_KINDS else 0)
         evidence = []
         for c in [*choice.chosen, *ranked]:
