@@ -196,7 +196,19 @@ def token_counter(model: BaseEmbedding) -> Callable[[str], list] | None:
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.no_padding()  # the saved tokenizer pads and truncates to 128; we want true lengths
     tokenizer.no_truncation()
-    return lambda text: tokenizer.encode(text, add_special_tokens=False).ids
+
+    def count(text: str) -> list[int]:
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        # WordPiece reads a word over 100 characters as one [UNK]: a line of 5 MB without a space would
+        # be "one token" and become one 5 MB passage. Counting at least one token per
+        # MAX_CHARS_PER_TOKEN characters bounds passages in characters too; real text has 3-5.
+        short = -(-len(text) // MAX_CHARS_PER_TOKEN) - len(ids)
+        return ids + [0] * short if short > 0 else ids
+
+    return count
+
+
+MAX_CHARS_PER_TOKEN = 10
 
 
 def max_tokens(model: BaseEmbedding) -> int | None:

@@ -525,7 +525,7 @@ class IndexStore:
                               cache=EmbeddingCache(self.root / CACHE_DIR, getattr(embedder, "model_name", "")))
         pipeline = IngestionPipeline(
             transformations=[*passage_splitter(manifest_base["chunk_size"], manifest_base["chunk_overlap"],
-                                               token_counter(embedder)), embed],
+                                               token_counter(embedder), show_progress), embed],
             docstore=snap.document_store,
             vector_store=snap.vectors,
             docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,

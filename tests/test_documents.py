@@ -596,3 +596,101 @@ def test_content_hash_ignores_where_the_folder_sits_but_not_metadata(tmp_path):
                     "---\ntitle: T\nsource: https://example.org/a\n---\nText.", "---\ntitle: T\n---\nText!"):
         other = load_document(write(tmp_path / "three", "notes/a.md", changed), doc_id="notes/a.md")
         assert other.hash != one.hash, changed
+
+
+# ------------------------------------------------- one huge line without punctuation (issue 11, item 4)
+
+
+def _words_line(n_chars: int, seed: int = 3) -> str:
+    import random
+
+    rng = random.Random(seed)
+    words = "harbour ferry crossing ticket island morning weather schedule captain engine".split()
+    out, size = [], 0
+    while size < n_chars:
+        word = rng.choice(words) + str(rng.randint(0, 999))
+        out.append(word)
+        size += len(word) + 1
+    return " ".join(out)
+
+
+def test_a_line_without_a_full_stop_is_cut_into_quotable_pieces():
+    """A 200 KB line with no punctuation was one "sentence": an answer quoted all 200 KB of it."""
+    from assistant.documents import SENTENCE_MAX_CHARS
+
+    text = _words_line(200_000)
+    spans = sentence_spans(text)
+    assert len(spans) > 200_000 // SENTENCE_MAX_CHARS
+    assert max(e - s for s, e in spans) <= SENTENCE_MAX_CHARS
+    assert all(text[s:e] == text[s:e].strip() and text[s:e] for s, e in spans)
+    # every word is in exactly one piece, in order, none cut in half
+    assert " ".join(text[s:e] for s, e in spans).split() == text.split()
+
+
+def test_a_long_line_is_cut_after_a_clause_mark_when_there_is_one():
+    text = "; ".join(f"clause number {i} of a very long legal sentence" for i in range(60)) + "."
+    pieces = [text[s:e] for s, e in sentence_spans(text)]
+    assert len(pieces) > 1 and all(p.endswith((";", ".")) for p in pieces)
+
+
+def test_a_run_without_any_space_is_cut_at_the_limit():
+    from assistant.documents import SENTENCE_MAX_CHARS
+
+    text = "x" * (2 * SENTENCE_MAX_CHARS + 7)
+    assert sentence_spans(text) == [(0, SENTENCE_MAX_CHARS), (SENTENCE_MAX_CHARS, 2 * SENTENCE_MAX_CHARS),
+                                    (2 * SENTENCE_MAX_CHARS, len(text))]
+
+
+def test_real_sentences_are_not_cut():
+    sentence = "The committee, " + "which met on many occasions in many places, " * 15 + "agreed."
+    assert len(sentence) < 1000
+    assert sentence_spans(sentence) == [(0, len(sentence))]
+
+
+def test_the_answer_to_a_question_about_a_huge_line_quotes_a_bounded_piece(tmp_path, fake_settings):
+    from assistant import Assistant
+    from assistant.documents import SENTENCE_MAX_CHARS
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = _words_line(300_000)
+    (docs / "log.txt").write_text(text, encoding="utf-8")
+    bot = Assistant.from_folder(docs, settings=fake_settings)
+    words = text.split()[20_000:20_004]
+    answer = bot.ask(f"What about {' '.join(words)}?")
+    assert not answer.refused and answer.citations
+    for citation in answer.citations:
+        assert len(citation.quote) <= SENTENCE_MAX_CHARS
+        assert bot.document_text(citation.doc_id)[citation.start:citation.end] == citation.quote
+
+
+def test_splitting_shows_progress_in_characters(tmp_path, capsys):
+    from llama_index.core import Document
+
+    text = _words_line(60_000)
+    nodes = run_transformations([Document(text=text, id_="big.txt")],
+                                passage_splitter(240, 32, show_progress=True))
+    assert len(nodes) > 10
+    err = capsys.readouterr().err
+    assert "Splitting documents" in err and "100%" in err and "char/s" in err
+
+
+@pytest.mark.integration
+def test_a_run_without_spaces_is_split_into_passages_the_model_can_read():
+    """MiniLM's WordPiece reads a 100+ character word as one [UNK]: a 50 KB run of letters and digits
+    counted as one token and became one 50 KB passage. Passages are bounded in characters too."""
+    import random
+    import string
+
+    from llama_index.core import Document
+
+    from assistant.embeddings import MAX_CHARS_PER_TOKEN, load_embedder, token_counter
+
+    text = "".join(random.Random(1).choices(string.ascii_lowercase + string.digits, k=50_000))
+    count = token_counter(load_embedder("all-MiniLM-L6-v2"))
+    assert len(count(text)) >= len(text) // MAX_CHARS_PER_TOKEN
+    nodes = run_transformations([Document(text=text, id_="blob.txt")], passage_splitter(240, 32, count))
+    assert len(nodes) > 50
+    assert all(len(count(n.get_content())) <= 240 for n in nodes)
+    assert all(text[n.start_char_idx:n.end_char_idx] == n.get_content() for n in nodes)
+    assert max(len(n.get_content()) for n in nodes) <= 240 * MAX_CHARS_PER_TOKEN
