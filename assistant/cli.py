@@ -1,4 +1,4 @@
-"""The command line: ``assistant index``, ``assistant ask``, ``assistant chat``, ``assistant serve``.
+"""The command line: ``assistant index``, ``ask``, ``chat``, ``eval``, ``serve``, ``api`` and ``mcp``.
 
 A thin shell over the public API. Errors a user can cause print one line and exit non-zero;
 set ``ASSISTANT_DEBUG=1`` to see tracebacks.
@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", help="settings file in TOML (default: assistant.toml if present)")
     common.add_argument("--model", dest="embed_model", help="embedding model name or local folder")
     common.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_argument("--collection", help="a collection of the config file ([collections.NAME]); "
+                        "default: the documents folder's own")
 
     p = sub.add_parser("index", parents=[common], help="index the documents folder (only what changed)")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
@@ -91,12 +93,39 @@ def _parser() -> argparse.ArgumentParser:
                    help="do not fail when cases that passed in the baseline fail now")
     p.set_defaults(run=_eval)
 
-    p = sub.add_parser("serve", parents=[common], help="the chat in the browser (http://127.0.0.1:7860)")
+    p = sub.add_parser("serve", parents=[common], help="the chat in the browser (http://127.0.0.1:7860), the "
+                       "OpenAI-compatible API (/v1) and MCP (/mcp), on one port")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1, or ASSISTANT_HOST)")
     p.add_argument("--port", help="port to listen on (default 7860, or ASSISTANT_PORT)")
-    p.add_argument("--auth", help="require a login, as user:password (or ASSISTANT_AUTH)")
-    p.set_defaults(run=_serve)
+    p.add_argument("--auth", help="require a login for the browser chat, as user:password (or ASSISTANT_AUTH)")
+    p.set_defaults(run=_serve, ui=True)
+
+    p = sub.add_parser("api", parents=[common], help="the OpenAI-compatible API (/v1) and MCP (/mcp) alone")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1, or ASSISTANT_HOST)")
+    p.add_argument("--port", help="port to listen on (default 7860, or ASSISTANT_PORT)")
+    p.set_defaults(run=_serve, ui=False, auth=None)
+
+    p = sub.add_parser("mcp", parents=[common], help="an MCP server on stdin/stdout (tools: search, ask, "
+                       "list_documents) for MCP clients that start it themselves")
+    p.set_defaults(run=_mcp)
     return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"docs_dir": args.docs, "index_dir": args.index_dir, "embed_model": args.embed_model,
+            "top_k": getattr(args, "top_k", None), "answer_mode": getattr(args, "answer_mode", None),
+            "llm_backend": getattr(args, "llm_backend", None), "llm_model": getattr(args, "llm_model", None),
+            "llm_url": getattr(args, "llm_url", None), "show_progress": False if args.quiet else None}
+
+
+def _assistant(args: argparse.Namespace, **options):
+    """The assistant of ``--collection`` from the config, else of the documents folder the flags name."""
+    from .core import Assistant
+
+    if args.collection:
+        return Assistant.from_config(args.collection, config_file=args.config, **options,
+                                     **{k: v for k, v in _overrides(args).items() if v is not None})
+    return Assistant.from_folder(settings=_settings(args), **options)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -115,14 +144,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from .core import Assistant
-
-    settings = _settings(args)
-    bot = Assistant.from_folder(settings=settings, update=True, rebuild=args.rebuild)
+    bot = _assistant(args, update=True, rebuild=args.rebuild)
     report = bot.last_update
     for item in bot.skipped:
         print(item, file=sys.stderr)
-    print(f"indexed {len(bot.documents)} documents ({bot.passage_count} passages) in {settings.index_dir}: "
+    print(f"indexed {len(bot.documents)} documents ({bot.passage_count} passages) in {bot.settings.index_dir}: "
           f"{report.summary()}")
     unreadable = [s for s in bot.skipped if s.unreadable]
     if unreadable:
@@ -133,14 +159,12 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace):
-    from .core import Assistant
     from .errors import IndexMissingError
 
-    settings = _settings(args)
     try:
-        bot = Assistant.from_folder(settings=settings, update=not args.no_update)
+        bot = _assistant(args, update=not args.no_update)
     except IndexMissingError:  # --no-update, but there is nothing to use yet: build it
-        bot = Assistant.from_folder(settings=settings, update=True)
+        bot = _assistant(args, update=True)
     for item in bot.skipped:
         print(item, file=sys.stderr)
     return bot
@@ -238,7 +262,25 @@ def _summary(result) -> str:
 def _serve(args: argparse.Namespace) -> int:
     from .ui import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, auth=args.auth)
+    overrides = {k: v for k, v in _overrides(args).items() if v is not None}
+    overrides.setdefault("show_progress", False)
+    return serve(None, host=args.host, port=args.port, auth=args.auth, config_file=args.config,
+                 collection=args.collection, ui=args.ui, overrides=overrides)
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from .api.mcp import run_stdio
+    from .config import collections
+    from .library import Library
+
+    overrides = {k: v for k, v in _overrides(args).items() if v is not None}
+    overrides.setdefault("show_progress", False)  # stdout is the protocol's
+    library = Library(collections(args.config, **overrides))
+    if args.collection and args.collection not in library.names:
+        raise ConfigError(f"no collection named {args.collection!r}; the config has {', '.join(library.names)}")
+    library.get(args.collection or library.default)  # index now: a broken folder fails before the client waits
+    run_stdio(library)
+    return 0
 
 
 def _answer(pieces, bot, show_draft: bool) -> Answer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -49,6 +50,10 @@ class Settings:
     max_sentences: int = 2  # sentences quoted in one extractive answer
     max_file_mb: float = 20.0  # larger files are skipped when indexing
     follow_links_outside: bool = False  # read links in the documents folder that point outside it
+    # Files uploaded in the browser or over the API go here, never into docs_dir (which may be a project
+    # checkout); the index covers both. "" means <data_dir>/uploads/<collection>.
+    uploads_dir: str = ""
+    data_dir: str = ""  # the user's data folder ("" = the platform's, e.g. ~/.local/share/doc-assistant)
     embed_batch_size: int = 32
     show_progress: bool = True
     # Answer mode "llm": which model writes the answer (the extractive answerer stays the default).
@@ -103,17 +108,115 @@ class Settings:
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> "Settings":
         """Build settings from a TOML file (``assistant.toml`` or ``$ASSISTANT_CONFIG``), env and kwargs."""
         values: dict[str, Any] = {}
-        path = config_file or os.environ.get("ASSISTANT_CONFIG")
-        if path is None and Path("assistant.toml").is_file():
-            path = "assistant.toml"
+        path = config_path(config_file)
         if path is not None:
-            values.update(_read_toml(Path(path)))
+            values.update(_read_toml(path))
         values.update(_read_env())
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**_coerce(values))
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **_coerce(changes))
+
+
+# Tables of the config file that are not settings: read by collections.py (collections, API keys).
+SECTIONS = ("collections", "api_keys")
+
+
+def config_path(config_file: str | Path | None = None) -> Path | None:
+    """The config file in use: ``config_file``, else ``$ASSISTANT_CONFIG``, else ``./assistant.toml`` if any."""
+    path = config_file or os.environ.get("ASSISTANT_CONFIG")
+    if path is None and Path("assistant.toml").is_file():
+        path = "assistant.toml"
+    return Path(path) if path is not None else None
+
+
+def read_sections(config_file: str | Path | None = None) -> dict[str, Any]:
+    """The config file's non-setting tables (``collections``, ``api_keys``), empty without a file."""
+    path = config_path(config_file)
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; fix the path or remove ASSISTANT_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix it and retry") from None
+    return {k: v for k, v in data.items() if k in SECTIONS}
+
+
+UPLOADS = "uploads"  # the uploads folder's documents have ids "uploads/<file>"
+
+
+def data_folder(settings: Settings) -> Path:
+    """The user's data folder: ``data_dir``, else the platform's (``~/.local/share/doc-assistant``)."""
+    if settings.data_dir:
+        return Path(settings.data_dir).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("doc-assistant", appauthor=False))
+
+
+def uploads_folder(settings: Settings, collection: str = "") -> Path:
+    """Where uploads for these settings go: ``uploads_dir``, else ``<data folder>/uploads/NAME-HASH`` (the
+    collection's or documents folder's name, and a hash of the index folder), never the documents folder."""
+    if settings.uploads_dir:
+        return Path(settings.uploads_dir).expanduser()
+    # named for the collection (or documents folder) and told apart by its index: two setups whose
+    # folders are both called "docs" never share uploads
+    from hashlib import sha256
+
+    index = Path(settings.index_dir).expanduser().resolve()
+    name = collection or _collection_name(Path(settings.docs_dir).expanduser().resolve().name or "docs")
+    return data_folder(settings) / UPLOADS / f"{name}-{sha256(str(index).encode()).hexdigest()[:8]}"
+
+
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A named documents folder with its own index and uploads folder: ``[collections.NAME]`` in the config."""
+
+    name: str
+    settings: Settings
+
+
+def collections(config_file: str | Path | None = None, **overrides: Any) -> dict[str, Collection]:
+    """Every collection, the default first.
+
+    The default is the settings' own documents folder (``seeds`` unless configured), named after it.
+    Each ``[collections.NAME]`` table names its ``docs_dir`` and ``index_dir`` and may override any other
+    setting for that collection; a table named like the default replaces it. Uploads go to
+    ``uploads_dir``, else ``<data_dir>/uploads/NAME-HASH`` (``uploads_folder``).
+    """
+    base = Settings.load(config_file, **overrides)
+    default = _collection_name(Path(base.docs_dir).expanduser().resolve().name or "docs")
+    tables = read_sections(config_file).get("collections", {})
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise ConfigError("[collections.NAME] tables must each hold settings (docs_dir = ..., index_dir = ...)")
+    out: dict[str, Collection] = {}
+    for name, table in [(default, tables.get(default, {})), *((n, t) for n, t in tables.items() if n != default)]:
+        if not COLLECTION_NAME.fullmatch(name):
+            raise ConfigError(f"collection name {name!r} must be letters, digits, '_', '.' or '-' (no ':')")
+        unknown = set(table) - set(_field_types())
+        if unknown:
+            raise ConfigError(f"collection {name} has unknown settings: {', '.join(sorted(unknown))}")
+        if name != default and not {"docs_dir", "index_dir"} <= set(table):
+            raise ConfigError(f"collection {name} needs docs_dir and index_dir (its own index folder)")
+        settings = base.replace(**table)
+        if not settings.uploads_dir:
+            settings = settings.replace(uploads_dir=str(uploads_folder(settings, name)))
+        out[name] = Collection(name, settings)
+    indexes = [c.settings.index_dir.expanduser().resolve() for c in out.values()]
+    if len(set(indexes)) != len(indexes):
+        raise ConfigError("two collections share one index_dir; give each collection its own")
+    return out
+
+
+def _collection_name(folder_name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("-._") or "docs"
+    return name[:64]
 
 
 def _field_types() -> dict[str, Any]:
@@ -128,6 +231,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix it and retry") from None
     data = data.get("assistant", data)  # accept a bare table or an [assistant] section
+    data = {k: v for k, v in data.items() if k not in SECTIONS}
     unknown = set(data) - set(_field_types())
     if unknown:
         raise ConfigError(f"config file {path} has unknown settings: {', '.join(sorted(unknown))}")

@@ -8,17 +8,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from llama_index.core import Document
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .answering.extractive import ExtractiveAnswerer
 from .citations import Answer, verify
-from .config import ANSWER_MODES, Settings, check_top_k
+from .config import ANSWER_MODES, UPLOADS, Settings, check_top_k, collections, uploads_folder
 from .documents import Passage, Skipped, describe_supported, load_documents
 from .embeddings import dimension_of, load_embedder, max_tokens
 from .errors import ConfigError, IndexMismatchError, NoDocumentsError
@@ -73,6 +75,7 @@ class Assistant:
         """
         self.settings = settings
         self.embedder = embedder
+        self.collection = ""  # the collection's name when made by from_config
         self.skipped = list(skipped or [])
         self.last_update = report
         self._llm = llm  # the LLM, kept across index refreshes
@@ -137,6 +140,23 @@ class Assistant:
             bot.answerer_for("llm")  # load the model now: a missing one fails here, not mid-chat
         return bot
 
+    @classmethod
+    def from_config(cls, collection: str | None = None, *, config_file: str | Path | None = None,
+                    embedder: BaseEmbedding | None = None, llm: Any = None, update: bool = True,
+                    **overrides: Any) -> "Assistant":
+        """The assistant of one collection of the config file (``[collections.NAME]``); the default
+        collection (the ``seeds`` folder unless configured) without a name.
+
+        >>> Assistant.from_config("papers").ask("What did the trial find?")   # doctest: +SKIP
+        """
+        found = collections(config_file, **overrides)
+        name = collection or next(iter(found))
+        if name not in found:
+            raise ConfigError(f"no collection named {name!r}; the config has {', '.join(found)}")
+        bot = cls.from_folder(settings=found[name].settings, embedder=embedder, llm=llm, update=update)
+        bot.collection = name
+        return bot
+
     @staticmethod
     def _manifest_base(settings: Settings, embedder: BaseEmbedding) -> dict:
         limit = max_tokens(embedder)
@@ -157,8 +177,7 @@ class Assistant:
             return self._refresh(rebuild)
 
     def _refresh(self, rebuild: bool) -> UpdateReport:
-        documents, skipped = load_documents(self.settings.docs_dir, self.settings.max_file_mb,
-                                            follow_links_outside=self.settings.follow_links_outside)
+        documents, skipped = self._load_documents()
         for item in skipped:
             log.warning("%s", item)
         if not documents:
@@ -174,6 +193,30 @@ class Assistant:
         self._use(snapshot)
         return report
 
+    def _load_documents(self) -> tuple[list[Document], list[Skipped]]:
+        """The documents folder's files, then the uploads folder's (ids ``uploads/<file>``)."""
+        settings = self.settings
+        documents, skipped = load_documents(settings.docs_dir, settings.max_file_mb,
+                                            follow_links_outside=settings.follow_links_outside)
+        uploads = self.uploads_dir
+        if not uploads.is_dir() or uploads.resolve() == Path(settings.docs_dir).resolve():
+            return documents, skipped
+        taken = {doc.doc_id for doc in documents}
+        more, more_skipped = load_documents(uploads, settings.max_file_mb)
+        for doc in more:
+            doc.id_ = f"{UPLOADS}/{doc.id_}"
+            if doc.id_ in taken:
+                skipped.append(Skipped(doc.id_, f"the documents folder has a file {doc.id_} too; rename one", True))
+                continue
+            documents.append(doc)
+        skipped.extend(dataclasses.replace(s, path=f"{UPLOADS}/{s.path}") for s in more_skipped)
+        return documents, skipped
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where files added through the browser or the API are kept (indexed with the documents)."""
+        return uploads_folder(self.settings, self.collection)
+
     def warm_up(self) -> None:
         """Load the embedding model now instead of on the first question."""
         warm = getattr(self.embedder, "warm_up", None)
@@ -184,18 +227,21 @@ class Assistant:
     # ------------------------------------------------------------------ asking
 
     def ask(self, question: str, history: list[str] | None = None, top_k: int | None = None,
-            mode: str | None = None, rewrite: Rewrite | None = None) -> Answer:
+            mode: str | None = None, rewrite: Rewrite | None = None,
+            generation: dict[str, Any] | None = None) -> Answer:
         """Answer one question; ``history`` holds earlier user questions of the same conversation.
 
         ``top_k`` (passages retrieved) and ``mode`` (``extractive`` or ``llm``) override the settings for
         this question only; ``rewrite(question, history)`` replaces the answer mode's way of making a
-        follow-up stand-alone.
+        follow-up stand-alone. ``generation`` (``temperature``, ``max_tokens``) goes to the model in llm
+        mode, per call, for server backends (llama-index's local llama.cpp keeps the configured values).
         """
-        *_, answer = self.stream(question, history, top_k=top_k, mode=mode, rewrite=rewrite)
+        *_, answer = self.stream(question, history, top_k=top_k, mode=mode, rewrite=rewrite, generation=generation)
         return answer
 
     def stream(self, question: str, history: list[str] | None = None, top_k: int | None = None,
-               mode: str | None = None, rewrite: Rewrite | None = None) -> Iterator[str | Answer]:
+               mode: str | None = None, rewrite: Rewrite | None = None,
+               generation: dict[str, Any] | None = None) -> Iterator[str | Answer]:
         """Yield the answer text in pieces (the model's tokens in llm mode), then the verified ``Answer``.
 
         The pieces are a draft; the final ``Answer`` is what was verified, with every [n] checked.
@@ -208,7 +254,8 @@ class Assistant:
         asked = Question.ask(question, history, rewrite=rewrite or answerer.standalone)
         vector = state.retriever.embed_query(asked.query)
         passages = state.retriever.search(asked, top_k=top_k, vector=vector)
-        for piece in answerer.stream(asked, passages, vector):
+        extra = {"generation": generation} if generation and answerer is not state.answerer else {}
+        for piece in answerer.stream(asked, passages, vector, **extra):
             if isinstance(piece, Answer):
                 yield verify(piece, state.texts)
             else:

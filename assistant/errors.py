@@ -49,3 +49,15 @@ class IndexBusyError(AssistantError):
 
 class LLMError(AssistantError):
     """The language model (local or a server) failed to answer."""
+
+
+class UnknownCollectionError(ConfigError):
+    """No collection of that name (or not one the caller may use)."""
+
+
+class CollectionLoadingError(AssistantError):
+    """The collection's index is still being built or loaded; ask again in a moment."""
+
+
+class AccessError(AssistantError):
+    """An API key is missing, unknown, or may not use that collection."""

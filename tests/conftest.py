@@ -107,13 +107,15 @@ register_fakes()
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
+def clean_environment(monkeypatch, tmp_path_factory):
     """Settings come only from what a test passes: no ASSISTANT_* variable leaks in from the shell."""
     import os
 
     for name in list(os.environ):
         if name.startswith("ASSISTANT_"):
             monkeypatch.delenv(name)
+    # uploads go to the user's data folder (platformdirs reads XDG_DATA_HOME): a fresh one per test
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
 
 
 @pytest.fixture(scope="session")

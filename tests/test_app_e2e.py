@@ -152,7 +152,7 @@ class AppProcess:
         base.update({
             "ASSISTANT_DOCS_DIR": str(self.docs), "ASSISTANT_INDEX_DIR": str(self.index),
             "ASSISTANT_TEST_NETWORK_LOG": str(self.network_log), "GRADIO_TEMP_DIR": str(work / "gradio"),
-            "PYTHONUNBUFFERED": "1", **env,
+            "PYTHONUNBUFFERED": "1", "XDG_DATA_HOME": str(work / "data"), **env,
         })
         cwd = work / "cwd"  # no assistant.toml of the developer's is picked up
         cwd.mkdir()
@@ -331,18 +331,22 @@ def test_upload_a_document_then_ask_about_it(client, app, tmp_path):
     path = tmp_path / "Selene Station (notes).md"
     path.write_text(NEW_DOC, encoding="utf-8")
     result = client.predict([handle_file(str(path))], api_name="/upload")
-    assert result["added"] == [{"doc_id": "Selene-Station-notes.md", "title": "Selene research station opens on the Moon",
+    assert result["added"] == [{"doc_id": "uploads/Selene-Station-notes.md",
+                                "title": "Selene research station opens on the Moon",
                                 "date": "2031-05-03", "passages": 1, "given_name": "Selene Station (notes).md"}]
     assert result["refused"] == [] and result["unchanged"] == []
-    assert (app.docs / "Selene-Station-notes.md").read_text(encoding="utf-8") == NEW_DOC
+    stored = list((app.work / "data" / "doc-assistant" / "uploads").glob("docs-*/Selene-Station-notes.md"))
+    assert [p.read_text(encoding="utf-8") for p in stored] == [NEW_DOC]
+    assert not (app.docs / "Selene-Station-notes.md").exists()  # never into the documents folder
     docs = client.predict(api_name="/documents")
-    assert [d["doc_id"] for d in docs] == ["Selene-Station-notes.md", SEED]
+    assert [d["doc_id"] for d in docs] == [SEED, "uploads/Selene-Station-notes.md"]
     assert docs == result["documents"]
 
     answer = new_client(app).predict("When did the Selene research station open?", api_name="/ask")
     assert not answer["refused"], answer["text"]
     assert "3 May 2031" in answer["text"]
-    assert [(c["doc_id"], c["date"]) for c in answer["citations"]] == [("Selene-Station-notes.md", "2031-05-03")]
+    assert [(c["doc_id"], c["date"]) for c in answer["citations"]] == [("uploads/Selene-Station-notes.md",
+                                                                       "2031-05-03")]
     # the seed article still answers as before
     assert "6,01,427" in new_client(app).predict("How many AK-203 rifles will India buy?", api_name="/ask")["text"]
 
@@ -407,7 +411,7 @@ def test_path_traversal_names_are_refused(client, app, tmp_path):
     with httpx.Client(base_url=app.url.rstrip("/"), timeout=30) as http:
         outside = [{"path": str(ROOT / "README.md"), "orig_name": "readme.md", "meta": {"_type": "gradio.FileData"}}]
         assert sse_call(http, "upload", [outside])[0] == "error"
-    assert not (app.docs / "readme.md").exists()
+    assert not (app.docs / "readme.md").exists() and not list(app.work.rglob("readme.md"))
     assert documents(client) == before
 
 

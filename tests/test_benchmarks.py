@@ -110,3 +110,15 @@ def test_follow_up_benchmark_runs(tmp_path):
     none = data["strategies"]["none"]["summary"]
     assert none["multiturn"]["rewritten"] == 0  # the question alone is never rewritten
     assert data["strategies"]["always"]["summary"]["multiturn"]["rewritten"] == 3  # always joined
+
+
+def test_api_benchmark_runs(tmp_path):
+    """bench_api.py --smoke: the API beside in-process ask(), and streaming clients at once (shape only)."""
+    out = tmp_path / "api.json"
+    run("bench_api.py", "--smoke", "--json", str(out))
+    data = json.loads(out.read_text(encoding="utf-8"))
+    overhead, concurrency = data["overhead"], data["concurrency"]
+    assert overhead["questions"] == 6 and overhead["answers_differ"] == 0
+    assert overhead["p50_ratio"] > 0 and overhead["in_process_p50_ms"] > 0
+    assert (concurrency["clients"], concurrency["questions_each"], concurrency["answers"]) == (4, 3, 12)
+    assert concurrency["errors"] == 0 and concurrency["answers_not_their_own"] == 0

@@ -246,13 +246,14 @@ def test_upload_refuses_a_binary_file_then_indexes_a_document(page, server):
     upload.set_input_files(files=[{"name": "Selene Station (notes).md", "mimeType": "text/markdown",
                                    "buffer": NEW_DOC.encode("utf-8")}])
     expect(page.locator("#upload-status")).to_have_text(
-        "✓ Added Selene Station (notes).md (saved as Selene-Station-notes.md): 1 passage indexed; ask about it now.",
-        timeout=WAIT_MS)
+        "✓ Added Selene Station (notes).md (saved as uploads/Selene-Station-notes.md): 1 passage indexed; "
+        "ask about it now.", timeout=WAIT_MS)
     expect(page.locator("#documents-list")).to_contain_text("2 documents, 4 passages indexed.")
     expect(page.locator("#documents-list")).to_contain_text("Selene research station opens on the Moon")
-    assert sorted(p.name for p in server.docs.iterdir()) == [
-        "Selene-Station-notes.md", "india-russia-2plus2-ak203-summit.meta.yaml", "india-russia-2plus2-ak203-summit.txt"
+    assert sorted(p.name for p in server.docs.iterdir()) == [  # the documents folder is left alone
+        "india-russia-2plus2-ak203-summit.meta.yaml", "india-russia-2plus2-ak203-summit.txt"
     ]
+    assert [p.name for p in (server.work / "data").rglob("*.md")] == ["Selene-Station-notes.md"]
     page.get_by_role("tab", name="Chat").click()
     ask(page, "When did the Selene research station open?")
     expect(bot_messages(page).last).to_contain_text("3 May 2031")

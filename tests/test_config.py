@@ -24,6 +24,8 @@ DEFAULTS = {
     "max_sentences": 2,
     "max_file_mb": 20.0,
     "follow_links_outside": False,
+    "uploads_dir": "",
+    "data_dir": "",
     "embed_batch_size": 32,
     "show_progress": True,
     "llm_backend": "local",
@@ -224,3 +226,101 @@ def test_toml_float_for_an_int_setting_is_an_error(tmp_path):
 
 def test_doctest_example():
     assert Settings(top_k=3).top_k == 3
+
+
+# ------------------------------------------------------------------ collections
+
+
+def test_without_collections_the_documents_folder_is_the_one_collection(tmp_path):
+    from assistant.config import collections
+
+    found = collections(docs_dir=tmp_path / "papers", index_dir=tmp_path / "idx", data_dir=tmp_path / "data")
+    assert list(found) == ["papers"]
+    assert found["papers"].settings.docs_dir == tmp_path / "papers"
+    assert Path(found["papers"].settings.uploads_dir).parent == tmp_path / "data" / "uploads"
+    assert Path(found["papers"].settings.uploads_dir).name.startswith("papers-")
+
+
+def test_collections_from_the_config_file(tmp_path):
+    from assistant.config import collections
+
+    config = tmp_path / "assistant.toml"
+    config.write_text(f"""
+top_k = 4
+data_dir = "{tmp_path / 'data'}"
+
+[collections.papers]
+docs_dir = "{tmp_path / 'papers'}"
+index_dir = "{tmp_path / 'papers-index'}"
+answer_mode = "llm"
+
+[collections.mail]
+docs_dir = "{tmp_path / 'mail'}"
+index_dir = "{tmp_path / 'mail-index'}"
+uploads_dir = "{tmp_path / 'mail-uploads'}"
+""", encoding="utf-8")
+    found = collections(config)
+    assert list(found) == ["seeds", "papers", "mail"]  # the seed folder stays the default
+    assert found["papers"].settings.top_k == 4 and found["papers"].settings.answer_mode == "llm"
+    assert found["seeds"].settings.answer_mode == "extractive"
+    assert Path(found["papers"].settings.uploads_dir).parent == tmp_path / "data" / "uploads"
+    assert Path(found["papers"].settings.uploads_dir).name.startswith("papers-")
+    assert len({c.settings.uploads_dir for c in found.values()}) == 3
+    assert Path(found["mail"].settings.uploads_dir) == tmp_path / "mail-uploads"
+    assert Settings.load(config).top_k == 4  # the settings reader skips the collection tables
+
+
+@pytest.mark.parametrize("table,message", [
+    ('[collections."bad:name"]\ndocs_dir = "a"\nindex_dir = "b"', "must be letters"),
+    ('[collections.x]\ndocs_dir = "a"', "needs docs_dir and index_dir"),
+    ('[collections.x]\ndocs_dir = "a"\nindex_dir = "index"', "share one index_dir"),
+    ('[collections.x]\ndocs_dir = "a"\nindex_dir = "b"\ncolour = "red"', "unknown settings: colour"),
+    ('collections = 3', "must each hold settings"),
+])
+def test_bad_collections_are_one_line_errors(tmp_path, monkeypatch, table, message):
+    from assistant.config import collections
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "assistant.toml").write_text(table, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        collections()
+
+
+def test_api_keys_from_config_and_env(tmp_path):
+    from assistant.api.keys import ApiKeys, Denied, digest
+
+    config = tmp_path / "assistant.toml"
+    config.write_text(f'[api_keys]\n"sk-a" = ["seeds"]\n"sha256:{digest("sk-hashed")}" = ["*"]\n', encoding="utf-8")
+    keys = ApiKeys.load(config, env={"ASSISTANT_API_KEYS": "sk-env=papers,mail; sk-all=*"})
+    assert keys.configured
+    assert keys.check("Bearer sk-a", "10.0.0.7").visible(["seeds", "papers"]) == ["seeds"]
+    assert keys.check("bearer sk-hashed", "10.0.0.7").may_use("anything")
+    assert keys.check("Bearer sk-env", "127.0.0.1").visible(["seeds", "papers", "mail"]) == ["papers", "mail"]
+    for header in (None, "", "Bearer", "Basic sk-a", "Bearer sk-nope"):
+        with pytest.raises(Denied) as caught:
+            keys.check(header, "127.0.0.1")
+        assert caught.value.status == 401 and "sk-" not in str(caught.value)  # a key is never echoed
+
+
+def test_without_keys_only_loopback_clients_are_served():
+    from assistant.api.keys import ApiKeys, Denied
+
+    keys = ApiKeys.load(env={})
+    assert not keys.configured
+    for host in ("127.0.0.1", "::1", "127.8.9.10", "localhost"):
+        assert keys.check(None, host).may_use("seeds")
+    for host in ("10.1.2.3", "192.168.0.5", "2001:db8::1", None, ""):
+        with pytest.raises(Denied) as caught:
+            keys.check("Bearer anything", host)
+        assert caught.value.status == 403
+
+
+@pytest.mark.parametrize("value,message", [
+    ("novalue", "must look like KEY=collection"),
+    ("=seeds", "must look like KEY=collection"),
+])
+def test_bad_api_key_env_is_a_one_line_error(value, message):
+    from assistant.api.keys import ApiKeys
+
+    with pytest.raises(ConfigError, match=message):
+        ApiKeys.load(env={"ASSISTANT_API_KEYS": value})

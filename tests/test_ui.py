@@ -411,17 +411,20 @@ def test_upload_stores_a_sanitised_copy_and_indexes_it(app, service, docs_dir, t
     before = {d.doc_id: d.indexed_at for d in service.documents()}
     status, view, cleared = app.upload([{"path": str(write_upload(tmp_path, "x", LIGHTHOUSE)),
                                          "orig_name": "Zephyr lighthouse (log).txt"}])
-    assert status == ("✓ Added **Zephyr lighthouse (log).txt** (saved as Zephyr-lighthouse-log.txt): "
+    assert status == ("✓ Added **Zephyr lighthouse (log).txt** (saved as uploads/Zephyr-lighthouse-log.txt): "
                       "1 passage indexed; ask about it now.")
     assert cleared is None
-    assert (docs_dir / "Zephyr-lighthouse-log.txt").read_text(encoding="utf-8") == LIGHTHOUSE
-    assert folder_files(docs_dir) == ["Zephyr-lighthouse-log.txt", "bakery.txt", "rivers.txt", "rocket.txt"]
-    assert "<code>Zephyr-lighthouse-log.txt</code>" in view
+    uploads = service.bot.uploads_dir
+    assert (uploads / "Zephyr-lighthouse-log.txt").read_text(encoding="utf-8") == LIGHTHOUSE
+    assert folder_files(uploads) == ["Zephyr-lighthouse-log.txt"]
+    assert folder_files(docs_dir) == ["bakery.txt", "rivers.txt", "rocket.txt"]  # never into the documents folder
+    assert not uploads.is_relative_to(docs_dir.parent)
+    assert "<code>uploads/Zephyr-lighthouse-log.txt</code>" in view
     after = {d.doc_id: d.indexed_at for d in service.documents()}
     assert {k: v for k, v in after.items() if k in before} == before  # the others were not re-indexed
     answer = run_chat(app, LIGHTHOUSE_Q)[-1][3].turns[0][1]
     assert not answer.refused, answer.text
-    assert [c.doc_id for c in answer.citations] == ["Zephyr-lighthouse-log.txt"]
+    assert [c.doc_id for c in answer.citations] == ["uploads/Zephyr-lighthouse-log.txt"]
 
 
 @pytest.mark.parametrize("name,data,reason", [
@@ -442,7 +445,8 @@ def test_refused_uploads_leave_the_folder_and_index_untouched(app, service, docs
     assert status.startswith("✗ Refused **")
     assert escape_markdown(reason) in status and status.endswith("Nothing already indexed was changed.")
     assert [(d.doc_id, d.passages, d.indexed_at) for d in service.documents()] == index_before
-    assert folder_files(tmp_path / "docs") == files_before  # no staging folder left behind either
+    assert folder_files(tmp_path / "docs") == files_before
+    assert folder_files(service.bot.uploads_dir) == []  # no staging folder left behind either
     assert not list(tmp_path.rglob("evil.txt"))
 
 
@@ -455,7 +459,7 @@ def test_upload_limits_size_and_judges_each_file_on_its_own(docs_dir, fake_setti
         ("lighthouse.txt", write_upload(tmp_path, "x", LIGHTHOUSE + "More.")),
     ])
     assert report.to_dict() == {
-        "added": [{"doc_id": "lighthouse.txt", "title": "Lighthouse", "date": "", "passages": 1,
+        "added": [{"doc_id": "uploads/lighthouse.txt", "title": "Lighthouse", "date": "", "passages": 1,
                    "given_name": "lighthouse.txt"}],
         "unchanged": [],
         "refused": [
@@ -464,16 +468,19 @@ def test_upload_limits_size_and_judges_each_file_on_its_own(docs_dir, fake_setti
                                                  "rename one of them"},
         ],
     }
-    assert not (docs_dir / "big.txt").exists()
+    assert not (docs_dir / "big.txt").exists() and not (bot.uploads_dir / "big.txt").exists()
 
 
 def test_upload_of_an_existing_name(service, docs_dir, tmp_path):
     same = service.add_files([("bakery.txt", write_upload(tmp_path, "x", (docs_dir / "bakery.txt").read_bytes()))])
     assert same.markdown() == "• **bakery.txt** is already indexed with the same content."
     other = service.add_files([("bakery.txt", write_upload(tmp_path, "x", "A different bakery."))])
-    assert other.refused == [("bakery.txt", "a different document named bakery.txt is already in the documents "
-                                            "folder; rename the file and upload it again")]
+    assert [d.doc_id for d in other.added] == ["uploads/bakery.txt"]  # beside the documents folder's own
     assert (docs_dir / "bakery.txt").read_text(encoding="utf-8").startswith("Marta Olsen")
+    third = service.add_files([("bakery.txt", write_upload(tmp_path, "x", "Yet another bakery."))])
+    assert third.refused == [("bakery.txt", "a different document named bakery.txt was uploaded before; "
+                                            "rename the file and upload it again")]
+    assert (service.bot.uploads_dir / "bakery.txt").read_text(encoding="utf-8") == "A different bakery."
     assert service.add_files([]).refused == [("(no file)", "choose a .txt, .md, .html or .pdf file to upload")]
 
 
@@ -485,7 +492,7 @@ def test_upload_while_another_process_indexes_takes_the_file_back(service, docs_
         fcntl.flock(held, fcntl.LOCK_UN)
     assert report.refused == [("lighthouse.txt", f"it could not be indexed (another process is updating the index in "
                                                  f"{fake_settings.index_dir}; wait for it to finish and retry)")]
-    assert not (docs_dir / "lighthouse.txt").exists()
+    assert not (service.bot.uploads_dir / "lighthouse.txt").exists()
     assert [d.doc_id for d in service.documents()] == ["bakery.txt", "rivers.txt", "rocket.txt"]
 
 
@@ -497,16 +504,17 @@ def test_an_unexpected_failure_while_indexing_takes_the_file_back_too(service, d
     with pytest.raises(RuntimeError, match="disk on fire"):
         service.add_files([("lighthouse.txt", write_upload(tmp_path, "x", LIGHTHOUSE))])
     assert folder_files(docs_dir) == ["bakery.txt", "rivers.txt", "rocket.txt"]
+    assert folder_files(service.bot.uploads_dir) == []
 
 
 def test_api_upload_returns_structured_results(app, docs_dir, tmp_path):
     data = app.api_upload([{"path": str(write_upload(tmp_path, "x", LIGHTHOUSE)), "orig_name": "keeper.md"},
                            {"path": str(write_upload(tmp_path, "x", BINARY)), "orig_name": "scan.txt"}])
-    assert data["added"] == [{"doc_id": "keeper.md", "title": "Keeper", "date": "", "passages": 1,
+    assert data["added"] == [{"doc_id": "uploads/keeper.md", "title": "Keeper", "date": "", "passages": 1,
                               "given_name": "keeper.md"}]
     assert data["refused"] == [{"file": "scan.txt", "reason": "binary file, not text; convert it to .txt, .md, "
                                                               ".html or .pdf"}]
-    assert [d["doc_id"] for d in data["documents"]] == ["bakery.txt", "keeper.md", "rivers.txt", "rocket.txt"]
+    assert [d["doc_id"] for d in data["documents"]] == ["bakery.txt", "rivers.txt", "rocket.txt", "uploads/keeper.md"]
     assert app.api_documents() == data["documents"]
 
 
@@ -638,3 +646,55 @@ def test_llm_mode_streams_the_model_draft_then_shows_the_verified_answer(docs_di
     assert final.mode == "llm" and final.text == "Marta Olsen opened the Crumb bakery in 1998. [1]"
     assert "moon rocks" not in messages[-1]["content"] and "Marta Olsen" in messages[-1]["content"]
     assert "Crumb bakery" in sources and status == ""
+
+
+# ------------------------------------------------------------------ collections
+
+
+@pytest.fixture
+def two_collections(docs_dir, fake_settings, tmp_path):
+    from assistant.config import Collection
+    from assistant.library import Library
+
+    other = tmp_path / "harbour"
+    other.mkdir()
+    (other / "ferry.txt").write_text("The harbour ferry to Skerry Island leaves every hour from Pier 4.",
+                                     encoding="utf-8")
+    library = Library({
+        "docs": Collection("docs", fake_settings.replace(docs_dir=docs_dir, uploads_dir=str(tmp_path / "up-docs"))),
+        "harbour": Collection("harbour", fake_settings.replace(docs_dir=other, index_dir=tmp_path / "harbour-index",
+                                                               refusal_threshold=0.05,
+                                                               uploads_dir=str(tmp_path / "up-harbour"))),
+    })
+    demo = build_app(library.get("docs"), library=library, stream_delay=0)
+    return demo.handlers, library
+
+
+def test_the_collection_selector_asks_the_chosen_collection(two_collections, tmp_path):
+    app, library = two_collections
+    *_, (messages, sources, status, chat, _, box) = app.respond("Who opened the Crumb bakery?", None, None, 5,
+                                                                  "extractive", False, "docs")
+    assert "Marta Olsen" in chat.turns[-1][1].text and chat.assistant is library.get("docs")
+    messages, sources, status, chat_state, selected, documents = app.switch("harbour")
+    assert (messages, chat_state, selected, status) == ([], None, None, "")
+    assert "ferry.txt" in documents and "bakery.txt" not in documents
+    # a conversation begun in another collection does not carry over: the chat is replaced
+    *_, (messages, sources, status, chat2, _, box) = app.respond("When does the harbour ferry leave?", chat, None,
+                                                                   5, "extractive", False, "harbour")
+    assert chat2 is not chat and chat2.assistant is library.get("harbour")
+    answer = chat2.turns[-1][1]
+    assert "every hour" in answer.text and [c.doc_id for c in answer.citations] == ["ferry.txt"]
+    assert "ferry.txt" in sources
+    # uploads go to the chosen collection's uploads folder and index
+    status, view, _ = app.upload([{"path": str(write_upload(tmp_path, "x", LIGHTHOUSE)), "orig_name": "light.txt"}],
+                                 "harbour")
+    assert status.startswith("✓ Added **light.txt**") and "uploads/light.txt" in view
+    assert (tmp_path / "up-harbour" / "light.txt").is_file() and not (tmp_path / "up-docs").exists()
+    assert "uploads/light.txt" not in app.documents_html("docs")
+
+
+def test_an_unknown_collection_is_a_status_line_not_a_crash(two_collections):
+    app, _ = two_collections
+    *_, (messages, sources, status, chat, _, box) = app.respond("Who opened the Crumb bakery?", None, None, 5,
+                                                                  "extractive", False, "nope")
+    assert status == "⚠ no collection named 'nope'" and box == "Who opened the Crumb bakery?"

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -127,7 +127,8 @@ class LLMAnswerer:
         *_, final = self.stream(question, passages, query_vector)
         return final
 
-    def stream(self, question: Question, passages: list[Passage], query_vector: np.ndarray) -> Iterator[str | Answer]:
+    def stream(self, question: Question, passages: list[Passage], query_vector: np.ndarray,
+               generation: dict[str, Any] | None = None) -> Iterator[str | Answer]:
         """Yield the model's tokens as they come, then the verified ``Answer``.
 
         The model is asked whenever the documents mention what the question is about; it sees the
@@ -153,7 +154,7 @@ class LLMAnswerer:
                     ChatMessage(role="user", content=template.format(passages=numbered, question=question.query))]
         generated = ""
         try:
-            for chunk in self.llm.stream_chat(messages):
+            for chunk in self.llm.stream_chat(messages, **(generation or {})):
                 if chunk.delta:
                     generated += chunk.delta
                     yield chunk.delta

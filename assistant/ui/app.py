@@ -24,9 +24,11 @@ page's CSS and JS are in assets.py.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import os
 import sys
+import threading
 import time
 from typing import Any, Iterator, Sequence
 
@@ -37,6 +39,7 @@ from ..config import ANSWER_MODES, Settings
 from ..core import Assistant, Chat, DocumentInfo
 from ..documents import describe_supported
 from ..errors import AssistantError, ConfigError
+from ..library import Library
 from ..process import EXIT_INTERRUPTED, EXIT_USER_ERROR, quiet_libraries
 from .assets import CSS, JS, THEME_FONTS
 from .render import (
@@ -73,27 +76,50 @@ MODE_LABELS = {"extractive": "Extractive: quotes the documents' own sentences",
 class ChatApp:
     """The event handlers of one app, as plain methods (the tests call them directly)."""
 
-    def __init__(self, service: ChatService):
-        self.service = service
+    def __init__(self, service: ChatService, library: Library | None = None):
+        self.service = service  # the default collection's
+        self.library = library  # the other collections, chosen in the settings panel
+        self._services = {service.bot.collection: service}
+        self._lock = threading.Lock()
 
-    def _doc_infos(self) -> dict[str, DocumentInfo]:
-        return {d.doc_id: d for d in self.service.documents()}
+    def service_for(self, collection: str | None = None) -> ChatService:
+        """The service of ``collection`` (default: the app's first), loading it on first use."""
+        if not collection or self.library is None or collection == self.service.bot.collection:
+            return self.service
+        with self._lock:
+            found = self._services.get(collection)
+        if found is None:
+            found = ChatService(self.library.get(collection, wait=False), stream_delay=self.service.stream_delay)
+            with self._lock:
+                found = self._services.setdefault(collection, found)
+        return found
+
+    def _service_of(self, chat: Chat | None) -> ChatService:
+        with self._lock:
+            services = list(self._services.values())
+        return next((s for s in services if chat is not None and chat.assistant is s.bot), self.service)
+
+    def _doc_infos(self, service: ChatService | None = None) -> dict[str, DocumentInfo]:
+        return {d.doc_id: d for d in (service or self.service).documents()}
 
     def sources_for(self, chat: Chat | None, turn: int | None, show_scores: bool) -> str:
         if not chat or not chat.turns:
             return EMPTY_SOURCES
         if turn is None or not 0 <= turn < len(chat.turns):
             turn = len(chat.turns) - 1
-        return render_sources(chat.turns[turn][1], turn, self._doc_infos(), self.service.document_text, show_scores)
+        service = self._service_of(chat)
+        return render_sources(chat.turns[turn][1], turn, self._doc_infos(service), service.document_text, show_scores)
 
     # --------------------------------------------------------------- chat
 
     def respond(self, question: str, chat: Chat | None, selected: int | None, top_k: Any, mode: Any,
-                show_scores: bool) -> Iterator[tuple]:
+                show_scores: bool, collection: str | None = None) -> Iterator[tuple]:
         """Stream one answer: yields (messages, sources, status, chat, selected turn, input box)."""
-        chat = chat or self.service.new_chat()
         try:
-            pieces = self.service.stream(chat, question, top_k, mode)
+            service = self.service_for(collection)
+            if chat is None or chat.assistant is not service.bot:  # another collection: a new conversation
+                chat = service.new_chat()
+            pieces = service.stream(chat, question, top_k, mode)
         except AssistantError as exc:
             yield (chat_messages(chat), self.sources_for(chat, selected, show_scores), render_status(str(exc)),
                    chat, selected, question)
@@ -105,8 +131,8 @@ class ChatApp:
                 break
             text += piece
             yield (chat_messages(chat, pending=(shown, text)), gr.skip(), "", chat, selected, "")
-            if self.service.stream_delay and mode != "llm":  # model tokens come at their own pace
-                time.sleep(self.service.stream_delay)
+            if service.stream_delay and mode != "llm":  # model tokens come at their own pace
+                time.sleep(service.stream_delay)
         yield chat_messages(chat), self.sources_for(chat, None, show_scores), "", chat, None, ""
 
     def clear(self, chat: Chat | None) -> tuple:
@@ -152,30 +178,58 @@ class ChatApp:
 
     # --------------------------------------------------------------- documents
 
-    def documents_html(self) -> str:
-        return render_documents(self.service.documents(), self.service.bot.skipped)
+    def documents_html(self, collection: str | None = None) -> str:
+        try:
+            service = self.service_for(collection)
+        except AssistantError as exc:
+            return render_status(str(exc))
+        return render_documents(service.documents(), service.bot.skipped)
 
-    def upload(self, files: Any) -> tuple[str, str, None]:
+    def upload(self, files: Any, collection: str | None = None) -> tuple[str, str, None]:
         """The upload control: (status message, documents view, cleared upload box)."""
-        report = self.service.add_files(uploaded_files(files))
-        return report.markdown(), self.documents_html(), None
+        try:
+            service = self.service_for(collection)
+        except AssistantError as exc:
+            return render_status(str(exc)), gr.skip(), None
+        report = service.add_files(uploaded_files(files))
+        return report.markdown(), self.documents_html(collection), None
+
+    def switch(self, collection: str) -> tuple:
+        """Another collection chosen: a new conversation over it (chat, sources, status, chat state,
+        selected turn, documents view)."""
+        status = ""
+        try:
+            self.service_for(collection)
+        except AssistantError as exc:
+            status = render_status(str(exc))
+        return [], EMPTY_SOURCES, status, None, None, self.documents_html(collection)
 
 
 
 
-def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_delay: float = STREAM_DELAY) -> gr.Blocks:
-    """The Gradio app over ``bot``. Launch it with ``launch(demo, ...)`` (or ``demo.launch``)."""
+def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_delay: float = STREAM_DELAY,
+              library: Library | None = None) -> gr.Blocks:
+    """The Gradio app over ``bot``. Launch it with ``launch(demo, ...)`` (or ``demo.launch``).
+
+    With a ``library`` of several collections, a selector in the settings panel chooses the one asked
+    (``bot`` is shown first); each switch starts a new conversation."""
     service = ChatService(bot, stream_delay=stream_delay)
-    handlers = ChatApp(service)
+    handlers = ChatApp(service, library)
+    names = library.names if library is not None and len(library.names) > 1 else []
+    first = bot.collection or (names[0] if names else "")
     settings = bot.settings
-    # Uploads are copied into the documents folder at once; Gradio's own copies are deleted after an hour.
+    # Uploads are copied into the uploads folder at once; Gradio's own copies are deleted after an hour.
     with gr.Blocks(title=TITLE, fill_width=True, delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         demo.handlers = handlers  # type: ignore[attr-defined]  # for tests and embedding
         chat_state = gr.State(None)  # this session's Chat, created on its first question
         selected = gr.State(None)  # the turn whose sources are shown (None: the latest)
+        collection_state = gr.State(first)  # the collection this session asks
 
         with gr.Sidebar(label="Settings", open=True, position="left", width=290):
             gr.Markdown("### Settings")
+            collection = gr.Dropdown(names, value=first if names else None, label="Collection", visible=bool(names),
+                                     info="Which documents to ask; switching starts a new conversation",
+                                     elem_id="collection")
             top_k = gr.Slider(1, max(20, settings.top_k), value=settings.top_k, step=1, label="Passages retrieved",
                               info="How many passages are searched for each question", elem_id="top-k")
             mode = gr.Radio([(MODE_LABELS.get(m, m), m) for m in ANSWER_MODES], value=settings.answer_mode,
@@ -223,7 +277,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
         api_upload_button = gr.Button(visible=False)
         api_upload_result = gr.JSON(visible=False)
 
-        chat_io = dict(inputs=[box, chat_state, selected, top_k, mode, show_scores],
+        chat_io = dict(inputs=[box, chat_state, selected, top_k, mode, show_scores, collection_state],
                        outputs=[chatbot, sources, status, chat_state, selected, box])
         box.submit(handlers.respond, **chat_io, api_name="chat", api_visibility="undocumented",
                    show_progress="hidden")
@@ -237,11 +291,15 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
         show_scores.change(handlers.sources_for, [chat_state, selected, show_scores], [sources],
                            api_visibility="private")
 
-        documents_tab.select(handlers.documents_html, None, documents_view, api_visibility="private")
-        demo.load(handlers.documents_html, None, documents_view, api_visibility="private")
+        collection.change(lambda name: name, collection, collection_state, api_visibility="private").then(
+            handlers.switch, collection, [chatbot, sources, status, chat_state, selected, documents_view],
+            api_visibility="private")
+        documents_tab.select(handlers.documents_html, collection_state, documents_view, api_visibility="private")
+        demo.load(handlers.documents_html, collection_state, documents_view, api_visibility="private")
         # preprocess=False: the handler sees each file's name as the user gave it (and judges it) while
         # Gradio has still checked that every path is one of its own uploads.
-        files.upload(handlers.upload, files, [upload_status, documents_view, files], preprocess=False,
+        files.upload(handlers.upload, [files, collection_state], [upload_status, documents_view, files],
+                     preprocess=False,
                      api_name="upload_documents", api_visibility="undocumented", concurrency_limit=1)
 
         api_button.click(handlers.api_ask, [api_question, api_top_k, chat_state], [api_answer, chat_state],
@@ -252,7 +310,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                                api_description="Start a new conversation in this session.")
         api_upload_button.click(handlers.api_upload, api_files, api_upload_result, preprocess=False,
                                 api_name="upload", concurrency_limit=1,
-                                api_description=f"Add {describe_supported()} files to the documents folder and "
+                                api_description=f"Add {describe_supported()} files to the uploads folder and "
                                 "index them; returns what was added and refused, and the documents now indexed.")
         gr.api(handlers.api_documents, api_name="documents",
                api_description="The indexed documents: doc_id, title, date, passages, indexed_at.")
@@ -260,6 +318,13 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
     # one is indexed is answered from the index as it was (Assistant.refresh swaps the new one in whole).
     demo.queue(default_concurrency_limit=8, max_size=128)
     return demo
+
+
+def gradio_options(auth: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The page's look and the features left off, the same for ``launch`` and for mounting on a server."""
+    return dict(ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False, show_error=False,
+                auth_message="Sign in to ask about the documents." if auth else None,
+                theme=gr.themes.Soft(**THEME_FONTS), css=CSS, js=JS, footer_links=["api", "settings"])
 
 
 def launch(demo: gr.Blocks, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
@@ -272,11 +337,9 @@ def launch(demo: gr.Blocks, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     """
     try:
         launched = demo.launch(
-            server_name=host, server_port=port, auth=auth, share=False, inbrowser=False, ssr_mode=False,
-            mcp_server=False, pwa=False, enable_monitoring=False, max_file_size=int(max_file_mb * 1024 * 1024),
-            prevent_thread_lock=True, quiet=True, show_error=False,
-            auth_message="Sign in to ask about the documents." if auth else None,
-            theme=gr.themes.Soft(**THEME_FONTS), css=CSS, js=JS, footer_links=["api", "settings"],
+            server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
+            max_file_size=int(max_file_mb * 1024 * 1024), prevent_thread_lock=True, quiet=True,
+            **gradio_options(auth),
         )
     except OSError as exc:
         raise ConfigError(f"cannot serve on {host}:{port} ({exc}); pass another --port or --host") from None
@@ -322,18 +385,42 @@ def server_options(host: str | None = None, port: Any = None, auth: str | None =
     return host, port, parse_auth(auth if auth is not None else env.get("ASSISTANT_AUTH"))
 
 
-def serve(settings: Settings, host: str | None = None, port: Any = None, auth: str | None = None) -> int:
-    """Load (or build) the index for ``settings`` and serve the chat until interrupted."""
+def serve(settings: Settings | None = None, host: str | None = None, port: Any = None, auth: str | None = None,
+          *, config_file: str | None = None, collection: str | None = None, ui: bool = True,
+          overrides: dict[str, Any] | None = None) -> int:
+    """Serve the chat (unless ``ui`` is False), the OpenAI-compatible API and MCP on one port until
+    interrupted, over every collection of the config; the chat shows ``collection`` (default: the first)."""
+    from ..api.keys import ApiKeys
+    from ..api.server import build_server, run
+    from ..config import collections
+
     host, port, login = server_options(host, port, auth)
-    print(f"loading the index of {settings.docs_dir} (building it if it is missing or stale)...", flush=True)
-    bot = Assistant.from_folder(settings=settings)
+    found = collections(config_file, **(overrides or {}))
+    if settings is not None:  # settings given in code: they are the default collection's
+        first = next(iter(found))
+        found[first] = dataclasses.replace(found[first], settings=settings.replace(
+            uploads_dir=settings.uploads_dir or found[first].settings.uploads_dir))
+    library = Library(found)
+    keys = ApiKeys.load(config_file)
+    name = collection or library.default
+    if name not in library.names:
+        raise ConfigError(f"no collection named {name!r}; the config has {', '.join(library.names)}")
+    shown = library.collections[name].settings
+    print(f"loading the index of {shown.docs_dir} (building it if it is missing or stale)...", flush=True)
+    bot = library.get(name)
     for item in bot.skipped:
         print(item, file=sys.stderr)
     bot.warm_up()
+    library.load_all()  # the other collections load in the background; the API answers 503 until then
     count = len(bot.documents)
-    print(f"{count} document{'s' if count != 1 else ''} indexed; serving on http://{host}:{port}"
-          + (" (login required)" if login else ""), flush=True)
-    launch(build_app(bot), host=host, port=port, auth=login, max_file_mb=settings.max_file_mb, quiet=True)
+    demo = build_app(bot, library=library) if ui else None
+    app = build_server(library, keys, ui=demo, ui_options=gradio_options(login), auth=login,
+                       max_file_mb=shown.max_file_mb)
+    what = "the chat, the API (/v1) and MCP (/mcp)" if ui else "the API (/v1) and MCP (/mcp)"
+    access = "API keys required" if keys.configured else "API for this machine only (no API keys configured)"
+    run(app, host, port, on_ready=lambda: print(
+        f"{count} document{'s' if count != 1 else ''} indexed in {name}; serving on http://{host}:{port}"
+        + (" (login required)" if login else "") + f": {what}; {access}", flush=True))
     return 0
 
 
@@ -347,8 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_libraries()
     try:
-        settings = Settings.load(args.config, docs_dir=args.docs, index_dir=args.index_dir, show_progress=False)
-        return serve(settings, args.host, args.port, args.auth)
+        overrides = {k: v for k, v in {"docs_dir": args.docs, "index_dir": args.index_dir}.items() if v}
+        return serve(None, args.host, args.port, args.auth, config_file=args.config,
+                     overrides={**overrides, "show_progress": False})
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

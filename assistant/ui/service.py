@@ -2,7 +2,8 @@
 
 ``ChatService`` holds no Gradio object, so it works the same behind the browser, an API endpoint or a test.
 Uploaded files are judged (name, type, size, readable as a document) in a staging folder, moved into the
-documents folder and indexed with ``Assistant.refresh()``; a file refused at any step is not left there.
+uploads folder (``Assistant.uploads_dir``, in the user's data folder: never the documents folder, which may be
+a project checkout) and indexed with ``Assistant.refresh()``; a file refused at any step is not left there.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..citations import Answer
+from ..config import UPLOADS
 from ..core import Assistant, Chat, DocumentInfo
 from ..documents import describe_supported, load_document
 from ..errors import AssistantError, ConfigError
@@ -38,7 +40,8 @@ class UploadReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "added": [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "passages": d.passages,
-                       "given_name": self.renamed.get(d.doc_id, d.doc_id)} for d in self.added],
+                       "given_name": self.renamed.get(d.doc_id, d.doc_id.removeprefix(f"{UPLOADS}/"))}
+                      for d in self.added],
             "unchanged": list(self.unchanged),
             "refused": [{"file": name, "reason": reason} for name, reason in self.refused],
         }
@@ -49,7 +52,8 @@ class UploadReport:
             given = self.renamed.get(d.doc_id)
             saved = f" (saved as {escape_markdown(d.doc_id)})" if given else ""
             passages = f"{d.passages} passage{'s' if d.passages != 1 else ''}"
-            lines.append(f"✓ Added **{escape_markdown(given or d.doc_id)}**{saved}: {passages} indexed; "
+            shown = given or d.doc_id.removeprefix(f"{UPLOADS}/")
+            lines.append(f"✓ Added **{escape_markdown(shown)}**{saved}: {passages} indexed; "
                          "ask about it now.")
         for name in self.unchanged:
             lines.append(f"• **{escape_markdown(name)}** is already indexed with the same content.")
@@ -116,7 +120,7 @@ class ChatService:
         return self.bot.settings.max_file_mb
 
     def add_files(self, files: Sequence[tuple[str, str | Path]]) -> UploadReport:
-        """Store uploaded files under the documents folder with safe names, then index them.
+        """Store uploaded files in the uploads folder (``Assistant.uploads_dir``) with safe names, index them.
 
         ``files`` holds (name as the user gave it, path of the uploaded bytes). Each file is checked
         (name, type, size, readable as a document) in a hidden staging folder before it is moved in, so
@@ -126,17 +130,18 @@ class ChatService:
         if not files:
             report.refused.append(("(no file)", f"choose a {describe_supported()} file to upload"))
             return report
-        docs_dir = Path(self.bot.settings.docs_dir)
+        folder = self.bot.uploads_dir  # the user's data folder, never the documents folder (a checkout)
         try:
-            staging = tempfile.TemporaryDirectory(prefix=".upload-", dir=docs_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            staging = tempfile.TemporaryDirectory(prefix=".upload-", dir=folder)
         except OSError as exc:
             for given, _ in files:
-                report.refused.append((given, f"cannot write to the documents folder {docs_dir} ({exc.strerror})"))
+                report.refused.append((given, f"cannot write to the uploads folder {folder} ({exc.strerror})"))
             return report
         with staging:
             staged = self._stage(files, Path(staging.name), report)
             if staged:
-                self._publish(staged, docs_dir, report)
+                self._publish(staged, folder, report)
         return report
 
     def _stage(self, files: Sequence[tuple[str, str | Path]], staging: Path,
@@ -162,17 +167,21 @@ class ChatService:
             staged.append((given, name, target))
         return staged
 
-    def _publish(self, staged: list[tuple[str, str, Path]], docs_dir: Path, report: UploadReport) -> None:
+    def _publish(self, staged: list[tuple[str, str, Path]], folder: Path, report: UploadReport) -> None:
         with self._upload_lock:
             moved: list[tuple[str, str]] = []
             for given, name, target in staged:
-                dest = docs_dir / name
+                dest = folder / name
+                original = Path(self.bot.settings.docs_dir) / name
+                if original.is_file() and original.read_bytes() == target.read_bytes():
+                    report.unchanged.append(name)  # the documents folder holds it already
+                    continue
                 if dest.exists():
                     if dest.is_file() and dest.read_bytes() == target.read_bytes():
                         report.unchanged.append(name)
                     else:
-                        report.refused.append((given, f"a different document named {name} is already in the "
-                                                      "documents folder; rename the file and upload it again"))
+                        report.refused.append((given, f"a different document named {name} was uploaded "
+                                                      "before; rename the file and upload it again"))
                     continue
                 os.replace(target, dest)
                 moved.append((given, name))
@@ -182,7 +191,7 @@ class ChatService:
                 self.bot.refresh()
             except Exception as exc:  # e.g. another process is updating the index: take the files back
                 for given, name in moved:
-                    (docs_dir / name).unlink(missing_ok=True)
+                    (folder / name).unlink(missing_ok=True)
                 if not isinstance(exc, AssistantError):
                     raise
                 report.refused.extend((given, f"it could not be indexed ({exc})") for given, _ in moved)
@@ -190,11 +199,12 @@ class ChatService:
             indexed = {d.doc_id: d for d in self.bot.documents}
             skipped = {s.path: s.reason for s in self.bot.skipped}
             for given, name in moved:
-                if name in indexed:
-                    report.added.append(indexed[name])
+                doc_id = f"{UPLOADS}/{name}"
+                if doc_id in indexed:
+                    report.added.append(indexed[doc_id])
                     if given != name:
-                        report.renamed[name] = given
+                        report.renamed[doc_id] = given
                 else:
-                    (docs_dir / name).unlink(missing_ok=True)
-                    report.refused.append((given, skipped.get(name, "it could not be indexed")))
+                    (folder / name).unlink(missing_ok=True)
+                    report.refused.append((given, skipped.get(doc_id, "it could not be indexed")))
 
