@@ -122,9 +122,9 @@ def test_safe_file_name_keeps_plain_names_readable(given_name, stored):
     (".env.txt", "unsafe file name “.env.txt”: hidden files are not indexed; rename it without the leading dot"),
     ("", "the file has no name; name it like report.txt"),
     ("   ", "the file has no name; name it like report.txt"),
-    ("notes.docx", "unsupported file type .docx; upload .txt, .md, .html or .pdf"),
-    ("notes.meta.yaml", "unsupported file type .yaml; upload .txt, .md, .html or .pdf"),
-    ("README", "unsupported file type (none); upload .txt, .md, .html or .pdf"),
+    ("notes.doc", "unsupported file type .doc; upload .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
+    ("notes.meta.yaml", "unsupported file type .yaml; upload .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
+    ("README", "unsupported file type (none); upload .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
     ("???.txt", "file name “???.txt” has no letters or digits; rename it like report.txt"),
 ])
 def test_safe_file_name_refuses_unsafe_names_with_a_clear_message(given_name, message):
@@ -263,7 +263,7 @@ def test_render_documents_lists_titles_passages_and_skipped_files(fake_bot, docs
     assert out.startswith('<div id="documents-list"><p class="documents-summary">3 documents, 3 passages indexed.</p>')
     for title, doc_id in [("Bakery", "bakery.txt"), ("Rivers", "rivers.txt"), ("Rocket", "rocket.txt")]:
         assert f"<tr><td>{title}</td><td><code>{doc_id}</code></td>" in out
-    assert ("<li>skipped scan.txt: binary file, not text; convert it to .txt, .md, .html or .pdf</li>" in out)
+    assert ("<li>skipped scan.txt: binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif</li>" in out)
     assert render_documents([]) == '<div id="documents-list"><p class="documents-empty">No documents are indexed.</p></div>'
 
 
@@ -425,12 +425,12 @@ def test_upload_stores_a_sanitised_copy_and_indexes_it(app, service, docs_dir, t
 
 
 @pytest.mark.parametrize("name,data,reason", [
-    ("photo.txt", BINARY, "binary file, not text; convert it to .txt, .md, .html or .pdf"),
+    ("photo.txt", BINARY, "binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
     ("../../evil.txt", LIGHTHOUSE, "unsafe file name “../../evil.txt”: it points outside the documents folder; "
                                    "upload it under a plain name like report.txt"),
     ("..\\evil.txt", LIGHTHOUSE, "unsafe file name “..\\evil.txt”: it points outside the documents folder; "
                                  "upload it under a plain name like report.txt"),
-    ("notes.docx", b"PK\x03\x04", "unsupported file type .docx; upload .txt, .md, .html or .pdf"),
+    ("notes.docx", b"PK\x03\x04", "not a readable .docx file (corrupt zip"),
     ("empty.md", "   \n", "no text in file"),
     ("broken.pdf", b"%PDF-1.4 not really", "not a readable PDF"),
     ("latin1.txt", "caf\u00e9 \u00fcber".encode("utf-16-le"), "binary file, not text"),  # no byte order mark
@@ -474,7 +474,7 @@ def test_upload_of_an_existing_name(service, docs_dir, tmp_path):
     assert other.refused == [("bakery.txt", "a different document named bakery.txt is already in the documents "
                                             "folder; rename the file and upload it again")]
     assert (docs_dir / "bakery.txt").read_text(encoding="utf-8").startswith("Marta Olsen")
-    assert service.add_files([]).refused == [("(no file)", "choose a .txt, .md, .html or .pdf file to upload")]
+    assert service.add_files([]).refused == [("(no file)", "choose a .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif file to upload")]
 
 
 def test_upload_while_another_process_indexes_takes_the_file_back(service, docs_dir, fake_settings, tmp_path):
