@@ -74,7 +74,7 @@ class TextBuilder:
         return "".join(self.parts)
 
     def reading(self, meta: dict[str, Any] | None = None, notices: list[str] | None = None) -> Reading:
-        return Reading(self.text, meta or {}, self.locations, notices or [])
+        return Reading(self.text, {} if meta is None else meta, self.locations, [] if notices is None else notices)
 
 
 def location_of(locations: Sequence[Sequence[Any]] | None, start: int, end: int) -> Location:

@@ -83,7 +83,7 @@ def read_eml(raw: bytes, supported: frozenset[str]) -> Reading:
         suffix = name[name.rfind("."):].lower() if "." in name else ""
         if suffix not in supported:
             if name:
-                notices.append(f"attachment {name} not indexed (type {suffix or '(none)'} is not read)")
+                reading.notices.append(f"attachment {name} not indexed (type {suffix or '(none)'} is not read)")
             continue
         try:
             content = part.get_content()

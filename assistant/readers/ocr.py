@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import warnings
 from functools import lru_cache
 
 from ..errors import DocumentError
@@ -57,8 +58,10 @@ def read_image(raw: bytes) -> Reading:
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(raw))
-        frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
+        with warnings.catch_warnings():  # a broken file's warnings ("Corrupt EXIF data") end in the error below
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(raw))
+            frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
         reason = "cannot identify the image format" if isinstance(exc, UnidentifiedImageError) else \
             " ".join(str(exc).split())[:120]
