@@ -41,7 +41,7 @@ EMBEDDED_METADATA = ("title",)
 UNPACK_FACTOR = 20
 # Metadata a document keeps for itself: its passages would each carry a copy (llama-index copies a
 # document's metadata into every node), so the splitter drops them from passages.
-DOCUMENT_ONLY_METADATA = ("locations",)
+DOCUMENT_ONLY_METADATA = ("locations", "ocr_words")
 
 
 class FileDocument(Document):
@@ -233,7 +233,7 @@ def _document(reading: Reading, doc_id: str, path: Path, extra: dict[str, Any],
     }
     for key, value in meta.items():
         if key not in metadata and value not in (None, "", [], {}):
-            metadata[key] = value if isinstance(value, (str, int, float, bool, list)) else str(value)
+            metadata[key] = value if isinstance(value, (str, int, float, bool, list, dict)) else str(value)
     if reading.locations:
         metadata["locations"] = [[offset, location] for offset, location in reading.locations]
     document = FileDocument(

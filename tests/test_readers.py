@@ -229,8 +229,30 @@ def test_a_scanned_pdf_is_read_by_ocr_and_answered_with_its_page(tmp_path, fake_
     assert "30 April 2027" in answer.text
     [cited] = [c for c in answer.citations if "2027" in c.quote]
     assert (cited.doc_id, cited.location, cited.where) == ("permit.pdf", {"page": 2}, "p. 2")
-    assert bot.document_metadata("permit.pdf")["ocr_pages"] == [1, 2]
+    metadata = bot.document_metadata("permit.pdf")
+    assert (metadata["ocr_pages"], metadata["ocr_dpi"]) == ([1, 2], 300)
     assert "(permit.pdf, p. 2)" in format_answer(answer, bot)
+    # each word of the quote has its box on the page image, in reading order, for highlighting
+    text = bot.document_text("permit.pdf")
+    quoted = [box for box in metadata["ocr_words"]["2"] if cited.start <= box[0] and box[1] <= cited.end]
+    assert [text[start:end] for start, end, *_ in quoted] == cited.quote.split()
+    lefts = [left for _, _, left, *_ in quoted]
+    assert lefts == sorted(lefts) and all(width > 0 and height > 0 for *_, width, height in quoted)
+    assert all("ocr_words" not in node.metadata for node in bot.snapshot.storage.docstore.docs.values())
+
+
+def test_word_boxes_follow_the_cleaned_text():
+    from assistant.readers.cleaning import clean_page_lines
+    from assistant.readers.ocr import word_boxes
+
+    lines = ["Report 2023", "The survey measured infor-", "mation daily.", "", "Page 1 of 1"]
+    words = [[(w, (10 * i, 20 * n, 8, 9)) for i, w in enumerate(line.split())] for n, line in enumerate(lines)]
+    [(text, starts), _] = clean_page_lines([lines, ["Second page.", "Page 2 of 2"]])
+    assert text == "Report 2023\nThe survey measured information daily."
+    boxes = word_boxes(text, 100, starts, words)
+    assert [(text[s - 100:e - 100], left, top) for s, e, left, top, _, _ in boxes] == [
+        ("Report", 0, 0), ("2023", 10, 0), ("The", 0, 20), ("survey", 10, 20), ("measured", 20, 20),
+        ("infor", 30, 20), ("mation", 0, 40), ("daily.", 10, 40)]  # the page number line has no box
 
 
 def test_an_image_is_read_by_ocr(tmp_path):

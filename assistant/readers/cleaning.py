@@ -33,11 +33,28 @@ def normalise_ligatures(text: str) -> str:
 
 def clean_pages(pages: list[str]) -> list[str]:
     """Each page's text with running headers/footers and page numbers dropped and wrapped lines joined."""
-    lines = [[normalise_ligatures(line).strip() for line in page.splitlines()] for page in pages]
+    return [text for text, _ in clean_page_lines([page.splitlines() for page in pages])]
+
+
+def clean_page_lines(pages: list[list[str]]) -> list[tuple[str, list[int | None]]]:
+    """Each page's cleaned text, and where each of its lines starts in it (``None``: dropped or blank).
+
+    Where a line's trailing hyphen was removed ("infor-" + "mation"), the line's last character is not in
+    the text: ``text[start:start + len(line) - 1] == line[:-1]``.
+    """
+    lines = [[normalise_ligatures(line).strip() for line in page] for page in pages]
     running = running_lines(lines)
     compounds = {m.group().lower() for page in lines for line in page
                  for m in re.finditer(r"\b[^\W\d_]+-[^\W\d_]+\b", line)}
-    return [join_lines(drop_running(page, running, len(pages)), compounds) for page in lines]
+    out = []
+    for page in lines:
+        kept = [i for i in range(len(page)) if i not in running_indexes(page, running, len(pages))]
+        text, starts = join_lines_mapped([page[i] for i in kept], compounds)
+        where: list[int | None] = [None] * len(page)
+        for k, i in enumerate(kept):
+            where[i] = starts[k]
+        out.append((text, where))
+    return out
 
 
 def line_key(line: str) -> str:
@@ -56,37 +73,46 @@ def running_lines(pages: list[list[str]]) -> set[str]:
     return {key for key, n in counts.items() if n >= max(3, len(pages) / 2)}
 
 
-def drop_running(page: list[str], running: set[str], page_count: int) -> list[str]:
-    """The page's lines without its running header/footer lines and page number."""
+def running_indexes(page: list[str], running: set[str], page_count: int) -> set[int]:
+    """Which of the page's lines are its running header/footer lines and page number."""
     body = [i for i, line in enumerate(page) if line]
     edges = set(body[:EDGE_LINES] + body[-EDGE_LINES:])
-    drop = {i for i in edges if line_key(page[i]) in running
+    return {i for i in edges if line_key(page[i]) in running
             or (page_count > 1 and PAGE_NUMBER.match(line_key(page[i])))}
-    return [line for i, line in enumerate(page) if i not in drop]
 
 
 def join_lines(lines: list[str], compounds: set[str] = frozenset()) -> str:
     """Lines joined where a sentence or a hyphenated word runs on; other breaks kept, blank runs made one."""
+    return join_lines_mapped(lines, compounds)[0]
+
+
+def join_lines_mapped(lines: list[str], compounds: set[str] = frozenset()) -> tuple[str, list[int | None]]:
+    """``join_lines``, and where each line starts in the joined text (``None`` for a blank line)."""
     widest = max((len(line) for line in lines), default=0)
-    out: list[str] = []
+    text, last, starts, paragraph = "", "", [], False
     for line in lines:
         if not line:
-            if out and out[-1] != "\n":
-                out.append("\n")  # a paragraph break
+            paragraph = bool(text)
+            starts.append(None)
             continue
-        if not out or out[-1] == "\n":
-            out.append(line)
+        if not text:
+            starts.append(0)
+            text = last = line
             continue
-        last = out[-1]
-        runs_on = not SENTENCE_END.search(last) and not BULLET.match(line) and (
+        runs_on = not paragraph and not SENTENCE_END.search(last) and not BULLET.match(line) and (
             line[0].islower() or len(last) >= WRAPPED_SHARE * widest or last.endswith((",", "-")))
         hyphen = HYPHENATED.search(last)
         start = WORD_START.match(line)
-        if hyphen and start and line[0].islower():
-            compound = f"{hyphen.group(1)}-{start.group(1)}".lower()
-            out[-1] = last + line if compound in compounds else last[:-1] + line  # "infor-\nmation"
+        if not paragraph and hyphen and start and line[0].islower():
+            if f"{hyphen.group(1)}-{start.group(1)}".lower() not in compounds:
+                text, last = text[:-1], last[:-1]  # "infor-\nmation": the hyphen only broke the word
+            starts.append(len(text))
+            text, last = text + line, last + line
         elif runs_on:
-            out[-1] = f"{last} {line}"
+            starts.append(len(text) + 1)
+            text, last = f"{text} {line}", f"{last} {line}"
         else:
-            out.append(line)
-    return "\n".join(part for part in out if part != "\n").strip()
+            starts.append(len(text) + 1)
+            text, last = f"{text}\n{line}", line
+        paragraph = False
+    return text, starts

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from ..errors import DocumentError
 from .base import Reading, TextBuilder
-from .cleaning import clean_pages
+from .cleaning import clean_page_lines, normalise_ligatures
 
 MISSING = ("tesseract is not installed; install tesseract-ocr (apt install tesseract-ocr tesseract-ocr-eng) "
            "and the ocr extra (pip install 'doc-assistant[ocr]') to read scanned pages and images")
@@ -41,16 +41,58 @@ def ocr_problem() -> str:
     return ""
 
 
-def recognise(image) -> str:
-    """The text tesseract reads in one PIL image, its lines as tesseract found them."""
+Box = tuple[int, int, int, int]  # left, top, width, height in the image's pixels
+
+
+def recognise(image) -> tuple[list[str], list[list[tuple[str, Box]]]]:
+    """The lines tesseract reads in one PIL image ('' between paragraphs), and each line's words with boxes."""
     import pytesseract
 
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     try:
-        return pytesseract.image_to_string(image, lang=LANGUAGE)
+        data = pytesseract.image_to_data(image, lang=LANGUAGE, output_type=pytesseract.Output.DICT)
     except pytesseract.TesseractError as exc:
         raise DocumentError(f"OCR failed ({' '.join(str(exc.message).split())[:120]})") from None
+    lines: list[str] = []
+    words: list[list[tuple[str, Box]]] = []
+    current, paragraph = None, None
+    for i, word in enumerate(data["text"]):
+        word = normalise_ligatures(" ".join(str(word).split()))
+        if not word:
+            continue
+        line_key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+        if line_key != current:
+            if paragraph is not None and line_key[:2] != paragraph:
+                lines.append("")
+                words.append([])
+            current, paragraph = line_key, line_key[:2]
+            lines.append("")
+            words.append([])
+        box = (int(data["left"][i]), int(data["top"][i]), int(data["width"][i]), int(data["height"][i]))
+        lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+        words[-1].append((word, box))
+    return lines, words
+
+
+def word_boxes(page: str, offset: int, starts: list[int | None],
+               words: list[list[tuple[str, Box]]]) -> list[list[int]]:
+    """[start, end, left, top, width, height] of each OCR word of a page, in document offsets (the page's
+    cleaned text ``page`` starts at ``offset``), for highlighting a quote on the page image. Words the
+    cleaning dropped (running headers) have none; a word whose line-end hyphen was removed ends before it."""
+    out = []
+    for start, line in zip(starts, words):
+        if start is None:
+            continue
+        at = start
+        for word, (left, top, width, height) in line:
+            end = at + len(word)
+            if page[at:end] != word and word.endswith("-") and page[at:end - 1] == word[:-1]:
+                end -= 1
+            if page[at:end] == word[:end - at]:
+                out.append([offset + at, offset + end, left, top, width, height])
+            at += len(word) + 1
+    return out
 
 
 def read_image(raw: bytes) -> Reading:
@@ -69,13 +111,18 @@ def read_image(raw: bytes) -> Reading:
     problem = ocr_problem()
     if problem:
         raise DocumentError(problem)
-    pages = clean_pages([recognise(frame) for frame in frames])
+    read = [recognise(frame) for frame in frames]
     builder = TextBuilder()
-    for number, text in enumerate(pages, start=1):
+    boxes: dict[str, list[list[int]]] = {}
+    for number, ((text, starts), (_, words)) in enumerate(zip(clean_page_lines([lines for lines, _ in read]), read),
+                                                        start=1):
+        offset = builder.length + (len(builder.separator) if builder.parts else 0)
         builder.add(text, {"page": number} if len(frames) > 1 else None)
+        if text:
+            boxes[str(number)] = word_boxes(text, offset, starts, words)
     if not builder.text:
         raise DocumentError("OCR found no text in the image")
-    return builder.reading({"ocr": True})
+    return builder.reading({"ocr": True, "ocr_words": boxes})
 
 
 def render_pages(raw: bytes, numbers: list[int]) -> dict[int, object]:

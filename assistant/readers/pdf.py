@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import DocumentError
 from .base import Reading, TextBuilder
-from .cleaning import clean_pages
-from .ocr import ocr_problem, recognise, render_pages
+from .cleaning import clean_page_lines
+from .ocr import RENDER_DPI, ocr_problem, recognise, render_pages, word_boxes
 
 MIN_TEXT_CHARS = 3  # a page with fewer characters in its text layer is taken for a scan
 
@@ -38,6 +38,8 @@ def read_pdf(raw: bytes) -> Reading:
     notices: list[str] = []
     meta: dict[str, Any] = {}
     scanned = [i for i, text in enumerate(texts) if len(text.strip()) < MIN_TEXT_CHARS]
+    lines = [text.splitlines() for text in texts]
+    words: dict[int, list] = {}
     if scanned:
         problem = ocr_problem()
         if problem and len(scanned) == len(texts):
@@ -46,13 +48,20 @@ def read_pdf(raw: bytes) -> Reading:
             notices.append(f"{len(scanned)} scanned page(s) not read ({_pages(scanned)}); {problem}")
         else:
             for n, image in render_pages(raw, scanned).items():
-                texts[n] = recognise(image)
+                lines[n], words[n] = recognise(image)
             meta["ocr_pages"] = [n + 1 for n in scanned]
+            meta["ocr_dpi"] = RENDER_DPI  # word boxes are in pixels of the page rendered at this resolution
     builder = TextBuilder()
-    for number, text in enumerate(clean_pages(texts), start=1):
-        builder.add(text, {"page": number})
+    boxes: dict[str, list[list[int]]] = {}
+    for n, (text, starts) in enumerate(clean_page_lines(lines)):
+        offset = builder.length + (len(builder.separator) if builder.parts else 0)
+        builder.add(text, {"page": n + 1})
+        if n in words and text:
+            boxes[str(n + 1)] = word_boxes(text, offset, starts, words[n])
     if not builder.text:
         raise DocumentError("the PDF has no text, and OCR found none on its pages")
+    if boxes:
+        meta["ocr_words"] = boxes
     meta.update(pdf_info(info))
     meta["pages"] = len(texts)
     return builder.reading(meta, notices)
