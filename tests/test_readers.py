@@ -261,6 +261,31 @@ def test_an_image_is_read_by_ocr(tmp_path):
     assert load_document(path).text == "The library closes at noon on Saturdays."
 
 
+def test_a_multi_page_tiff_gives_one_location_per_page(tmp_path):
+    requires_tesseract()
+    from gold.make_mixed import page_image
+
+    first, second = page_image(["The ferry leaves at seven."]), page_image(["The ferry returns at nine."])
+    first.save(tmp_path / "timetable.tif", save_all=True, append_images=[second])
+    assert spans(load_document(tmp_path / "timetable.tif")) == [("The ferry leaves at seven.", {"page": 1}),
+                                                                ("The ferry returns at nine.", {"page": 2})]
+
+
+def mixed_pdf(path: Path) -> Path:
+    """Page 1 with a text layer, page 2 a picture of text only."""
+    from fpdf import FPDF
+    from gold.make_mixed import page_image
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(0, 10, "The minutes were typed on page one.")
+    pdf.add_page()
+    pdf.image(page_image(["Handwritten notes on page two."]), x=0, y=0, w=210)
+    path.write_bytes(bytes(pdf.output()))
+    return path
+
+
 def test_without_tesseract_scans_are_skipped_with_how_to_install_and_the_rest_indexed(tmp_path, monkeypatch):
     import pytesseract
 
@@ -269,13 +294,20 @@ def test_without_tesseract_scans_are_skipped_with_how_to_install_and_the_rest_in
     try:
         write_scanned_pdf(tmp_path / "scan.pdf", [["Only pixels here."]])
         write_image(tmp_path / "photo.png", ["More pixels."])
+        mixed_pdf(tmp_path / "minutes.pdf")
         (tmp_path / "notes.txt").write_text("Plain notes.", encoding="utf-8")
         docs, skipped = load_documents(tmp_path)
     finally:
         ocr_problem.cache_clear()
-    assert [d.doc_id for d in docs] == ["notes.txt"]
-    assert [(s.path, s.reason.split(";")[0]) for s in skipped] == [
-        ("photo.png", "tesseract is not installed"), ("scan.pdf", "the PDF has no text layer (scanned pages)")]
+    assert [(d.doc_id, d.text) for d in docs] == [("minutes.pdf", "The minutes were typed on page one."),
+                                                  ("notes.txt", "Plain notes.")]
+    assert [(s.path, s.reason.split(";")[0], s.unreadable, s.indexed) for s in skipped] == [
+        ("minutes.pdf", "1 scanned page(s) not read (page 2)", False, True),
+        ("photo.png", "tesseract is not installed", True, False),
+        ("scan.pdf", "the PDF has no text layer (scanned pages)", True, False)]
+    assert str(skipped[1]) == ("skipped photo.png: tesseract is not installed; install tesseract-ocr (apt install "
+                               "tesseract-ocr tesseract-ocr-eng) and the ocr extra (pip install 'doc-assistant[ocr]') "
+                               "to read scanned pages and images")
     assert all("install tesseract-ocr" in s.reason and "\n" not in str(s) for s in skipped)
 
 
