@@ -72,6 +72,24 @@ def test_pptx_one_section_per_slide_with_title_and_notes(tmp_path):
     assert (doc.metadata["title"], doc.metadata["author"]) == ("Orchard Review", "Maris Kask")
 
 
+def test_pptx_reads_grouped_shapes_and_tables(tmp_path):
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+    slide.shapes.title.text = "Fleet"
+    group = slide.shapes.add_group_shape()
+    group.shapes.add_textbox(Inches(1), Inches(2), Inches(4), Inches(1)).text_frame.text = "Two ferries run daily."
+    table = slide.shapes.add_table(2, 2, Inches(1), Inches(4), Inches(4), Inches(1)).table
+    for r, row in enumerate([["Ship", "Seats"], ["Skerry Star", "220"]]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    deck.save(tmp_path / "fleet.pptx")
+    assert spans(load_document(tmp_path / "fleet.pptx")) == [
+        ("Fleet\nTwo ferries run daily.\nShip: Skerry Star; Seats: 220.", {"slide": 1})]
+
+
 def test_xlsx_rows_as_header_value_text_one_section_per_sheet(tmp_path):
     path = write_xlsx(tmp_path / "sales.xlsx", {
         "Sales": [["Region", "Revenue", "Signed"], ["Northmoor", 61200.0, dt.datetime(2024, 3, 1)],

@@ -39,15 +39,21 @@ def table_rows(rows: list[list[str]]) -> list[str]:
 
 def read_docx(raw: bytes, limits: Limits) -> Reading:
     import docx
-    from docx.table import Table
 
     open_zip(raw, ".docx", limits)
     try:
         document = docx.Document(io.BytesIO(raw))
-        blocks = list(document.iter_inner_content())
         meta = properties_meta(document.core_properties)
+        builder = docx_text(document.iter_inner_content(), meta)
     except Exception as exc:  # python-docx raises KeyError, ValueError, PackageNotFoundError on broken parts
         raise DocumentError(f"not a readable .docx file ({exc.__class__.__name__}); re-save it from Word") from None
+    return builder.reading(meta)
+
+
+def docx_text(blocks: Iterable[Any], meta: dict[str, Any]) -> TextBuilder:
+    """Paragraphs one per line, each heading opening a section; a Title paragraph names an untitled file."""
+    from docx.table import Table
+
     builder = TextBuilder()
     section: dict[str, Any] | None = None
     for block in blocks:
@@ -67,7 +73,7 @@ def read_docx(raw: bytes, limits: Limits) -> Reading:
             builder.add(text, section)
         else:
             builder.add(text, section, separator="\n")
-    return builder.reading(meta)
+    return builder
 
 
 def read_pptx(raw: bytes, limits: Limits) -> Reading:
@@ -101,8 +107,10 @@ def read_pptx(raw: bytes, limits: Limits) -> Reading:
 
 def _shapes(shapes: Iterable[Any]) -> Iterable[Any]:
     """Every shape, the shapes inside groups too, in slide order."""
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
     for shape in shapes:
-        if getattr(shape, "shapes", None) is not None and shape.shape_type == 6:  # MSO_SHAPE_TYPE.GROUP
+        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
             yield from _shapes(shape.shapes)
         else:
             yield shape
