@@ -4,13 +4,20 @@ The invariant every answer leaving the assistant satisfies (``verify`` enforces 
 
 * every ``[n]`` in ``answer.text`` has exactly one citation numbered ``n``, and every citation is used;
 * every citation's ``quote`` equals ``document.text[start:end]`` of the document it names.
+
+A citation also says where its quote sits in the source file (``location``: ``{"page": 12}``, ``{"slide":
+3}``, ``{"sheet": "Sales", "row": 4, "row_end": 9}``; ``{}`` for plain text), and ``where`` says it for
+people ("p. 12", "sheet Sales, rows 4-9").
 """
 
 from __future__ import annotations
 
 import re
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
+
+from .readers import describe_location
 
 MARKER = re.compile(r"\s?\[(\d+)\]")
 REFUSAL = "The documents don't say."  # a refusal that can name what is missing says "The documents don't mention X."
@@ -28,6 +35,12 @@ class Citation:
     end: int
     score: float
     passage_id: str = ""
+    location: dict[str, Any] = field(default_factory=dict, hash=False)  # in the source: {"page": 12}, {"slide": 3}
+
+    @property
+    def where(self) -> str:
+        """The location for people: 'p. 12', 'pp. 12-13', 'slide 3', 'sheet Sales, rows 4-9'; '' for plain text."""
+        return describe_location(self.location)
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,8 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        for citation, cited in zip(data["citations"], self.citations):
+            citation["where"] = cited.where
         data["passages"] = [
             {"id": p.id, "doc_id": p.doc_id, "start": p.start, "end": p.end, "score": p.score} for p in self.passages
         ]
@@ -98,7 +113,7 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
     for placeholder, quote in hidden.items():
         text = text.replace(placeholder, quote)
     citations = [
-        Citation(renumber[old], c.doc_id, c.title, c.quote, c.start, c.end, c.score, c.passage_id)
+        dataclasses.replace(c, number=renumber[old])
         for old, c in sorted(valid.items(), key=lambda item: renumber.get(item[0], 10**9))
         if old in renumber
     ]

@@ -306,7 +306,7 @@ def format_answer(answer: Answer, bot=None) -> str:
         lines.append("Sources:")
         for c in answer.citations:
             date = dates.get(c.doc_id, "")
-            where = f"{c.title}" + (f", {date}" if date else "") + f" ({c.doc_id}, chars {c.start}-{c.end})"
+            where = f"{c.title}" + (f", {date}" if date else "") + f" ({c.doc_id}, {c.where or f'chars {c.start}-{c.end}'})"
             lines.append(f"  [{c.number}] {where}")
             lines.append(f"      \u201c{c.quote}\u201d")
     return "\n".join(lines)

@@ -10,7 +10,6 @@ every passage and every sentence span, which is what lets a citation quote its s
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import os
 import re
@@ -29,26 +28,20 @@ from pydantic import PrivateAttr
 from tqdm.auto import tqdm
 
 from .errors import DocumentError, NoDocumentsError
+from .readers import SUPPORTED, Limits, Reading, describe_supported, location_of, read
 
-SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
-
-
-def describe_supported(last: str = "or") -> str:
-    """The supported file types for a message, one suffix per kind: '.txt, .md, .html or .pdf'."""
-    first: dict[str, str] = {}
-    for suffix, kind in SUPPORTED.items():
-        first.setdefault(kind, suffix)
-    main = list(first.values())
-    return ", ".join(main[:-1]) + f" {last} " + main[-1] if len(main) > 1 else main[0]
-
+__all__ = ["SUPPORTED", "FileDocument", "Passage", "Skipped", "check_offsets", "describe_supported", "load_document",
+           "load_documents", "location_of", "passage_splitter", "sentence_spans"]
 
 SIDECAR_SUFFIXES = (".meta.yaml", ".meta.yml", ".meta.json")
 # Only these metadata keys are embedded with a passage; the rest is for display.
 EMBEDDED_METADATA = ("title",)
-# Text files in UTF-16/UTF-32 are told apart from binaries by their byte order mark. UTF-32 LE first: its
-# mark begins with UTF-16 LE's.
-BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# A zip container (.docx .xlsx .epub ...) may unpack to this many times max_file_mb: spreadsheet XML
+# compresses 10-30x, so a genuine 20 MB workbook can hold 400 MB of XML; a bomb inflates 1000x or more.
+UNPACK_FACTOR = 20
+# Metadata a document keeps for itself: its passages would each carry a copy (llama-index copies a
+# document's metadata into every node), so the splitter drops them from passages.
+DOCUMENT_ONLY_METADATA = ("locations", "ocr_words")
 
 
 class FileDocument(Document):
@@ -120,12 +113,12 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0,
             skipped.append(Skipped(rel, f"larger than {max_file_mb:g} MB; split it or raise max_file_mb", True))
             continue
         try:
-            document, notices = _load(path, rel, readable)
+            loaded, problems = _load(path, rel, readable, max_file_mb)
         except DocumentError as exc:
             skipped.append(Skipped(rel, str(exc), True))
             continue
-        documents.append(document)
-        skipped.extend(Skipped(rel, notice, False, indexed=True) for notice in notices)
+        documents.extend(loaded)
+        skipped.extend(problems)
     skipped.sort(key=lambda s: tuple(s.path.split("/")))  # the walk's order: sorted folder by folder
     return documents, skipped
 
@@ -177,15 +170,20 @@ def _inside(real: Path, top: Path) -> bool:
     return real == top or top in real.parents
 
 
-def load_document(path: str | Path, doc_id: str | None = None) -> Document:
-    """One file as a Document; raises DocumentError with a one-line reason when it cannot be read."""
-    return _load(Path(path), doc_id)[0]
+def load_document(path: str | Path, doc_id: str | None = None, max_file_mb: float = 20.0) -> Document:
+    """One file as a Document; raises DocumentError with a one-line reason when it cannot be read.
+
+    An e-mail's attachments are left out here; ``load_documents`` indexes them as documents of their own.
+    """
+    return _load(Path(path), doc_id, max_file_mb=max_file_mb)[0][0]
 
 
-def _load(path: Path, doc_id: str | None = None,
-          readable: Callable[[Path], bool] = lambda p: True) -> tuple[Document, list[str]]:
-    """One file as a Document and notices about it; ``readable`` says which sidecar files may be read."""
-    notices: list[str] = []
+def _load(path: Path, doc_id: str | None = None, readable: Callable[[Path], bool] = lambda p: True,
+          max_file_mb: float = 20.0) -> tuple[list[Document], list[Skipped]]:
+    """One file as Documents (itself, then its attachments) and the notices and failures about them.
+
+    ``readable`` says which sidecar files may be read.
+    """
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
         raise DocumentError(f"unsupported file type {path.suffix}; use {describe_supported()}")
@@ -193,31 +191,53 @@ def _load(path: Path, doc_id: str | None = None,
         raw = path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"cannot read file ({exc.strerror})") from None
-    meta: dict[str, Any] = {}
-    if kind == "pdf":
-        text, meta = _read_pdf(raw)
-    else:
-        text = _decode(raw)
-        if kind == "html":
-            text, meta = _read_html(text)
-        else:
-            text, meta = _split_front_matter(text, notices)
-            if kind == "markdown" and "title" not in meta:
-                heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
-                if heading:
-                    meta["title"] = heading.group(1).strip()
-    if not text.strip():
-        raise DocumentError("no text in file")
-    meta.update(_read_sidecar(path, readable))
     doc_id = doc_id or path.name
-    metadata = {
-        "title": str(meta.get("title") or _title_from_name(path)),
+    limits = Limits(max_unpacked_bytes=int(max_file_mb * UNPACK_FACTOR * 1024 * 1024))
+    reading = read(kind, raw, limits)
+    documents = [_document(reading, doc_id, path, _read_sidecar(path, readable))]
+    problems = [Skipped(doc_id, notice, False, indexed=True) for notice in reading.notices]
+    for name, content in reading.attachments:
+        child_id = f"{doc_id}/{_attachment_name(name)}"
+        try:
+            if len(content) > max_file_mb * 1024 * 1024:
+                raise DocumentError(f"attachment larger than {max_file_mb:g} MB; save it separately or raise "
+                                    "max_file_mb")
+            child = read(SUPPORTED[Path(name).suffix.lower()], content, limits)
+            if child.attachments:  # an attached e-mail's own attachments: one level is indexed, not more
+                child.notices.append(f"{len(child.attachments)} attachment(s) of this attached message not "
+                                     "indexed; save them separately")
+            documents.append(_document(child, child_id, path, {"attached_to": doc_id}, title_from=name))
+            problems.extend(Skipped(child_id, notice, False, indexed=True) for notice in child.notices)
+        except DocumentError as exc:
+            problems.append(Skipped(child_id, str(exc), True))
+    return documents, problems
+
+
+def _attachment_name(name: str) -> str:
+    """An attachment's file name as the last part of a document id: no folders, no hidden name."""
+    base = re.split(r"[\\/]", name)[-1].strip().lstrip(".")
+    return re.sub(r"[\x00-\x1f#]", "-", base) or "attachment"
+
+
+def _document(reading: Reading, doc_id: str, path: Path, extra: dict[str, Any],
+              title_from: str | None = None) -> Document:
+    """A read file as a Document: format metadata, then ``extra`` (a sidecar), then the locations."""
+    if not reading.text.strip():
+        raise DocumentError("no text in file")
+    meta = {**reading.meta, **extra}
+    metadata: dict[str, Any] = {
+        "title": str(meta.get("title") or _title_from_name(Path(title_from or path.name))),
         "date": _as_date(meta.get("date")),
         "source": str(meta.get("source") or path.resolve().as_posix()),
         "file_name": doc_id,
     }
+    for key, value in meta.items():
+        if key not in metadata and value not in (None, "", [], {}):
+            metadata[key] = value if isinstance(value, (str, int, float, bool, list, dict)) else str(value)
+    if reading.locations:
+        metadata["locations"] = [[offset, location] for offset, location in reading.locations]
     document = FileDocument(
-        text=text,
+        text=reading.text,
         id_=doc_id,
         metadata=metadata,
         excluded_embed_metadata_keys=[k for k in metadata if k not in EMBEDDED_METADATA],
@@ -225,54 +245,7 @@ def _load(path: Path, doc_id: str | None = None,
     )
     if not meta.get("source"):
         document._unhashed = frozenset({"source"})  # the file's absolute path: where it sits, not what it says
-    return document, notices
-
-
-def _decode(raw: bytes) -> str:
-    for mark, encoding in BYTE_ORDER_MARKS:
-        if raw.startswith(mark):
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError:
-                raise DocumentError(f"not valid {encoding.upper()} text; save it as UTF-8") from None
-            if "\x00" not in text[:8192]:
-                return text.replace("\r\n", "\n").replace("\r", "\n")
-            break  # a mark followed by NUL characters: a binary that happens to start like one
-    if b"\x00" in raw[:8192]:
-        raise DocumentError(f"binary file, not text; convert it to {describe_supported()}")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
-        except UnicodeDecodeError:
-            continue
-    raise DocumentError("not valid UTF-8 text; save it as UTF-8")
-
-
-def _split_front_matter(text: str, notices: list[str]) -> tuple[str, dict[str, Any]]:
-    """The text after a YAML front matter block, and its mapping.
-
-    A block that is not YAML is dropped with a notice (it was meant as front matter: its keys must not
-    be quoted as the document's first sentence); one that is YAML but not a mapping (a sentence between
-    two rules) is kept as text.
-    """
-    match = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
-    if not match:
-        return text, {}
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        notices.append(f"front matter is not valid YAML ({_yaml_problem(exc)}); indexed the text without it")
-        return text[match.end():], {}
-    if not isinstance(meta, dict):
-        return text, {}  # not front matter after all: keep the text as written
-    return text[match.end():], meta
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """'line 2: mapping values are not allowed here', counting lines of the file (front matter starts on 2)."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"line {mark.line + 2}: {problem}" if mark is not None else problem
+    return document
 
 
 def _read_sidecar(path: Path, readable: Callable[[Path], bool] = lambda p: True) -> dict[str, Any]:
@@ -287,57 +260,6 @@ def _read_sidecar(path: Path, readable: Callable[[Path], bool] = lambda p: True)
                 raise DocumentError(f"metadata file {sidecar.name} must hold a mapping of title/date/source")
             return data
     return {}
-
-
-def _read_html(html: str) -> tuple[str, dict[str, Any]]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    meta: dict[str, Any] = {}
-    if soup.title and soup.title.get_text(strip=True):
-        meta["title"] = soup.title.get_text(strip=True)
-    elif soup.h1:
-        meta["title"] = soup.h1.get_text(strip=True)
-    for name in ("date", "article:published_time", "dc.date", "pubdate"):
-        tag = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
-        if tag and tag.get("content"):
-            meta["date"] = tag["content"]
-            break
-    for tag in soup(["script", "style", "noscript", "template", "head", "title"]):
-        tag.decompose()
-    text = soup.get_text("\n")
-    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return text, meta
-
-
-def _read_pdf(raw: bytes) -> tuple[str, dict[str, Any]]:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            raise DocumentError("PDF is encrypted; save an unencrypted copy")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        info = reader.metadata or {}
-    except DocumentError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise DocumentError(f"not a readable PDF ({exc.__class__.__name__}); re-export it") from None
-    text = "\n\n".join(p for p in pages if p)
-    if not text.strip():
-        raise DocumentError("PDF has no extractable text (scanned images?); run OCR first")
-    meta: dict[str, Any] = {}
-    if info.get("/Title"):
-        meta["title"] = str(info["/Title"])
-    created = info.get("/CreationDate")
-    if created and re.match(r"D:\d{8}", str(created)):
-        c = str(created)[2:10]
-        meta["date"] = f"{c[:4]}-{c[4:6]}-{c[6:8]}"
-    return text, meta
 
 
 def _title_from_name(path: Path) -> str:
@@ -468,6 +390,8 @@ class PassageIds(TransformComponent):
             if start is None or end is None:
                 raise RuntimeError(f"splitter gave no offsets for a passage of {doc_id}")
             node.id_ = f"{doc_id}#{start}-{end}"
+            for key in DOCUMENT_ONLY_METADATA:
+                node.metadata.pop(key, None)
         return nodes
 
 

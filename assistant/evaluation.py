@@ -1,7 +1,8 @@
 """Gold sets and deterministic metrics: is every answer still right after a change?
 
 A gold file (YAML list or JSONL) holds cases with ``id``, ``question`` or ``turns``, ``expect_any``,
-``expect_all``, ``refuse``, ``sources`` and ``tags``. Matching is normalised: case, punctuation,
+``expect_all``, ``refuse``, ``sources``, ``location`` (where a citation must point: ``{page: 2}``,
+``{slide: 3}``, ``{sheet: Sales, row: 4}``; a cited range that covers it counts) and ``tags``. Matching is normalised: case, punctuation,
 white space and digit grouping ("6,01,427" matches "601427").
 
 >>> from assistant.evaluation import evaluate, load_gold            # doctest: +SKIP
@@ -30,7 +31,7 @@ from .documents import sentence_spans
 from .errors import AssistantError
 from .reports import METRIC_LABELS, plot_by_tag, write_report  # noqa: F401  (moved there; still importable here)
 
-CASE_FIELDS = {"id", "question", "turns", "expect_any", "expect_all", "refuse", "sources", "tags"}
+CASE_FIELDS = {"id", "question", "turns", "expect_any", "expect_all", "refuse", "sources", "location", "tags"}
 
 
 class GoldFileError(AssistantError):
@@ -46,6 +47,7 @@ class GoldCase:
     refuse: bool = False
     sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    location: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def question(self) -> str:
@@ -72,6 +74,7 @@ class CaseResult:
     generated_sentences: int = 0  # sentences the model wrote (llm mode)
     dropped_sentences: int = 0  # of those, removed as unsupported by their citations
     why: str = ""
+    locations: list[str] = field(default_factory=list)  # where each citation points ("p. 3"), in order
 
 
 @dataclass
@@ -158,8 +161,25 @@ def _case(item: Any, n: int, path: Path) -> GoldCase:
     expect_all = _strings(item, "expect_all", where)
     if not refuse and not expect_any and not expect_all:
         raise GoldFileError(f"{where} ({item['id']}) needs expect_any, expect_all or refuse: true")
+    location = item.get("location") or {}
+    if not isinstance(location, dict) or not all(isinstance(k, str) and isinstance(v, (str, int)) and
+                                                 not isinstance(v, bool) for k, v in location.items()):
+        raise GoldFileError(f"{where}: location must be a mapping like {{page: 3}} or {{sheet: Sales, row: 4}}")
     return GoldCase(id=str(item["id"]), turns=tuple(turns), expect_any=expect_any, expect_all=expect_all,
-                    refuse=refuse, sources=_strings(item, "sources", where), tags=_strings(item, "tags", where))
+                    refuse=refuse, sources=_strings(item, "sources", where), tags=_strings(item, "tags", where),
+                    location=dict(location))
+
+
+def location_matches(expected: dict[str, Any], cited: dict[str, Any]) -> bool:
+    """True when a cited location is (or, as a range like pages 3-4, covers) the expected one."""
+    for key, value in expected.items():
+        got, end = cited.get(key), cited.get(f"{key}_end")
+        if got == value:
+            continue
+        if isinstance(value, int) and isinstance(got, int) and isinstance(end, int) and got <= value <= end:
+            continue
+        return False
+    return True
 
 
 def _strings(item: dict, name: str, where: str) -> tuple[str, ...]:
@@ -198,6 +218,12 @@ def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0, first_pie
         if case.sources and answer.citations and not names_source:
             citation_correct = False
             why = why or "expected source not cited"
+        if case.location and answer.citations and not any(
+                location_matches(case.location, c.location) for c in answer.citations
+                if not case.sources or any(_same_source(c.doc_id, s) for s in case.sources)):
+            citation_correct = False
+            why = why or (f"expected location {case.location} not cited (cited: "
+                          f"{'; '.join(c.where or 'no location' for c in answer.citations)})")
         if citation_correct is False and not why:
             why = "no citations" if not answer.citations else "the cited passages do not hold the expected answer"
     rank = None
@@ -214,7 +240,7 @@ def score_case(case: GoldCase, answer: Answer, latency_s: float = 0.0, first_pie
         latency_s=round(latency_s, 4), tags=list(case.tags), cited=[c.doc_id for c in answer.citations], why=why,
         sources=list(case.sources), first_piece_s=round(first_piece_s or latency_s, 4),
         generated_sentences=len(sentence_spans(answer.generated)) if answer.generated else 0,
-        dropped_sentences=len(answer.dropped),
+        dropped_sentences=len(answer.dropped), locations=[c.where for c in answer.citations],
     )
 
 

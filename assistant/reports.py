@@ -96,9 +96,10 @@ def write_report(result: EvalResult, path: str | Path, comparison: Comparison | 
                 parts += [f"<tr><td><b>{esc(i['id'])}</b><br>{esc(i['question'])}</td><td>{esc(i['before'])}</td>"
                           f"<td>{esc(i['after'])}</td></tr>" for i in items]
                 parts.append("</table>")
-        parts.append(f"<h2>Failing cases ({len(failures)})</h2><table><tr><th>case</th><th>why</th><th>answer</th></tr>")
-        parts += [f"<tr><td><b>{esc(c.id)}</b><br>{esc(c.question)}</td><td>{esc(c.why)}</td><td>{esc(c.answer)}</td></tr>"
-                  for c in failures]
+        parts.append(f"<h2>Failing cases ({len(failures)})</h2><table><tr><th>case</th><th>why</th><th>answer</th>"
+                     "<th>cited</th></tr>")
+        parts += [f"<tr><td><b>{esc(c.id)}</b><br>{esc(c.question)}</td><td>{esc(c.why)}</td><td>{esc(c.answer)}</td>"
+                  f"<td>{esc(_cited(c))}</td></tr>" for c in failures]
         parts.append("</table>")
         path.write_text("\n".join(parts), encoding="utf-8")
         return path
@@ -111,8 +112,9 @@ def write_report(result: EvalResult, path: str | Path, comparison: Comparison | 
         for name, items in (("Worse than the baseline", comparison.worse), ("Better than the baseline", comparison.better)):
             md += ["", f"## {name} ({len(items)})", "", "| case | before | now |", "|---|---|---|"]
             md += [f"| **{i['id']}** {_cell(i['question'])} | {_cell(i['before'])} | {_cell(i['after'])} |" for i in items]
-    md += ["", f"## Failing cases ({len(failures)})", "", "| case | why | answer |", "|---|---|---|"]
-    md += [f"| **{c.id}** {_cell(c.question)} | {c.why} | {_cell(c.answer)} |" for c in failures]
+    md += ["", f"## Failing cases ({len(failures)})", "", "| case | why | answer | cited |", "|---|---|---|---|"]
+    md += [f"| **{c.id}** {_cell(c.question)} | {_cell(c.why)} | {_cell(c.answer)} | {_cell(_cited(c))} |"
+           for c in failures]
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return path
 
@@ -121,6 +123,12 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _cited(case: Any) -> str:
+    """Each cited document with where in it the quote sits: 'report.pdf p. 3; deck.pptx slide 2'."""
+    wheres = getattr(case, "locations", None) or [""] * len(case.cited)
+    return "; ".join(f"{doc} {where}".strip() for doc, where in zip(case.cited, wheres))
 
 
 def _cell(text: str) -> str:

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.faiss import FaissMapVectorStore
 
-from .documents import Passage, passage_splitter, sentence_spans
+from .documents import Passage, location_of, passage_splitter, sentence_spans
 from .embeddings import EmbeddingCache, embed_with_spans, token_counter
 from .lexical import BM25Index
 from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
@@ -345,6 +345,11 @@ class Snapshot:
 
     def title(self, doc_id: str) -> str:
         return self.documents[doc_id].metadata.get("title", doc_id)
+
+    def location(self, doc_id: str, start: int, end: int) -> dict[str, Any]:
+        """Where ``text[start:end]`` of a document sits in its file ({"page": 3}); {} for plain text."""
+        document = self.documents.get(doc_id)
+        return location_of(document.metadata.get("locations"), start, end) if document is not None else {}
 
 
 def new_manifest(embed_model: str, dimension: int, chunk_size: int, chunk_overlap: int,

@@ -379,7 +379,8 @@ def test_binary_file_renamed_txt_is_refused_through_the_upload_control(client, a
     path = tmp_path / "photo.txt"
     path.write_bytes(BINARY)
     status, view, cleared = client.predict([handle_file(str(path))], api_name="/upload_documents")
-    assert status == ("✗ Refused **photo.txt**: binary file, not text; convert it to .txt, .md, .html or .pdf. "
+    assert status == ("✗ Refused **photo.txt**: binary file, not text; convert it to .txt, .md, .html, .pdf, "
+                      ".docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif. "
                       "Nothing already indexed was changed.")
     assert cleared is None and f"<code>{SEED}</code>" in view
     assert documents(client) == before
@@ -417,11 +418,11 @@ def test_path_traversal_names_are_refused(client, app, tmp_path):
 
 def test_other_types_and_oversized_files_are_refused(client, app, tmp_path):
     before = documents(client)
-    docx = tmp_path / "minutes.docx"
-    docx.write_bytes(b"PK\x03\x04 not a document we read")
-    result = client.predict([handle_file(str(docx))], api_name="/upload")
-    assert result["refused"] == [{"file": "minutes.docx",
-                                  "reason": "unsupported file type .docx; upload .txt, .md, .html or .pdf"}]
+    doc = tmp_path / "minutes.doc"
+    doc.write_bytes(b"\xd0\xcf\x11\xe0 an old binary Word file")
+    result = client.predict([handle_file(str(doc))], api_name="/upload")
+    assert result["refused"] == [{"file": "minutes.doc", "reason": "unsupported file type .doc; upload .txt, .md, "
+                                  ".html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"}]
     big = tmp_path / "big.txt"
     big.write_text("A long line of words. " * 80_000, encoding="utf-8")  # 1.7 MB, over ASSISTANT_MAX_FILE_MB=1
     with pytest.raises(Exception, match="exceeds the maximum file size of 1048576 bytes"):
@@ -430,7 +431,7 @@ def test_other_types_and_oversized_files_are_refused(client, app, tmp_path):
         refused = http.post("/gradio_api/upload", files={"files": ("big.txt", big.read_bytes(), "text/plain")})
     assert refused.status_code == 413 and "maximum allowed size" in refused.text
     assert documents(client) == before
-    assert not (app.docs / "big.txt").exists() and not (app.docs / "minutes.docx").exists()
+    assert not (app.docs / "big.txt").exists() and not (app.docs / "minutes.doc").exists()
 
 
 def test_the_app_keeps_serving_and_never_reached_the_network(app):

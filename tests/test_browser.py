@@ -240,7 +240,7 @@ def test_upload_refuses_a_binary_file_then_indexes_a_document(page, server):
     upload = page.locator("#upload input[type=file]")
     upload.set_input_files(files=[{"name": "photo.txt", "mimeType": "text/plain", "buffer": BINARY}])
     expect(page.locator("#upload-status")).to_have_text(
-        "✗ Refused photo.txt: binary file, not text; convert it to .txt, .md, .html or .pdf. "
+        "✗ Refused photo.txt: binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif. "
         "Nothing already indexed was changed.", timeout=WAIT_MS)
     expect(page.locator("#documents-list")).to_contain_text("1 document, 3 passages indexed.")
     upload.set_input_files(files=[{"name": "Selene Station (notes).md", "mimeType": "text/markdown",

@@ -133,7 +133,7 @@ def test_answer_to_dict():
     assert result.to_dict() == {
         "text": f"{RIVER} [1]",
         "citations": [{"number": 1, "doc_id": "a.txt", "title": "A.TXT", "quote": RIVER, "start": 0, "end": 39,
-                       "score": 0.5, "passage_id": "a.txt#0-68"}],
+                       "score": 0.5, "passage_id": "a.txt#0-68", "location": {}, "where": ""}],
         "refused": False, "question": "q?", "query": "q?", "confidence": 0.7, "mode": "extractive", "passages": [],
         "dropped": [], "generated": "", "kind": "fact", "missing": "",
     }

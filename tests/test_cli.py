@@ -78,14 +78,14 @@ def test_index_rebuild(capsys, docs_dir, index_dir):
 
 def test_index_with_a_binary_file_indexes_the_rest_and_names_it(capsys, docs_dir, index_dir):
     (docs_dir / "scan.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    (docs_dir / "notes.docx").write_bytes(b"PK\x03\x04")
+    (docs_dir / "notes.doc").write_bytes(b"\xd0\xcf\x11\xe0")
     code, out, err = run(capsys, "index", *opts(docs_dir, index_dir))
     assert code == EXIT_PARTIAL == 1
     assert out == (f"indexed 3 documents (3 passages) in {index_dir}: "
                    "3 added, 0 changed, 0 deleted, 0 unchanged, 3 passages embedded\n")
     assert err.splitlines() == [
-        "skipped notes.docx: unsupported file type .docx; use .txt, .md, .html or .pdf",
-        "skipped scan.txt: binary file, not text; convert it to .txt, .md, .html or .pdf",
+        "skipped notes.doc: unsupported file type .doc; use .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif",
+        "skipped scan.txt: binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif",
         "error: 1 file(s) could not be read (listed above); fix or remove them",
     ]
     assert "Traceback" not in err
@@ -144,7 +144,7 @@ def test_ask_json(capsys, docs_dir, index_dir):
     }
     assert data["citations"] == [{
         "number": 1, "doc_id": "bakery.txt", "title": "Bakery", "quote": BAKERY_QUOTE, "start": 0, "end": 44,
-        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154",
+        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154", "location": {}, "where": "",
     }]
     assert data["passages"][0]["id"] == "bakery.txt#0-154"
 

@@ -25,6 +25,7 @@ from assistant.documents import (
 from assistant.errors import DocumentError, NoDocumentsError
 
 SEED = "india-russia-2plus2-ak203-summit.txt"
+KINDS = ".txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:
@@ -166,7 +167,7 @@ def test_load_pdf(tmp_path):
         "id": "kestrel.pdf",
         "text": "The Kestrel rocket was launched on 4 March 2021.\n\nEngineers blamed a cracked fuel valve.",
         "metadata": {"title": "Kestrel launch report", "date": "2021-03-05", "source": path.as_posix(),
-                     "file_name": "kestrel.pdf"},
+                     "file_name": "kestrel.pdf", "pages": 2, "locations": [[0, {"page": 1}], [50, {"page": 2}]]},
     }
 
 
@@ -230,7 +231,7 @@ def test_a_byte_order_mark_before_undecodable_bytes_names_the_encoding(tmp_path)
         ("empty.txt", b"", "no text in file"),
         ("blank.md", b"  \n\t\n", "no text in file"),
         ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary file, not text"),
-        ("notes.docx", b"PK\x03\x04", "unsupported file type .docx"),
+        ("notes.doc", b"\xd0\xcf\x11\xe0", "unsupported file type .doc"),
     ],
 )
 def test_load_document_errors(tmp_path, name, content, message):
@@ -248,7 +249,7 @@ def test_load_documents_folder(tmp_path):
     write(tmp_path, "sub/b.meta.yaml", "date: 2020-02-02\n")
     write(tmp_path, "c.html", "<html><head><title>Sea</title></head><body><p>Gamma text.</p></body></html>")
     make_pdf(tmp_path / "d.pdf", ["Delta text."])
-    write(tmp_path, "e.docx", b"PK\x03\x04 binary")
+    write(tmp_path, "e.doc", b"\xd0\xcf\x11\xe0 binary")
     write(tmp_path, "Makefile", "all:\n")
     write(tmp_path, "f.txt", b"\x00\x01\x02 binary renamed")
     write(tmp_path, "empty.txt", "")
@@ -262,12 +263,12 @@ def test_load_documents_folder(tmp_path):
         ("sub/b.md", "Beta text.", "Bee", "2020-02-02"),
     ]
     assert skipped == [
-        Skipped("Makefile", "unsupported file type (none); use .txt, .md, .html or .pdf", False),
-        Skipped("e.docx", "unsupported file type .docx; use .txt, .md, .html or .pdf", False),
+        Skipped("Makefile", f"unsupported file type (none); use {KINDS}", False),
+        Skipped("e.doc", f"unsupported file type .doc; use {KINDS}", False),
         Skipped("empty.txt", "no text in file", True),
-        Skipped("f.txt", "binary file, not text; convert it to .txt, .md, .html or .pdf", True),
+        Skipped("f.txt", f"binary file, not text; convert it to {KINDS}", True),
     ]
-    assert str(skipped[3]) == "skipped f.txt: binary file, not text; convert it to .txt, .md, .html or .pdf"
+    assert str(skipped[3]) == f"skipped f.txt: binary file, not text; convert it to {KINDS}"
 
 
 def test_large_files_are_skipped(tmp_path):

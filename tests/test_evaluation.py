@@ -304,7 +304,7 @@ def test_a_right_answer_passes():
     assert result == CaseResult(
         id="founder", question="Who opened the Crumb bakery?", passed=True, answer=f"{FOUNDER} [1]", refused=False,
         expected_refusal=False, answer_correct=True, citation_correct=True, source_rank=2, words=8, latency_s=0.25,
-        tags=["name"], cited=["bakery.txt"], why="", sources=["bakery.txt"], first_piece_s=0.25,
+        tags=["name"], cited=["bakery.txt"], why="", sources=["bakery.txt"], first_piece_s=0.25, locations=[""],
     )
 
 
@@ -316,7 +316,7 @@ def test_a_wrong_answer_fails_and_says_why():
         "refused": False, "expected_refusal": False, "answer_correct": False, "citation_correct": True,
         "source_rank": 1, "words": 9, "latency_s": 0.0, "tags": [], "cited": ["rivers.txt"],
         "why": "expected text missing from the answer", "sources": ["rivers.txt"],
-        "first_piece_s": 0.0, "generated_sentences": 0, "dropped_sentences": 0,
+        "first_piece_s": 0.0, "generated_sentences": 0, "dropped_sentences": 0, "locations": [""],
     }
 
 

@@ -51,7 +51,7 @@ def installed(tmp_path_factory) -> Path:
 
 
 def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
-    found = run(installed / "python", "-c", "import assistant.prompts, assistant.ui; print(assistant.prompts.__file__)",
+    found = run(installed / "python", "-c", "import assistant.prompts, assistant.ui, assistant.readers.office; print(assistant.prompts.__file__)",
                 cwd=tmp_path).stdout.strip()
     assert "site-packages" in found and not found.startswith(str(ROOT))
     assert (Path(found).parent / "answer.txt").is_file()

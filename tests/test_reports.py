@@ -55,8 +55,9 @@ def test_markdown_report(run_result, tmp_path):
     better = lines.index("## Better than the baseline (1)")
     assert lines[better + 4] == f"| **founder** Who opened the Crumb bakery? | Nobody \\| knows. | {FOUNDER} [1] |"
     assert lines[-6:] == [
-        "", "## Failing cases (1)", "", "| case | why | answer |", "|---|---|---|",
-        f"| **river-fish** What do fishermen catch in the Alder river? | expected text missing from the answer | {RIVER} [1] |",
+        "", "## Failing cases (1)", "", "| case | why | answer | cited |", "|---|---|---|---|",
+        f"| **river-fish** What do fishermen catch in the Alder river? | expected text missing from the answer | {RIVER} [1] "
+        "| rivers.txt |",
     ]
 
 
@@ -79,7 +80,7 @@ def test_html_report_embeds_the_chart(run_result, tmp_path):
     assert "<h2>Better than the baseline (1)</h2>" in page
     assert "<h2>Failing cases (1)</h2>" in page
     assert ("<tr><td><b>river-fish</b><br>What do fishermen catch in the Alder river?</td>"
-            f"<td>expected text missing from the answer</td><td>{RIVER} [1]</td></tr>") in page
+            f"<td>expected text missing from the answer</td><td>{RIVER} [1]</td><td>rivers.txt</td></tr>") in page
     assert "<tr><td><b>river-fish</b><br>What do fishermen catch in the Alder river?</td><td>Brown trout. [1]</td>" in page
 
 

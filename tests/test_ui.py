@@ -6,6 +6,7 @@ The real model, a real server process and a real browser are in test_app_e2e.py 
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
 import socket
@@ -42,6 +43,7 @@ from assistant.ui import (
     render_sources,
     safe_file_name,
     server_options,
+    UPLOAD_SUFFIXES,
     uploaded_files,
 )
 
@@ -122,9 +124,9 @@ def test_safe_file_name_keeps_plain_names_readable(given_name, stored):
     (".env.txt", "unsafe file name “.env.txt”: hidden files are not indexed; rename it without the leading dot"),
     ("", "the file has no name; name it like report.txt"),
     ("   ", "the file has no name; name it like report.txt"),
-    ("notes.docx", "unsupported file type .docx; upload .txt, .md, .html or .pdf"),
-    ("notes.meta.yaml", "unsupported file type .yaml; upload .txt, .md, .html or .pdf"),
-    ("README", "unsupported file type (none); upload .txt, .md, .html or .pdf"),
+    ("notes.doc", "unsupported file type .doc; upload .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
+    ("notes.meta.yaml", "unsupported file type .yaml; upload .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
+    ("README", "unsupported file type (none); upload .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
     ("???.txt", "file name “???.txt” has no letters or digits; rename it like report.txt"),
 ])
 def test_safe_file_name_refuses_unsafe_names_with_a_clear_message(given_name, message):
@@ -228,6 +230,20 @@ def test_render_sources_shows_title_date_and_highlighted_passage():
     assert '<span class="score">evidence score 0.761</span>' in with_scores
 
 
+def test_render_sources_names_the_page_slide_or_sheet_of_a_quote():
+    text = "First page.\n\nThe front retreated 64 metres."
+    start = text.index("The")
+    c = Citation(1, "survey.pdf", "Survey", text[start:], start, len(text), 0.8, location={"page": 2})
+    out = render_sources(Answer(f"{text[start:]} [1]", [c], question="q"), 0, {}, lambda d: text)
+    assert '<div class="source-where">survey.pdf · <span class="source-location">p. 2</span></div>' in out
+    sheet = Citation(1, "sales.xlsx", "Sales", "Region: Eastvale.", 0, 17, 0.8,
+                     location={"sheet": "Q&A", "row": 4, "row_end": 9})
+    out = render_sources(Answer("Region: Eastvale. [1]", [sheet], question="q"), 0, {}, lambda d: "Region: Eastvale.")
+    assert '<span class="source-location">sheet Q&amp;A, rows 4-9</span>' in out
+    data = answer_json(Answer(f"{text[start:]} [1]", [c], question="q"), {})
+    assert (data["citations"][0]["location"], data["citations"][0]["where"]) == ({"page": 2}, "p. 2")
+
+
 def test_render_sources_escapes_document_text():
     text = "<script>alert(1)</script> The <b>cited</b> bit. Rest."
     start = text.index("The")
@@ -263,7 +279,7 @@ def test_render_documents_lists_titles_passages_and_skipped_files(fake_bot, docs
     assert out.startswith('<div id="documents-list"><p class="documents-summary">3 documents, 3 passages indexed.</p>')
     for title, doc_id in [("Bakery", "bakery.txt"), ("Rivers", "rivers.txt"), ("Rocket", "rocket.txt")]:
         assert f"<tr><td>{title}</td><td><code>{doc_id}</code></td>" in out
-    assert ("<li>skipped scan.txt: binary file, not text; convert it to .txt, .md, .html or .pdf</li>" in out)
+    assert ("<li>skipped scan.txt: binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif</li>" in out)
     assert render_documents([]) == '<div id="documents-list"><p class="documents-empty">No documents are indexed.</p></div>'
 
 
@@ -381,7 +397,7 @@ def test_api_ask_returns_the_answer_as_json(app, fake_bot):
     assert data == expected
     assert data["citations"] == [{
         "number": 1, "doc_id": "bakery.txt", "title": "Bakery", "quote": BAKERY_QUOTE, "start": 0, "end": 44,
-        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154", "date": "",
+        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154", "location": {}, "where": "", "date": "",
     }]
     follow, same = app.api_ask("When did she open it?", None, chat)
     assert same is chat and follow["query"] == "Who opened the Crumb bakery? When did she open it?"
@@ -428,12 +444,12 @@ def test_upload_stores_a_sanitised_copy_and_indexes_it(app, service, docs_dir, t
 
 
 @pytest.mark.parametrize("name,data,reason", [
-    ("photo.txt", BINARY, "binary file, not text; convert it to .txt, .md, .html or .pdf"),
+    ("photo.txt", BINARY, "binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
     ("../../evil.txt", LIGHTHOUSE, "unsafe file name “../../evil.txt”: it points outside the documents folder; "
                                    "upload it under a plain name like report.txt"),
     ("..\\evil.txt", LIGHTHOUSE, "unsafe file name “..\\evil.txt”: it points outside the documents folder; "
                                  "upload it under a plain name like report.txt"),
-    ("notes.docx", b"PK\x03\x04", "unsupported file type .docx; upload .txt, .md, .html or .pdf"),
+    ("notes.docx", b"PK\x03\x04", "not a readable .docx file (corrupt zip"),
     ("empty.md", "   \n", "no text in file"),
     ("broken.pdf", b"%PDF-1.4 not really", "not a readable PDF"),
     ("latin1.txt", "caf\u00e9 \u00fcber".encode("utf-16-le"), "binary file, not text"),  # no byte order mark
@@ -448,6 +464,27 @@ def test_refused_uploads_leave_the_folder_and_index_untouched(app, service, docs
     assert folder_files(tmp_path / "docs") == files_before
     assert folder_files(service.bot.uploads_dir) == []  # no staging folder left behind either
     assert not list(tmp_path.rglob("evil.txt"))
+
+
+def test_upload_takes_every_supported_office_ebook_and_mail_type(app, service, docs_dir, tmp_path):
+    from gold.make_mixed import write_csv, write_docx, write_eml, write_epub, write_pptx, write_xlsx
+
+    assert set(UPLOAD_SUFFIXES) == set(SUPPORTED)
+    when = dt.datetime(2024, 5, 14, tzinfo=dt.timezone.utc)
+    files = [
+        write_docx(tmp_path / "harbour.docx", "Harbour", [("Dredging", ["The harbour dredged 42,000 cubic metres."])]),
+        write_pptx(tmp_path / "orchard.pptx", "Orchard", [("Harvest", ["The orchard picked 310 tonnes."], "")]),
+        write_xlsx(tmp_path / "sales.xlsx", {"Sales": [["Region", "Revenue"], ["Eastvale", 88400]]}),
+        write_csv(tmp_path / "stations.csv", [["Station", "Elevation"], ["Ben Arrach", 1130]]),
+        write_epub(tmp_path / "tales.epub", "Tales", "A. Moray", [("Keeper", "Ansel kept the light for 31 years.")]),
+        write_eml(tmp_path / "ferry.eml", "Ferry", "office@example.org", "all@example.org", when,
+                  "The ferry leaves at 07:45."),
+    ]
+    report = service.add_files([(path.name, path) for path in files])
+    assert report.refused == []
+    assert sorted(d.doc_id for d in report.added) == sorted(f"uploads/{path.name}" for path in files)
+    answer = run_chat(app, "How many tonnes did the orchard pick?")[-1][3].turns[0][1]
+    assert [(c.doc_id, c.where) for c in answer.citations] == [("uploads/orchard.pptx", "slide 1")]
 
 
 def test_upload_limits_size_and_judges_each_file_on_its_own(docs_dir, fake_settings, tmp_path):
@@ -481,7 +518,9 @@ def test_upload_of_an_existing_name(service, docs_dir, tmp_path):
     assert third.refused == [("bakery.txt", "a different document named bakery.txt was uploaded before; "
                                             "rename the file and upload it again")]
     assert (service.bot.uploads_dir / "bakery.txt").read_text(encoding="utf-8") == "A different bakery."
-    assert service.add_files([]).refused == [("(no file)", "choose a .txt, .md, .html or .pdf file to upload")]
+    assert service.add_files([]).refused == [("(no file)", "choose a .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, "
+                                                           ".csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif file "
+                                                           "to upload")]
 
 
 def test_upload_while_another_process_indexes_takes_the_file_back(service, docs_dir, fake_settings, tmp_path):
@@ -512,8 +551,9 @@ def test_api_upload_returns_structured_results(app, docs_dir, tmp_path):
                            {"path": str(write_upload(tmp_path, "x", BINARY)), "orig_name": "scan.txt"}])
     assert data["added"] == [{"doc_id": "uploads/keeper.md", "title": "Keeper", "date": "", "passages": 1,
                               "given_name": "keeper.md"}]
-    assert data["refused"] == [{"file": "scan.txt", "reason": "binary file, not text; convert it to .txt, .md, "
-                                                              ".html or .pdf"}]
+    assert data["refused"] == [{"file": "scan.txt", "reason": "binary file, not text; convert it to .txt, .md, .html, "
+                                                              ".pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, "
+                                                              ".rtf, .png, .jpg or .tif"}]
     assert [d["doc_id"] for d in data["documents"]] == ["bakery.txt", "rivers.txt", "rocket.txt", "uploads/keeper.md"]
     assert app.api_documents() == data["documents"]
 

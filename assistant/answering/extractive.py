@@ -70,10 +70,11 @@ class Candidate:
         if self.confidence < 0:
             self.confidence = self.score
 
-    def cite(self, number: int, title: str) -> Citation:
-        """This sentence as citation ``number``: its exact span of its document."""
+    def cite(self, number: int, title: str, location: dict | None = None) -> Citation:
+        """This sentence as citation ``number``: its exact span of its document, and where that sits."""
         return Citation(number=number, doc_id=self.doc_id, title=title, quote=self.text, start=self.start,
-                        end=self.end, score=round(self.score, 4), passage_id=self.passage.id)
+                        end=self.end, score=round(self.score, 4), passage_id=self.passage.id,
+                        location=dict(location or {}))
 
 
 class ExtractiveAnswerer:
@@ -351,7 +352,7 @@ class ExtractiveAnswerer:
         citations, pieces, last_doc = [], [], None
         for number, c in enumerate(chosen, start=1):
             title = self.snapshot.title(c.doc_id)
-            citations.append(c.cite(number, title))
+            citations.append(c.cite(number, title, self.snapshot.location(c.doc_id, c.start, c.end)))
             lead = f"{title}: " if several and c.doc_id != last_doc else ""
             pieces.append(f"{lead}{c.text} [{number}]")
             last_doc = c.doc_id

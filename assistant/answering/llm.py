@@ -218,7 +218,9 @@ class LLMAnswerer:
                 if n not in numbers:
                     numbers[n] = len(numbers) + 1
                     c = evidence[n - 1]
-                    citations.append(c.cite(numbers[n], self.extractive.snapshot.title(c.doc_id)))
+                    snapshot = self.extractive.snapshot
+                    citations.append(c.cite(numbers[n], snapshot.title(c.doc_id),
+                                            snapshot.location(c.doc_id, c.start, c.end)))
                 marks.append(f"[{numbers[n]}]")
             pieces.append(f"{_end_sentence(body)} {' '.join(marks)}")
         return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question.text,

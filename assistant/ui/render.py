@@ -160,7 +160,8 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
                                                                           _passage_bounds(answer, c))
         else:  # the document changed or went away since: show the quote alone
             before, cited, after, cut_before, cut_after = "", c.quote, "", False, False
-        where = f"{html.escape(c.doc_id)} · characters {c.start}–{c.end}"
+        where = html.escape(c.doc_id) + " · " + (f'<span class="source-location">{html.escape(c.where)}</span>'
+                                                  if c.where else f"characters {c.start}–{c.end}")
         if show_scores:
             where += f' · <span class="score">evidence score {c.score:.3f}</span>'
         cards.append(

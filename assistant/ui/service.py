@@ -157,7 +157,8 @@ class ChatService:
                 target = staging / name
                 check_not_link(path)
                 shutil.copyfile(path, target)
-                load_document(target, doc_id=name)  # raises DocumentError: binary, empty, not UTF-8, bad PDF
+                # raises DocumentError: binary, empty, not UTF-8, a bad PDF, a zip bomb, a password-protected file
+                load_document(target, doc_id=name, max_file_mb=self.max_file_mb)
             except AssistantError as exc:
                 report.refused.append((given, str(exc)))
                 continue
