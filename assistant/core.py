@@ -143,7 +143,7 @@ class Assistant:
     @classmethod
     def from_config(cls, collection: str | None = None, *, config_file: str | Path | None = None,
                     embedder: BaseEmbedding | None = None, llm: Any = None, update: bool = True,
-                    **overrides: Any) -> "Assistant":
+                    rebuild: bool = False, **overrides: Any) -> "Assistant":
         """The assistant of one collection of the config file (``[collections.NAME]``); the default
         collection (the ``seeds`` folder unless configured) without a name.
 
@@ -153,7 +153,8 @@ class Assistant:
         name = collection or next(iter(found))
         if name not in found:
             raise ConfigError(f"no collection named {name!r}; the config has {', '.join(found)}")
-        bot = cls.from_folder(settings=found[name].settings, embedder=embedder, llm=llm, update=update)
+        bot = cls.from_folder(settings=found[name].settings, embedder=embedder, llm=llm, update=update,
+                              rebuild=rebuild)
         bot.collection = name
         return bot
 

@@ -313,3 +313,78 @@ def test_asking_over_an_unreadable_index_says_why_it_rebuilds(tmp_path):
     assert result.returncode == 0 and result.stdout.startswith(BAKERY_QUOTE)
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"rebuilding the index in {index} from the documents: previous index unusable"), line
+
+
+# ------------------------------------------------------------------ collections, api, mcp
+
+
+def test_collection_flag_asks_a_collection_of_the_config(capsys, docs_dir, tmp_path):
+    harbour = tmp_path / "harbour"
+    harbour.mkdir()
+    (harbour / "ferry.txt").write_text("The harbour ferry to Skerry Island leaves every hour from Pier 4.",
+                                       encoding="utf-8")
+    config = tmp_path / "assistant.toml"
+    config.write_text(f'embed_model = "fake-hash"\nrefusal_threshold = 0.05\ndocs_dir = "{docs_dir}"\n'
+                      f'index_dir = "{tmp_path / "index"}"\n\n[collections.harbour]\ndocs_dir = "{harbour}"\n'
+                      f'index_dir = "{tmp_path / "harbour-index"}"\n', encoding="utf-8")
+    code, out, err = run(capsys, "index", "--config", str(config), "--collection", "harbour", "--quiet")
+    assert code == 0 and f"indexed 1 documents (1 passages) in {tmp_path / 'harbour-index'}" in out
+    code, out, err = run(capsys, "ask", "When does the harbour ferry leave?", "--config", str(config),
+                         "--collection", "harbour", "--json", "--quiet")
+    answer = json.loads(out)
+    assert code == 0 and [c["doc_id"] for c in answer["citations"]] == ["ferry.txt"]
+    code, out, err = run(capsys, "ask", "Who opened the Crumb bakery?", "--config", str(config), "--quiet",
+                         "--json")  # no --collection: the documents folder's own
+    assert code == 0 and json.loads(out)["citations"][0]["doc_id"] == "bakery.txt"
+    code, out, err = run(capsys, "ask", "Who?", "--config", str(config), "--collection", "mail", "--quiet")
+    assert_one_line_error(code, err, "no collection named 'mail'", "docs, harbour")
+
+
+def test_api_on_a_taken_port_is_one_line(capsys, docs_dir, index_dir):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        code, out, err = run(capsys, "api", *opts(docs_dir, index_dir), "--port", port)
+    assert_one_line_error(code, err, f"cannot serve on 127.0.0.1:{port}", "pass another --port")
+
+
+def test_mcp_over_stdio_answers_with_citations(docs_dir, tmp_path):
+    """``assistant mcp`` as an MCP client starts it: the SDK's stdio client lists the tools and asks."""
+    import anyio
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO / 'tests')!r})\n"
+        "from fakes import register_fakes\n"
+        "register_fakes()\n"
+        "from assistant.cli import main\n"
+        "raise SystemExit(main(sys.argv[1:]))\n", encoding="utf-8")
+    params = StdioServerParameters(command=sys.executable, args=[str(launcher), "mcp", *opts(docs_dir, tmp_path / "i")],
+                                   env={k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")},
+                                   cwd=str(tmp_path))
+
+    errors = tmp_path / "stderr.log"  # the server's stderr (progress, logs): never its stdout, the protocol's
+
+    async def talk():
+        with errors.open("w", encoding="utf-8") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    tools = sorted(t.name for t in (await session.list_tools()).tools)
+                    result = await session.call_tool("ask", {"question": "Who opened the Crumb bakery?"})
+                    return tools, result
+
+    tools, result = anyio.run(talk)
+    assert "Traceback" not in errors.read_text(encoding="utf-8")
+    assert tools == ["ask", "list_documents", "search"]
+    assert not result.is_error and "Marta Olsen" in result.content[0].text
+    data = result.structured_content
+    assert data["citations"][0]["document"] == "bakery.txt" and data["refused"] is False
+    assert (docs_dir / "bakery.txt").read_text(encoding="utf-8")[
+        data["citations"][0]["start"]:data["citations"][0]["end"]] == data["citations"][0]["quote"]
