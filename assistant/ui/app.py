@@ -227,9 +227,11 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
 
         with gr.Sidebar(label="Settings", open=True, position="left", width=290):
             gr.Markdown("### Settings")
-            collection = gr.Dropdown(names, value=first if names else None, label="Collection", visible=bool(names),
-                                     info="Which documents to ask; switching starts a new conversation",
-                                     elem_id="collection")
+            # Only with several collections; a user's choice (the input event, not change, which the
+            # page also fires when it sets the value itself) starts a new conversation over the other one.
+            collection = gr.Dropdown(names, value=first, label="Collection", elem_id="collection",
+                                     info="Which documents to ask; switching starts a new conversation") \
+                if names else None
             top_k = gr.Slider(1, max(20, settings.top_k), value=settings.top_k, step=1, label="Passages retrieved",
                               info="How many passages are searched for each question", elem_id="top-k")
             mode = gr.Radio([(MODE_LABELS.get(m, m), m) for m in ANSWER_MODES], value=settings.answer_mode,
@@ -291,9 +293,10 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
         show_scores.change(handlers.sources_for, [chat_state, selected, show_scores], [sources],
                            api_visibility="private")
 
-        collection.change(lambda name: name, collection, collection_state, api_visibility="private").then(
-            handlers.switch, collection, [chatbot, sources, status, chat_state, selected, documents_view],
-            api_visibility="private")
+        if collection is not None:
+            collection.input(lambda name: name, collection, collection_state, api_visibility="private").then(
+                handlers.switch, collection, [chatbot, sources, status, chat_state, selected, documents_view],
+                api_visibility="private")
         documents_tab.select(handlers.documents_html, collection_state, documents_view, api_visibility="private")
         demo.load(handlers.documents_html, collection_state, documents_view, api_visibility="private")
         # preprocess=False: the handler sees each file's name as the user gave it (and judges it) while
