@@ -236,6 +236,9 @@ def sse_result(http: httpx.Client, api_name: str, data: list) -> list:
 
 
 def test_serves_on_loopback_only(app):
+    deadline = time.monotonic() + 30  # the line follows the server's start (the API is attached in between)
+    while f"serving on http://127.0.0.1:{app.port}" not in app.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
     log = app.log()
     assert f"serving on http://127.0.0.1:{app.port}" in log
     assert "Running on" not in log and "share=True" not in log  # Gradio's lines, one suggesting a public link

@@ -1,6 +1,7 @@
-"""One ASGI app on one port: the OpenAI-compatible API (``/v1``), MCP (``/mcp``) and the browser chat (``/``).
+"""One port for the OpenAI-compatible API (``/v1``), MCP (``/mcp``) and the browser chat (``/``).
 
-``assistant serve`` runs all three; ``assistant api`` runs the API and MCP without the browser app. The
+``assistant serve`` runs all three (``launch_with_chat``: the chat's own Gradio server, the API attached to
+it); ``assistant api`` runs the API and MCP without the browser app (``build_server`` + ``run``). The
 server binds 127.0.0.1 by default and, until API keys are configured, answers API and MCP requests from
 loopback clients only (``keys.py``). Uvicorn's access log is off: request lines would carry nothing
 secret, but nothing is logged that does not need to be.
@@ -21,36 +22,56 @@ from . import openai
 from .keys import ApiKeys
 
 
-def build_server(library: Library, keys: ApiKeys, *, ui: Any = None, ui_options: dict[str, Any] | None = None,
-                 auth: tuple[str, str] | None = None, max_file_mb: float = 20.0, mcp: bool = True) -> FastAPI:
-    """The app: ``/v1`` and ``/mcp`` over ``library``; ``ui`` (a Gradio ``Blocks``) mounted at ``/`` with
-    ``ui_options`` (``ui.app.gradio_options``: its look, the features left off) and the login ``auth``."""
-    lifespan = None
-    mcp_app = None
-    if mcp:
-        from .mcp import mcp_http_app
-
-        mcp_app, lifespan = mcp_http_app(library, keys)
+def build_server(library: Library, keys: ApiKeys, *, mcp: bool = True) -> FastAPI:
+    """The API and MCP alone (``assistant api``, tests, benchmarks): ``/v1`` and ``/mcp`` over ``library``."""
+    mcp_app, lifespan = _mcp(library, keys, mcp)
     app = FastAPI(title="doc-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    attach(app, library, keys, mcp_app)
+    return app
 
-    @app.exception_handler(RequestValidationError)
+
+def launch_with_chat(demo: Any, library: Library, keys: ApiKeys, *, host: str, port: int,
+                     launch_options: dict[str, Any], mcp: bool = True) -> Any:
+    """Serve the browser chat with Gradio's own ``launch()`` and attach ``/v1`` and ``/mcp`` to its app.
+
+    Mounting the chat on an app of ours (``gr.mount_gradio_app``, Gradio 6.31) lost questions in the
+    browser now and then on a busy machine (tests/test_browser.py failed in about half of a dozen runs; with
+    launch() in none of 6), so the
+    chat keeps the server it is tested on and the API joins it: Gradio has no catch-all route, and its
+    app runs the MCP lifespan as its own (``app_kwargs``). Returns after the server started; block with
+    ``demo.block_thread()``.
+    """
+    mcp_app, lifespan = _mcp(library, keys, mcp)
+    options = dict(launch_options)
+    if lifespan is not None:
+        options["app_kwargs"] = {**options.get("app_kwargs", {}), "lifespan": lifespan}
+    try:
+        demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
+                    quiet=True, **options)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {host}:{port} ({exc}); pass another --port or --host") from None
+    attach(demo.server_app, library, keys, mcp_app)
+    return demo.server_app
+
+
+def attach(app: FastAPI, library: Library, keys: ApiKeys, mcp_app: Any = None) -> None:
+    """Add the ``/v1`` routes (and ``/mcp``) to ``app``, with OpenAI-shaped errors for invalid bodies."""
     async def invalid(request: Request, exc: RequestValidationError):
         return openai.ApiError(400, "the request is not valid; send JSON with 'model' and 'messages'").response()
 
+    app.add_exception_handler(RequestValidationError, invalid)
     app.include_router(openai.routes(library, keys))
     if mcp_app is not None:
         app.add_route("/mcp", mcp_app, include_in_schema=False)  # without the slash too, no redirect
         app.mount("/mcp", mcp_app)
-    if ui is not None:
-        import gradio as gr
 
-        app = gr.mount_gradio_app(app, ui, path="/", auth=auth, max_file_size=int(max_file_mb * 1024 * 1024),
-                                  **(ui_options or {}))
-        # Gradio accepts a file path in a request only if it is one of its own uploads, but checks that
-        # only once the Blocks "has launched", which launch() sets and mount_gradio_app (6.31) does not:
-        # without this a client could name any file (/etc/passwd) to the upload endpoints.
-        ui.has_launched = True
-    return app
+
+def _mcp(library: Library, keys: ApiKeys, wanted: bool) -> tuple[Any, Any]:
+    if not wanted:
+        return None, None
+    from .mcp import mcp_http_app
+
+    return mcp_http_app(library, keys)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -394,7 +394,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: Any =
     """Serve the chat (unless ``ui`` is False), the OpenAI-compatible API and MCP on one port until
     interrupted, over every collection of the config; the chat shows ``collection`` (default: the first)."""
     from ..api.keys import ApiKeys
-    from ..api.server import build_server, run
+    from ..api.server import build_server, launch_with_chat, run
     from ..config import collections
 
     host, port, login = server_options(host, port, auth)
@@ -416,14 +416,21 @@ def serve(settings: Settings | None = None, host: str | None = None, port: Any =
     bot.warm_up()
     library.load_all()  # the other collections load in the background; the API answers 503 until then
     count = len(bot.documents)
-    demo = build_app(bot, library=library) if ui else None
-    app = build_server(library, keys, ui=demo, ui_options=gradio_options(login), auth=login,
-                       max_file_mb=shown.max_file_mb)
     what = "the chat, the API (/v1) and MCP (/mcp)" if ui else "the API (/v1) and MCP (/mcp)"
     access = "API keys required" if keys.configured else "API for this machine only (no API keys configured)"
-    run(app, host, port, on_ready=lambda: print(
-        f"{count} document{'s' if count != 1 else ''} indexed in {name}; serving on http://{host}:{port}"
-        + (" (login required)" if login else "") + f": {what}; {access}", flush=True))
+
+    def ready() -> None:
+        print(f"{count} document{'s' if count != 1 else ''} indexed in {name}; serving on http://{host}:{port}"
+              + (" (login required)" if login else "") + f": {what}; {access}", flush=True)
+
+    if not ui:
+        run(build_server(library, keys), host, port, on_ready=ready)
+        return 0
+    demo = build_app(bot, library=library)
+    launch_with_chat(demo, library, keys, host=host, port=port, launch_options=dict(
+        auth=login, max_file_size=int(shown.max_file_mb * 1024 * 1024), **gradio_options(login)))
+    ready()
+    demo.block_thread()
     return 0
 
 
