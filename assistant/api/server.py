@@ -36,10 +36,9 @@ def launch_with_chat(demo: Any, library: Library, keys: ApiKeys, *, host: str, p
 
     Mounting the chat on an app of ours (``gr.mount_gradio_app``, Gradio 6.31) lost questions in the
     browser now and then on a busy machine (tests/test_browser.py failed in about half of a dozen runs; with
-    launch() in none of 6), so the
-    chat keeps the server it is tested on and the API joins it: Gradio has no catch-all route, and its
-    app runs the MCP lifespan as its own (``app_kwargs``). Returns after the server started; block with
-    ``demo.block_thread()``.
+    launch() in none of 6), so the chat keeps the server it is tested on and the API joins it: Gradio has
+    no catch-all route, and its app runs the MCP lifespan as its own (``app_kwargs``). Returns after the
+    server started; block with ``demo.block_thread()``.
     """
     mcp_app, lifespan = _mcp(library, keys, mcp)
     options = dict(launch_options)
