@@ -27,6 +27,7 @@ from llama_index.core.schema import BaseNode, MetadataMode, TextNode, TransformC
 from pydantic import PrivateAttr
 
 from .errors import DocumentError, NoDocumentsError
+from .progress import READING, Progress, no_progress
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
@@ -61,6 +62,12 @@ class FileDocument(Document):
 
     _unhashed: frozenset[str] = PrivateAttr(default=frozenset())
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled (from a worker process reading files) with the keys its hash leaves out: llama-index
+        rebuilds a pickled node through ``__init__``, which would reset them and change the hash."""
+        super().__setstate__(state)
+        self._unhashed = (state.get("__pydantic_private__") or {}).get("_unhashed", frozenset())
+
     @property
     def hash(self) -> str:
         kept = {k: v for k, v in self.metadata.items() if k not in self._unhashed}
@@ -92,21 +99,22 @@ class Skipped:
         return f"{self.path}: {self.reason}" if self.indexed else f"skipped {self.path}: {self.reason}"
 
 
-def load_documents(folder: str | Path, max_file_mb: float = 20.0,
-                   follow_links_outside: bool = False) -> tuple[list[Document], list[Skipped]]:
+def load_documents(folder: str | Path, max_file_mb: float = 20.0, follow_links_outside: bool = False,
+                   workers: int = 1, progress: Progress = no_progress) -> tuple[list[Document], list[Skipped]]:
     """Every supported file under ``folder`` as a Document; other files are listed in ``skipped``.
 
     Nothing whose real path is outside the folder's real path is read (a link to /etc/os-release would
     otherwise be indexed and quoted) unless ``follow_links_outside``; each such link is one line in
     ``skipped``. ``skipped`` also holds notices (``indexed=True``) about files indexed with a caveat.
+    With ``workers`` > 1 and many files, the files are read by that many worker processes; the result is
+    the same, in the same order. ``progress`` hears how many of the files have been read.
     """
     root = Path(folder)
     if not root.is_dir():
         raise NoDocumentsError(f"documents folder {root} does not exist; create it or pass another folder")
     top = root.resolve()
-    readable = (lambda p: True) if follow_links_outside else (lambda p: _inside(Path(os.path.realpath(p)), top))
     files, skipped = _walk(root, top, follow_links_outside)
-    documents = []
+    todo: list[tuple[str, Path]] = []
     for parts, path in files:
         rel = "/".join(parts)
         if rel.endswith(SIDECAR_SUFFIXES):
@@ -117,15 +125,65 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0,
         if path.stat().st_size > max_file_mb * 1024 * 1024:
             skipped.append(Skipped(rel, f"larger than {max_file_mb:g} MB; split it or raise max_file_mb", True))
             continue
-        try:
-            document, notices = _load(path, rel, readable)
-        except DocumentError as exc:
-            skipped.append(Skipped(rel, str(exc), True))
+        todo.append((rel, path))
+    documents = []
+    jobs = [(rel, path, None if follow_links_outside else top) for rel, path in todo]
+    for (rel, _), (document, notices, error) in zip(todo, read_files(jobs, workers, progress)):
+        if document is None:
+            skipped.append(Skipped(rel, error, True))
             continue
         documents.append(document)
         skipped.extend(Skipped(rel, notice, False, indexed=True) for notice in notices)
     skipped.sort(key=lambda s: tuple(s.path.split("/")))  # the walk's order: sorted folder by folder
     return documents, skipped
+
+
+PARALLEL_MIN_FILES = 32  # fewer files are read in this process: starting workers costs more than they save
+Job = tuple[str, Path, "Path | None"]  # (doc id, path, folder that sidecars must be inside, None: anywhere)
+Outcome = tuple["Document | None", list[str], str]  # (document, notices, why it could not be read)
+
+
+def read_files(jobs: list[Job], workers: int = 1, progress: Progress = no_progress) -> list[Outcome]:
+    """Each file of ``jobs`` read, in order: by ``workers`` processes when there are many files.
+
+    Workers come from a fork server that has imported this module once (a fork of a process running
+    torch's or the web server's threads could deadlock; spawning would import llama-index per worker).
+    A worker that dies (a parser crashing the interpreter) sends the files not yet read back here.
+    """
+    out: list[Outcome] = []
+    progress(READING, 0, len(jobs))
+    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
+        for job in jobs:
+            out.append(read_file(job))
+            progress(READING, len(out), len(jobs))
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for outcome in pool.map(read_file, jobs, chunksize=max(1, min(8, len(jobs) // (4 * workers)))):
+                out.append(outcome)
+                progress(READING, len(out), len(jobs))
+    except BrokenProcessPool:
+        for job in jobs[len(out):]:
+            out.append(read_file(job))
+            progress(READING, len(out), len(jobs))
+    return out
+
+
+def read_file(job: Job) -> Outcome:
+    """One file as (document, notices, '') or (None, [], the one-line reason it could not be read)."""
+    rel, path, top = job
+    readable = (lambda p: True) if top is None else (lambda p: _inside(Path(os.path.realpath(p)), top))
+    try:
+        document, notices = _load(path, rel, readable)
+    except DocumentError as exc:
+        return None, [], str(exc)
+    return document, notices, ""
 
 
 def _walk(root: Path, top: Path, follow_outside: bool) -> tuple[list[tuple[tuple[str, ...], Path]], list[Skipped]]:

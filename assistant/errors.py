@@ -49,3 +49,7 @@ class IndexBusyError(AssistantError):
 
 class LLMError(AssistantError):
     """The language model (local or a server) failed to answer."""
+
+
+class EmbeddingServerError(AssistantError):
+    """The embeddings server (``embed_backend = "openai"``) did not answer or refused."""

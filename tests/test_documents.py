@@ -596,3 +596,89 @@ def test_content_hash_ignores_where_the_folder_sits_but_not_metadata(tmp_path):
                     "---\ntitle: T\nsource: https://example.org/a\n---\nText.", "---\ntitle: T\n---\nText!"):
         other = load_document(write(tmp_path / "three", "notes/a.md", changed), doc_id="notes/a.md")
         assert other.hash != one.hash, changed
+
+
+# ------------------------------------------------------------------ reading in worker processes
+
+
+def mixed_folder(folder: Path, n: int = 48) -> Path:
+    """``n`` files of every supported kind, with a sidecar, a front-matter notice, files that cannot be
+    read, an unsupported type and a sub-folder, so every kind of outcome is in the run."""
+    for i in range(n):
+        body = f"Report {i} says crane {i * 7} lifted {i + 3} crates. The harbour closed at {i % 12 + 1} pm."
+        kind = ("txt", "md", "html", "pdf")[i % 4]
+        if kind == "pdf":
+            make_pdf(folder / f"r{i:03d}.pdf", [body], title=f"PDF report {i}")
+        elif kind == "html":
+            write(folder, f"r{i:03d}.html", f"<html><head><title>Report {i}</title></head><body><p>{body}</p></body></html>")
+        elif kind == "md":
+            write(folder, f"sub/r{i:03d}.md", f"# Report {i}\n\n{body}\n")
+        else:
+            write(folder, f"r{i:03d}.txt", body)
+    write(folder, "r000.txt.meta.yaml", "title: The first report\ndate: 2021-03-04\n")
+    write(folder, "notice.md", "---\ntitle: [unclosed\n---\nA harbour notice about cranes.\n")
+    write(folder, "broken.pdf", b"%PDF-1.4 not really a pdf")
+    write(folder, "binary.txt", bytes(range(256)) * 4)
+    write(folder, "empty.txt", "   \n")
+    write(folder, "picture.bmp", b"BM")
+    return folder
+
+
+def test_worker_processes_read_the_same_documents_in_the_same_order(tmp_path):
+    folder = mixed_folder(tmp_path / "docs")
+    serial_docs, serial_skipped = load_documents(folder, workers=1)
+    seen: list[tuple[str, int, int]] = []
+    parallel_docs, parallel_skipped = load_documents(folder, workers=2, progress=lambda *a: seen.append(a))
+    assert len(serial_docs) == 49  # 48 generated + the notice
+    assert [(summary(d), d.hash) for d in parallel_docs] == [(summary(d), d.hash) for d in serial_docs]
+    assert parallel_skipped == serial_skipped
+    assert [s.path for s in serial_skipped if s.unreadable] == ["binary.txt", "broken.pdf", "empty.txt"]
+    assert seen[0] == ("Reading files", 0, 52) and seen[-1] == ("Reading files", 52, 52)
+    assert [done for _, done, _ in seen] == list(range(53))  # each file reported once, in order
+
+
+def test_few_files_are_read_in_this_process(tmp_path, monkeypatch):
+    import concurrent.futures
+
+    folder = mixed_folder(tmp_path / "docs", n=8)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool for 12 files")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    docs, _ = load_documents(folder, workers=2)
+    assert len(docs) == 9
+
+
+def grandchildren() -> list[int]:
+    """Processes whose parent is a child of this one (the fork server's workers)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    children = {pid for pid, parent in parents.items() if parent == os.getpid()}
+    return [pid for pid, parent in parents.items() if parent in children]
+
+
+def test_a_worker_that_dies_hands_its_files_back(tmp_path):
+    """A worker killed mid-run (as a parser crashing in C code would end it) breaks the pool: the files not
+    yet read are read in this process, and the result is complete and in order."""
+    import signal
+
+    folder = mixed_folder(tmp_path / "docs", n=160)
+    expected_docs, expected_skipped = load_documents(folder, workers=1)
+    killed: list[int] = []
+
+    def kill_a_worker(phase, done, total):
+        if done == 1 and not killed:
+            killed.extend(grandchildren()[:1])
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    docs, skipped = load_documents(folder, workers=2, progress=kill_a_worker)
+    assert killed
+    assert [summary(d) for d in docs] == [summary(d) for d in expected_docs]
+    assert skipped == expected_skipped

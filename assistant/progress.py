@@ -1,0 +1,52 @@
+"""Progress of an index update, phase by phase: files read, passages embedded, index written.
+
+An update reports ``progress(phase, done, total)`` as it goes (``Progress``); the CLI draws a bar per phase
+on stderr with the rate and the time left (``TerminalProgress``), the browser app shows the same phases in
+its upload status (``assistant/ui``), and a library caller may pass any function of that shape.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol
+
+READING = "Reading files"
+EMBEDDING = "Embedding passages"
+WRITING = "Writing index"
+UNITS = {READING: "file", EMBEDDING: "passage", WRITING: "step"}
+
+
+class Progress(Protocol):
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        """``done`` of ``total`` items of ``phase`` are finished (called with 0 when a phase starts)."""
+
+
+def no_progress(phase: str, done: int, total: int) -> None:
+    """Reports nothing."""
+
+
+class TerminalProgress:
+    """One tqdm bar per phase on stderr: done/total, rate and time left ("12/40 [00:03<00:07, 4.1 file/s]")."""
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stderr
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        bar = self.bars.get(phase)
+        if bar is None:
+            for other in self.bars.values():  # a new phase: the earlier ones are over
+                other.close()
+            bar = self.bars[phase] = tqdm(total=total, initial=done, desc=phase, unit=UNITS.get(phase, "item"),
+                                          file=self.stream, dynamic_ncols=True)
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
