@@ -50,3 +50,25 @@ class TerminalProgress:
     def close(self) -> None:
         for bar in self.bars.values():
             bar.close()
+
+
+class ProgressLines:
+    """Each report as one line of text with the rate and the time left, for shells that draw their own
+    progress (the browser app): "Embedding passages: 120/400, 35.2 passage/s, about 8 s left"."""
+
+    def __init__(self, show: Any, clock: Any = None):
+        import time
+
+        self.show = show  # called with (line, done, total, unit)
+        self.clock = clock or time.monotonic
+        self.started: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = self.clock()
+        started, first = self.started.setdefault(phase, (now, done))
+        unit = UNITS.get(phase, "item")
+        line = f"{phase}: {done}/{total}"
+        if done > first and now > started:
+            rate = (done - first) / (now - started)
+            line += f", {rate:.1f} {unit}/s, " + ("done" if done >= total else f"about {(total - done) / rate:.0f} s left")
+        self.show(line, done, total, unit)

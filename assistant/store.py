@@ -246,6 +246,8 @@ class EmbedPassages(TransformComponent):
         # speed"); a group is short enough that a kill loses only seconds of work.
         todo.sort(key=lambda i: len(texts[i]))
         batch = max(int(getattr(self.embedder, "embed_batch_size", 32)), 1) * GROUP_BATCHES
+        if todo and hasattr(self.embedder, "warm_up"):
+            self.embedder.warm_up()  # loading (or exporting) the model is not embedding: the rate starts after it
         self._progress(EMBEDDING, self._resumed, len(texts))
         for g in range(0, len(todo), batch):
             group = todo[g:g + batch]

@@ -38,6 +38,7 @@ from ..core import Assistant, Chat, DocumentInfo
 from ..documents import describe_supported
 from ..errors import AssistantError, ConfigError
 from ..process import EXIT_INTERRUPTED, EXIT_USER_ERROR, quiet_libraries
+from ..progress import ProgressLines
 from .assets import CSS, JS, THEME_FONTS
 from .render import (
     EMPTY_SOURCES,
@@ -155,9 +156,11 @@ class ChatApp:
     def documents_html(self) -> str:
         return render_documents(self.service.documents(), self.service.bot.skipped)
 
-    def upload(self, files: Any) -> tuple[str, str, None]:
-        """The upload control: (status message, documents view, cleared upload box)."""
-        report = self.service.add_files(uploaded_files(files))
+    def upload(self, files: Any, progress: Any = gr.Progress()) -> tuple[str, str, None]:
+        """The upload control: (status message, documents view, cleared upload box). While the index is
+        updated, Gradio's progress bar over the status shows each phase with its rate and time left."""
+        report = self.service.add_files(uploaded_files(files), ProgressLines(
+            lambda line, done, total, unit: progress((done, total), desc=line, unit=unit)))
         return report.markdown(), self.documents_html(), None
 
 

@@ -20,6 +20,7 @@ from ..citations import Answer
 from ..core import Assistant, Chat, DocumentInfo
 from ..documents import describe_supported, load_document
 from ..errors import AssistantError, ConfigError
+from ..progress import Progress, no_progress
 from .render import escape_markdown
 from .uploads import UploadError, check_not_link, check_size, safe_file_name
 
@@ -115,12 +116,13 @@ class ChatService:
     def max_file_mb(self) -> float:
         return self.bot.settings.max_file_mb
 
-    def add_files(self, files: Sequence[tuple[str, str | Path]]) -> UploadReport:
+    def add_files(self, files: Sequence[tuple[str, str | Path]], progress: Progress = no_progress) -> UploadReport:
         """Store uploaded files under the documents folder with safe names, then index them.
 
         ``files`` holds (name as the user gave it, path of the uploaded bytes). Each file is checked
         (name, type, size, readable as a document) in a hidden staging folder before it is moved in, so
-        a refused file never reaches the folder and nothing already indexed is touched.
+        a refused file never reaches the folder and nothing already indexed is touched. ``progress``
+        hears the phases of the index update (files read, passages embedded, index written).
         """
         report = UploadReport()
         if not files:
@@ -136,7 +138,7 @@ class ChatService:
         with staging:
             staged = self._stage(files, Path(staging.name), report)
             if staged:
-                self._publish(staged, docs_dir, report)
+                self._publish(staged, docs_dir, report, progress)
         return report
 
     def _stage(self, files: Sequence[tuple[str, str | Path]], staging: Path,
@@ -162,7 +164,8 @@ class ChatService:
             staged.append((given, name, target))
         return staged
 
-    def _publish(self, staged: list[tuple[str, str, Path]], docs_dir: Path, report: UploadReport) -> None:
+    def _publish(self, staged: list[tuple[str, str, Path]], docs_dir: Path, report: UploadReport,
+                 progress: Progress) -> None:
         with self._upload_lock:
             moved: list[tuple[str, str]] = []
             for given, name, target in staged:
@@ -179,7 +182,7 @@ class ChatService:
             if not moved:
                 return
             try:
-                self.bot.refresh()
+                self.bot.refresh(progress=progress)
             except Exception as exc:  # e.g. another process is updating the index: take the files back
                 for given, name in moved:
                     (docs_dir / name).unlink(missing_ok=True)
