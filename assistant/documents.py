@@ -14,6 +14,7 @@ import codecs
 import datetime as dt
 import os
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import sha256
@@ -106,8 +107,8 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0, follow_links_o
     Nothing whose real path is outside the folder's real path is read (a link to /etc/os-release would
     otherwise be indexed and quoted) unless ``follow_links_outside``; each such link is one line in
     ``skipped``. ``skipped`` also holds notices (``indexed=True``) about files indexed with a caveat.
-    With ``workers`` > 1 and many files, the files are read by that many worker processes; the result is
-    the same, in the same order. ``progress`` hears how many of the files have been read.
+    With ``workers`` > 1, a folder that is slow to read (``read_files``) is read by that many worker
+    processes; the result is the same, in the same order. ``progress`` hears how many of the files have been read.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -138,13 +139,18 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0, follow_links_o
     return documents, skipped
 
 
-PARALLEL_MIN_FILES = 32  # fewer files are read in this process: starting workers costs more than they save
+# Files are read here first; worker processes take over the rest only when, after PARALLEL_AFTER_S of
+# reading, the files left would take longer than PARALLEL_MIN_LEFT_S more. Starting the pool costs 0.5-3 s
+# (a fork server importing llama-index), more than 300 text files take to read here (0.3-0.6 s), so a
+# count of files alone cannot decide; the measured rate can (BENCHMARKS.md, "Ingestion speed").
+PARALLEL_AFTER_S = 1.0
+PARALLEL_MIN_LEFT_S = 4.0
 Job = tuple[str, Path, "Path | None"]  # (doc id, path, folder that sidecars must be inside, None: anywhere)
 Outcome = tuple["Document | None", list[str], str]  # (document, notices, why it could not be read)
 
 
 def read_files(jobs: list[Job], workers: int = 1, progress: Progress = no_progress) -> list[Outcome]:
-    """Each file of ``jobs`` read, in order: by ``workers`` processes when there are many files.
+    """Each file of ``jobs`` read, in order; by ``workers`` processes once reading here proves slow.
 
     Workers come from a fork server that has imported this module once (a fork of a process running
     torch's or the web server's threads could deadlock; spawning would import llama-index per worker).
@@ -152,20 +158,30 @@ def read_files(jobs: list[Job], workers: int = 1, progress: Progress = no_progre
     """
     out: list[Outcome] = []
     progress(READING, 0, len(jobs))
-    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
-        for job in jobs:
-            out.append(read_file(job))
-            progress(READING, len(out), len(jobs))
-        return out
+    started = time.monotonic()
+    while len(out) < len(jobs):
+        elapsed = time.monotonic() - started
+        if workers > 1 and out and elapsed >= PARALLEL_AFTER_S:
+            if (len(jobs) - len(out)) * elapsed / len(out) > PARALLEL_MIN_LEFT_S:
+                return _read_in_workers(jobs, out, workers, progress)
+            workers = 1  # decided: the rest is quicker read here
+        out.append(read_file(jobs[len(out)]))
+        progress(READING, len(out), len(jobs))
+    return out
+
+
+def _read_in_workers(jobs: list[Job], out: list[Outcome], workers: int, progress: Progress) -> list[Outcome]:
+    """The files of ``jobs`` after the ``out`` already read, by a pool of ``workers`` processes."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
+    rest = jobs[len(out):]
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for outcome in pool.map(read_file, jobs, chunksize=max(1, min(8, len(jobs) // (4 * workers)))):
+            for outcome in pool.map(read_file, rest, chunksize=max(1, min(8, len(rest) // (4 * workers)))):
                 out.append(outcome)
                 progress(READING, len(out), len(jobs))
     except BrokenProcessPool:

@@ -7,15 +7,15 @@
 
 Embedding: SciFact abstracts (BEIR test, ``../shared/benchmarks``) are split into passages exactly as the
 assistant splits them (titles as headers, sentence spans), and each backend embeds the same passages and
-their sentence spans with ``embed_with_spans``, the model loaded. The backends take turns in each round
-(the order rotates), so a machine that slows down slows them all: the figures to quote are the medians
-and the per-round ratios to torch. Also reported: each backend's cosine to torch's vectors.
+their sentence spans with ``embed_with_spans``, the model loaded. Within each group of 256 passages (how the
+store cuts an update) the backends take turns, the order rotating, so a machine that slows down slows
+them all: the figures to quote are the ratios to torch, group by group (median, range) and in total. Also reported: each backend's cosine to torch's vectors.
 
 ``--unsorted`` feeds the passages in the order of the files instead of sorted by length (the store sorts
 every update's passages by length before grouping them into model batches).
 
 Parsing: ``--parse-files N`` writes N generated files (.txt, .md, .html, .pdf) and reads them with
-``load_documents`` in this process and with worker processes, in turns.
+``load_documents`` with ``workers=1`` and with worker processes, in turns (``--pdf-pages``: longer PDFs).
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ def scifact_passages(limit: int, seed: int = 0) -> tuple[list[str], list[list[tu
 
 def embed_rounds(backends: list[str], texts: list[str], spans: list, rounds: int, batch_size: int,
                  sort: bool, cache_dir: str, log) -> dict:
+    """Each backend embeds the same passages, group by group (a group: 8 model batches, as the store cuts
+    them); within a group the backends take turns in a rotating order, so a machine whose speed drifts
+    (other processes) changes all of them alike, and each group gives one ratio per backend."""
     models = {}
     for backend in backends:
         model = load_embedder("all-MiniLM-L6-v2", batch_size=batch_size, backend=backend, cache_dir=cache_dir)
@@ -80,46 +83,47 @@ def embed_rounds(backends: list[str], texts: list[str], spans: list, rounds: int
         embed_with_spans(model, texts[:8], spans[:8])  # first-call costs (allocators, thread pools) out of the way
         models[backend] = model
     order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if sort else list(range(len(texts)))
-    group = batch_size * 8  # the store embeds groups of 8 model batches (store.GROUP_BATCHES)
-    times: dict[str, list[float]] = {b: [] for b in backends}
-    vectors: dict[str, np.ndarray] = {}
+    size = batch_size * 8  # the store embeds groups of 8 model batches (store.GROUP_BATCHES)
+    groups = [order[g:g + size] for g in range(0, len(order), size)]
+    times: dict[str, list[float]] = {b: [] for b in backends}  # one entry per (round, group)
+    vectors: dict[str, list[np.ndarray]] = {b: [] for b in backends}
+    turn = 0
     for r in range(rounds):
-        turn = backends[r % len(backends):] + backends[:r % len(backends)]
-        for backend in turn:
-            started = time.perf_counter()
-            out = []
-            for g in range(0, len(order), group):
-                chosen = order[g:g + group]
-                if not sort:
-                    # unsorted: each model batch gets passages in file order (no sorting inside a group either)
-                    for b in range(0, len(chosen), batch_size):
-                        part = chosen[b:b + batch_size]
-                        out.append(embed_with_spans(models[backend], [texts[i] for i in part],
-                                                    [spans[i] for i in part])[0])
-                else:
-                    out.append(embed_with_spans(models[backend], [texts[i] for i in chosen],
-                                                [spans[i] for i in chosen])[0])
-            times[backend].append(time.perf_counter() - started)
-            vectors[backend] = np.concatenate(out)
-            log(f"  round {r + 1} {backend}: {len(texts) / times[backend][-1]:.1f} passages/s")
+        for group in groups:
+            for backend in backends[turn % len(backends):] + backends[:turn % len(backends)]:
+                started = time.perf_counter()
+                if sort:
+                    out = embed_with_spans(models[backend], [texts[i] for i in group], [spans[i] for i in group])[0]
+                else:  # file order: model batches as they come (embed_with_spans would sort inside the call)
+                    out = np.concatenate([embed_with_spans(models[backend], [texts[i] for i in group[b:b + batch_size]],
+                                                           [spans[i] for i in group[b:b + batch_size]])[0]
+                                          for b in range(0, len(group), batch_size)])
+                times[backend].append(time.perf_counter() - started)
+                if r == 0:
+                    vectors[backend].append(out)
+            turn += 1
+        log(f"  round {r + 1}: " + ", ".join(
+            f"{b} {sum(len(g) for g in groups) / sum(times[b][-len(groups):]):.1f}/s" for b in backends))
     base = backends[0]
+    per_round = {b: [sum(times[b][r * len(groups):(r + 1) * len(groups)]) for r in range(rounds)] for b in backends}
     result = {}
     for backend in backends:
-        cos = (vectors[backend] * vectors[base]).sum(axis=1)
-        ratios = [times[base][r] / times[backend][r] for r in range(rounds)]
+        cos = (np.concatenate(vectors[backend]) * np.concatenate(vectors[base])).sum(axis=1)
+        pairs = [t0 / t for t0, t in zip(times[base], times[backend])]
         result[backend] = {
-            "passages_per_s_median": round(len(texts) / statistics.median(times[backend]), 1),
-            "passages_per_s_each_round": [round(len(texts) / t, 1) for t in times[backend]],
-            f"speed_vs_{base}_median": round(statistics.median(ratios), 2),
-            f"speed_vs_{base}_each_round": [round(x, 2) for x in ratios],
+            "passages_per_s_median_round": round(len(texts) / statistics.median(per_round[backend]), 1),
+            "passages_per_s_each_round": [round(len(texts) / t, 1) for t in per_round[backend]],
+            f"speed_vs_{base}_median_group": round(statistics.median(pairs), 2),
+            f"speed_vs_{base}_group_range": [round(min(pairs), 2), round(max(pairs), 2)],
+            f"speed_vs_{base}_total": round(sum(times[base]) / sum(times[backend]), 2),
             f"cosine_to_{base}_min": round(float(cos.min()), 6),
             f"cosine_to_{base}_mean": round(float(cos.mean()), 6),
         }
     return result
 
 
-def write_files(folder: Path, n: int) -> None:
-    """``n`` generated files of four kinds (a fifth PDF), a few paragraphs each."""
+def write_files(folder: Path, n: int, pdf_pages: int = 1) -> None:
+    """``n`` generated files of four kinds (a fifth PDFs of ``pdf_pages`` pages), a few paragraphs a page."""
     from fpdf import FPDF
 
     rng = random.Random(0)
@@ -132,9 +136,10 @@ def write_files(folder: Path, n: int) -> None:
         path = folder / f"file-{i:04d}.{kind}"
         if kind == "pdf":
             pdf = FPDF()
-            pdf.add_page()
             pdf.set_font("Helvetica", size=11)
-            pdf.multi_cell(0, 6, body)
+            for _ in range(pdf_pages):
+                pdf.add_page()
+                pdf.multi_cell(0, 6, body)
             pdf.output(str(path))
         elif kind == "html":
             path.write_text(f"<html><head><title>File {i}</title></head><body><p>{body}</p></body></html>")
@@ -144,9 +149,9 @@ def write_files(folder: Path, n: int) -> None:
             path.write_text(body)
 
 
-def parse_rounds(n: int, rounds: int, workers: list[int], log) -> dict:
+def parse_rounds(n: int, rounds: int, workers: list[int], pdf_pages: int, log) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-parse-")) / "docs"
-    write_files(folder, n)
+    write_files(folder, n, pdf_pages)
     times: dict[int, list[float]] = {w: [] for w in workers}
     for r in range(rounds):
         turn = workers[r % len(workers):] + workers[:r % len(workers)]
@@ -174,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default="", help="ONNX export cache (default: the user's cache)")
     parser.add_argument("--parse-files", type=int, default=0, help="measure parsing N generated files instead")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--pdf-pages", type=int, default=1, help="pages of each generated PDF")
     parser.add_argument("--out", type=Path, default=None, help="JSON results")
     args = parser.parse_args(argv)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
@@ -184,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         result["torch_threads"] = args.threads
     if args.parse_files:
-        result["parsing"] = parse_rounds(args.parse_files, args.rounds, args.workers, log)
+        result["parsing"] = parse_rounds(args.parse_files, args.rounds, args.workers, args.pdf_pages, log)
     else:
         texts, spans = scifact_passages(args.passages)
         result["passages"] = len(texts)

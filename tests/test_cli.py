@@ -71,7 +71,7 @@ def test_index_prints_a_summary(capsys, docs_dir, index_dir):
 
 def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_dir):
     """Without --quiet: a bar per phase (files read, passages embedded, index written), each ending with
-    done/total, elapsed<left and the rate; the files of a big folder read by two worker processes."""
+    done/total, elapsed<left and the rate."""
     docs = tmp_path / "many"
     docs.mkdir()
     for n in range(40):

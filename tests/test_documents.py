@@ -624,7 +624,16 @@ def mixed_folder(folder: Path, n: int = 48) -> Path:
     return folder
 
 
-def test_worker_processes_read_the_same_documents_in_the_same_order(tmp_path):
+@pytest.fixture
+def workers_at_once(monkeypatch):
+    """Worker processes from the first file on (by default they start only when reading here is slow)."""
+    import assistant.documents as documents
+
+    monkeypatch.setattr(documents, "PARALLEL_AFTER_S", 0.0)
+    monkeypatch.setattr(documents, "PARALLEL_MIN_LEFT_S", 0.0)
+
+
+def test_worker_processes_read_the_same_documents_in_the_same_order(tmp_path, workers_at_once):
     folder = mixed_folder(tmp_path / "docs")
     serial_docs, serial_skipped = load_documents(folder, workers=1)
     seen: list[tuple[str, int, int]] = []
@@ -637,17 +646,42 @@ def test_worker_processes_read_the_same_documents_in_the_same_order(tmp_path):
     assert [done for _, done, _ in seen] == list(range(53))  # each file reported once, in order
 
 
-def test_few_files_are_read_in_this_process(tmp_path, monkeypatch):
+def test_workers_take_over_when_reading_here_is_slow(tmp_path, monkeypatch):
+    """After PARALLEL_AFTER_S, a rest that would take longer than PARALLEL_MIN_LEFT_S goes to the workers;
+    what was read before stays, and the whole is as a serial read."""
     import concurrent.futures
 
-    folder = mixed_folder(tmp_path / "docs", n=8)
+    import assistant.documents as documents
+
+    folder = mixed_folder(tmp_path / "docs")
+    expected = load_documents(folder, workers=1)
+    pools: list[int] = []
+
+    class CountedPool(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs["max_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", CountedPool)
+    clock = iter(range(10_000))  # every look at the clock: one second later (the 1st file "takes" 2 s)
+    monkeypatch.setattr(documents.time, "monotonic", lambda: next(clock))
+    seen: list[int] = []
+    docs, skipped = load_documents(folder, workers=2, progress=lambda phase, done, total: seen.append(done))
+    assert ([summary(d) for d in docs], skipped) == ([summary(d) for d in expected[0]], expected[1])
+    assert pools == [2] and seen == list(range(53))
+
+
+def test_a_folder_quick_to_read_is_read_in_this_process(tmp_path, monkeypatch):
+    import concurrent.futures
+
+    folder = mixed_folder(tmp_path / "docs", n=60)
 
     def no_pool(*args, **kwargs):
-        raise AssertionError("a worker pool for 12 files")
+        raise AssertionError("a worker pool for a folder read in well under a second")
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
     docs, _ = load_documents(folder, workers=2)
-    assert len(docs) == 9
+    assert len(docs) == 61
 
 
 def grandchildren() -> list[int]:
@@ -663,7 +697,7 @@ def grandchildren() -> list[int]:
     return [pid for pid, parent in parents.items() if parent in children]
 
 
-def test_a_worker_that_dies_hands_its_files_back(tmp_path):
+def test_a_worker_that_dies_hands_its_files_back(tmp_path, workers_at_once):
     """A worker killed mid-run (as a parser crashing in C code would end it) breaks the pool: the files not
     yet read are read in this process, and the result is complete and in order."""
     import signal
@@ -673,7 +707,7 @@ def test_a_worker_that_dies_hands_its_files_back(tmp_path):
     killed: list[int] = []
 
     def kill_a_worker(phase, done, total):
-        if done == 1 and not killed:
+        if done == 2 and not killed:  # the first file is read here, the second came from a worker
             killed.extend(grandchildren()[:1])
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
