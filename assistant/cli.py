@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", help="settings file in TOML (default: assistant.toml if present)")
     common.add_argument("--model", dest="embed_model", help="embedding model name or local folder")
     common.add_argument("--embed-backend", choices=EMBED_BACKENDS,
-                        help="how passages are embedded: torch (default), onnx (same vectors, faster), onnx-int8 "
+                        help="how passages are embedded: onnx (default: torch's vectors, faster), torch, onnx-int8 "
                         "(faster still, other vectors: re-embeds) or openai (a server at --embed-url)")
     common.add_argument("--embed-url", help="embed backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1")
     common.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -51,10 +51,11 @@ class Settings:
     max_file_mb: float = 20.0  # larger files are skipped when indexing
     follow_links_outside: bool = False  # read links in the documents folder that point outside it
     embed_batch_size: int = 32
-    # How passages are embedded: "torch", "onnx" (ONNX Runtime, the same vectors, faster), "onnx-int8"
-    # (int8 weights: other vectors, so an index re-embeds when switching to or from it), "openai" (an
-    # OpenAI-compatible /v1/embeddings server at embed_url; key in ASSISTANT_EMBED_API_KEY)
-    embed_backend: str = "torch"
+    # How passages are embedded: "onnx" (ONNX Runtime: torch's vectors, faster; torch if it cannot run),
+    # "torch", "onnx-int8" (int8 weights: faster still, other vectors, so an index re-embeds when switching
+    # to or from it), "openai" (an OpenAI-compatible /v1/embeddings server at embed_url; key in
+    # ASSISTANT_EMBED_API_KEY). BENCHMARKS.md, "Ingestion speed".
+    embed_backend: str = "onnx"
     embed_url: str = ""  # embed_backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1
     onnx_cache_dir: str = ""  # where ONNX exports are kept ('' : ~/.cache/doc-assistant/onnx)
     parse_workers: int = 2  # processes reading files when a folder holds many (1: read in this process)

@@ -214,6 +214,10 @@ class OnnxEmbedding(SentenceTransformerEmbedding):
 
     @property
     def model(self) -> Any:
+        """The torch model after a fallback; an ONNX session has no ``SentenceTransformer``."""
+        self.warm_up()
+        if self._session is None:
+            return self._model
         raise AttributeError("an ONNX embedder has no SentenceTransformer; load one with embed_backend = torch")
 
     @property

@@ -25,7 +25,7 @@ DEFAULTS = {
     "max_file_mb": 20.0,
     "follow_links_outside": False,
     "embed_batch_size": 32,
-    "embed_backend": "torch",
+    "embed_backend": "onnx",
     "embed_url": "",
     "onnx_cache_dir": "",
     "parse_workers": 2,
