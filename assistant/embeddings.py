@@ -120,7 +120,11 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         self.warm_up()
         vectors = np.zeros((len(texts), self.dimension), dtype="float32")
         parts: list[np.ndarray] = [np.zeros((0, self.dimension), dtype="float32")] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths pad less
+        # Batches of texts of one length pad less. Sorted by tokens, not characters: on SciFact passages a
+        # batch then computes 1.004x the real tokens, against 1.19x sorted by characters (BENCHMARKS.md).
+        lengths = [len(ids) for ids in self.tokenizer(texts, truncation="longest_first",
+                                                       max_length=self.max_seq_length)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         for b in range(0, len(order), self.embed_batch_size):
             batch = order[b:b + self.embed_batch_size]
             features = self._tokenize([texts[i] for i in batch], offsets=True)

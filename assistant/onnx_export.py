@@ -137,7 +137,7 @@ def export(model_path: Path, out: Path) -> None:
 
 def fuse(raw: Path, out: Path, config) -> None:
     """onnxruntime's transformer optimizer: attention, layer norm and GELU as fused kernels (the same
-    arithmetic; SciFact passages 1.1-1.4x faster here, BENCHMARKS.md "Ingestion speed")."""
+    arithmetic; about 1.1x faster on SciFact passages here, BENCHMARKS.md "Ingestion speed")."""
     from onnxruntime.transformers import optimizer
 
     fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=int(config.num_attention_heads),
