@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--embed-backend", choices=EMBED_BACKENDS,
                         help="how passages are embedded: onnx (default: torch's vectors, faster), torch, onnx-int8 "
                         "(faster still, other vectors: re-embeds) or openai (a server at --embed-url)")
-    common.add_argument("--embed-url", help="embed backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1")
+    common.add_argument("--embed-url",
+                        help="embed backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("index", parents=[common], help="index the documents folder (only what changed)")

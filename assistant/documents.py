@@ -108,7 +108,7 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0, follow_links_o
     otherwise be indexed and quoted) unless ``follow_links_outside``; each such link is one line in
     ``skipped``. ``skipped`` also holds notices (``indexed=True``) about files indexed with a caveat.
     With ``workers`` > 1, a folder that is slow to read (``read_files``) is read by that many worker
-    processes; the result is the same, in the same order. ``progress`` hears how many of the files have been read.
+    processes; the result is the same, in the same order. ``progress`` hears how many files were read.
     """
     root = Path(folder)
     if not root.is_dir():

@@ -88,8 +88,9 @@ def _write(target: Path, make) -> None:
     except ModelNotFoundError:
         raise
     except Exception as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise ModelNotFoundError(f"exporting the embedding model to ONNX failed ({exc.__class__.__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); set embed_backend = torch") from None
+                                 f"{first_line}); set embed_backend = torch") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

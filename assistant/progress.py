@@ -70,5 +70,6 @@ class ProgressLines:
         line = f"{phase}: {done}/{total}"
         if done > first and now > started:
             rate = (done - first) / (now - started)
-            line += f", {rate:.1f} {unit}/s, " + ("done" if done >= total else f"about {(total - done) / rate:.0f} s left")
+            left = "done" if done >= total else f"about {(total - done) / rate:.0f} s left"
+            line += f", {rate:.1f} {unit}/s, {left}"
         self.show(line, done, total, unit)
