@@ -15,7 +15,7 @@ from typing import Sequence
 # Only light modules here: `assistant --help` and argument errors answer at once; the models, torch and
 # llama-index are imported by the commands that need them.
 from .citations import Answer
-from .config import ANSWER_MODES, LLM_BACKENDS, Settings
+from .config import ANSWER_MODES, EMBED_BACKENDS, LLM_BACKENDS, Settings
 from .errors import AssistantError, ConfigError
 from .process import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER_ERROR, quiet_broken_pipe,
                       quiet_libraries)
@@ -56,12 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--index", dest="index_dir", help="index folder (default: index, or ASSISTANT_INDEX_DIR)")
     common.add_argument("--config", help="settings file in TOML (default: assistant.toml if present)")
     common.add_argument("--model", dest="embed_model", help="embedding model name or local folder")
-    common.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_argument("--embed-backend", choices=EMBED_BACKENDS,
+                        help="how passages are embedded: onnx (default: torch's vectors, faster), torch, onnx-int8 "
+                        "(faster still, other vectors: re-embeds) or openai (a server at --embed-url)")
+    common.add_argument("--embed-url",
+                        help="embed backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
     common.add_argument("--collection", help="a collection of the config file ([collections.NAME]); "
                         "default: the documents folder's own")
 
     p = sub.add_parser("index", parents=[common], help="index the documents folder (only what changed)")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    p.add_argument("--parse-workers", type=int, help="processes reading files in folders of many files (default 2)")
     p.set_defaults(run=_index)
 
     asking = argparse.ArgumentParser(add_help=False, parents=[common])
@@ -115,7 +121,9 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {"docs_dir": args.docs, "index_dir": args.index_dir, "embed_model": args.embed_model,
             "top_k": getattr(args, "top_k", None), "answer_mode": getattr(args, "answer_mode", None),
             "llm_backend": getattr(args, "llm_backend", None), "llm_model": getattr(args, "llm_model", None),
-            "llm_url": getattr(args, "llm_url", None), "show_progress": False if args.quiet else None}
+            "llm_url": getattr(args, "llm_url", None), "show_progress": False if args.quiet else None,
+            "embed_backend": args.embed_backend, "embed_url": args.embed_url,
+            "parse_workers": getattr(args, "parse_workers", None)}
 
 
 def _assistant(args: argparse.Namespace, **options):
@@ -134,6 +142,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         docs_dir=args.docs,
         index_dir=args.index_dir,
         embed_model=args.embed_model,
+        embed_backend=args.embed_backend,
+        embed_url=args.embed_url,
+        parse_workers=getattr(args, "parse_workers", None),
         top_k=getattr(args, "top_k", None),
         answer_mode=getattr(args, "answer_mode", None),
         llm_backend=getattr(args, "llm_backend", None),

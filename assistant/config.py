@@ -19,6 +19,7 @@ from .errors import ConfigError
 
 ANSWER_MODES = ("extractive", "llm")
 LLM_BACKENDS = ("local", "openai", "ollama")
+EMBED_BACKENDS = ("torch", "onnx", "onnx-int8", "openai")
 
 # Calibrated on the development sets (the seed and multi-document gold sets, the SQuAD 2.0 slice) by
 # benchmarks/calibrate_refusal.py and benchmarks/refusal_tradeoff.py: no threshold from 0.42 to 0.55 beats
@@ -55,6 +56,14 @@ class Settings:
     uploads_dir: str = ""
     data_dir: str = ""  # the user's data folder ("" = the platform's, e.g. ~/.local/share/doc-assistant)
     embed_batch_size: int = 32
+    # How passages are embedded: "onnx" (ONNX Runtime: torch's vectors, faster; torch if it cannot run),
+    # "torch", "onnx-int8" (int8 weights: faster still, other vectors, so an index re-embeds when switching
+    # to or from it), "openai" (an OpenAI-compatible /v1/embeddings server at embed_url; key in
+    # ASSISTANT_EMBED_API_KEY). BENCHMARKS.md, "Ingestion speed".
+    embed_backend: str = "onnx"
+    embed_url: str = ""  # embed_backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1
+    onnx_cache_dir: str = ""  # where ONNX exports are kept ('' : ~/.cache/doc-assistant/onnx)
+    parse_workers: int = 2  # processes reading files when a folder holds many (1: read in this process)
     show_progress: bool = True
     # Answer mode "llm": which model writes the answer (the extractive answerer stays the default).
     llm_backend: str = "local"  # local GGUF via llama-cpp-python, an OpenAI-compatible server, or Ollama
@@ -89,6 +98,13 @@ class Settings:
             raise ConfigError(f"refusal_threshold must be between 0 and 1, got {self.refusal_threshold}")
         if self.embed_batch_size < 1:
             raise ConfigError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
+        if self.embed_backend not in EMBED_BACKENDS:
+            raise ConfigError(
+                f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, got {self.embed_backend!r}")
+        if self.embed_backend == "openai" and not self.embed_url:
+            raise ConfigError("embed_backend openai needs embed_url (the embeddings server's address)")
+        if not 1 <= self.parse_workers <= 64:
+            raise ConfigError(f"parse_workers must be between 1 and 64, got {self.parse_workers}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb must be more than 0, got {self.max_file_mb}")
         if self.llm_backend not in LLM_BACKENDS:

@@ -24,6 +24,7 @@ from .config import ANSWER_MODES, UPLOADS, Settings, check_top_k, collections, u
 from .documents import Passage, Skipped, describe_supported, load_documents
 from .embeddings import dimension_of, load_embedder, max_tokens
 from .errors import ConfigError, IndexMismatchError, NoDocumentsError
+from .progress import Progress, TerminalProgress, no_progress
 from .questions import MAX_QUESTION_CHARS, Question, check_question
 from .retrieval import HybridRetriever
 from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
@@ -122,7 +123,8 @@ class Assistant:
         settings = (settings or Settings.load()).replace(
             **{k: v for k, v in {"docs_dir": folder, "index_dir": index_dir, **overrides}.items() if v is not None}
         )
-        embedder = embedder or load_embedder(settings.embed_model, settings.embed_batch_size)
+        embedder = embedder or load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_backend,
+                                             settings.embed_url, settings.onnx_cache_dir)
         store = IndexStore(settings.index_dir)
         if not update:
             snapshot = store.load()
@@ -169,16 +171,20 @@ class Assistant:
         return new_manifest(embedder.model_name, dimension_of(embedder), settings.chunk_size, settings.chunk_overlap,
                             settings.vector_index)
 
-    def refresh(self, rebuild: bool = False) -> UpdateReport:
+    def refresh(self, rebuild: bool = False, progress: Progress | None = None) -> UpdateReport:
         """Re-read the documents folder and index what was added, changed or deleted.
 
-        Safe to call while other threads ask questions; concurrent refreshes run one after another.
+        ``progress(phase, done, total)`` hears of each phase (files read, passages embedded, index
+        written); by default bars on stderr when ``settings.show_progress``. Safe to call while other
+        threads ask questions; concurrent refreshes run one after another.
         """
+        if progress is None:
+            progress = TerminalProgress() if self.settings.show_progress else no_progress
         with _REFRESH_LOCK:
-            return self._refresh(rebuild)
+            return self._refresh(rebuild, progress)
 
-    def _refresh(self, rebuild: bool) -> UpdateReport:
-        documents, skipped = self._load_documents()
+    def _refresh(self, rebuild: bool, progress: Progress) -> UpdateReport:
+        documents, skipped = self._load_documents(progress)
         for item in skipped:
             log.warning("%s", item)
         if not documents:
@@ -189,21 +195,23 @@ class Assistant:
             )
         store = IndexStore(self.settings.index_dir)
         snapshot, report = store.update(documents, self.embedder, self._manifest_base(self.settings, self.embedder),
-                                        rebuild=rebuild, show_progress=self.settings.show_progress)
+                                        rebuild=rebuild, progress=progress)
         self.skipped, self.last_update = skipped, report
         self._use(snapshot)
         return report
 
-    def _load_documents(self) -> tuple[list[Document], list[Skipped]]:
+    def _load_documents(self, progress: Progress) -> tuple[list[Document], list[Skipped]]:
         """The documents folder's files, then the uploads folder's (ids ``uploads/<file>``)."""
         settings = self.settings
         documents, skipped = load_documents(settings.docs_dir, settings.max_file_mb,
-                                            follow_links_outside=settings.follow_links_outside)
+                                            follow_links_outside=settings.follow_links_outside,
+                                            workers=settings.parse_workers, progress=progress)
         uploads = self.uploads_dir
         if not uploads.is_dir() or uploads.resolve() == Path(settings.docs_dir).resolve():
             return documents, skipped
         taken = {doc.doc_id for doc in documents}
-        more, more_skipped = load_documents(uploads, settings.max_file_mb)
+        more, more_skipped = load_documents(uploads, settings.max_file_mb, workers=settings.parse_workers,
+                                            progress=progress)
         for doc in more:
             doc.id_ = f"{UPLOADS}/{doc.id_}"
             if doc.id_ in taken:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import sys
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import sha256
@@ -25,9 +25,9 @@ from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode, TransformComponent
 from pydantic import PrivateAttr
-from tqdm.auto import tqdm
 
 from .errors import DocumentError, NoDocumentsError
+from .progress import READING, SPLITTING, Progress, no_progress
 from .readers import SUPPORTED, Limits, Reading, describe_supported, location_of, read
 
 __all__ = ["SUPPORTED", "FileDocument", "Passage", "Skipped", "check_offsets", "describe_supported", "load_document",
@@ -55,6 +55,12 @@ class FileDocument(Document):
     """
 
     _unhashed: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled (from a worker process reading files) with the keys its hash leaves out: llama-index
+        rebuilds a pickled node through ``__init__``, which would reset them and change the hash."""
+        super().__setstate__(state)
+        self._unhashed = (state.get("__pydantic_private__") or {}).get("_unhashed", frozenset())
 
     @property
     def hash(self) -> str:
@@ -87,21 +93,22 @@ class Skipped:
         return f"{self.path}: {self.reason}" if self.indexed else f"skipped {self.path}: {self.reason}"
 
 
-def load_documents(folder: str | Path, max_file_mb: float = 20.0,
-                   follow_links_outside: bool = False) -> tuple[list[Document], list[Skipped]]:
+def load_documents(folder: str | Path, max_file_mb: float = 20.0, follow_links_outside: bool = False,
+                   workers: int = 1, progress: Progress = no_progress) -> tuple[list[Document], list[Skipped]]:
     """Every supported file under ``folder`` as a Document; other files are listed in ``skipped``.
 
     Nothing whose real path is outside the folder's real path is read (a link to /etc/os-release would
     otherwise be indexed and quoted) unless ``follow_links_outside``; each such link is one line in
     ``skipped``. ``skipped`` also holds notices (``indexed=True``) about files indexed with a caveat.
+    With ``workers`` > 1, a folder that is slow to read (``read_files``) is read by that many worker
+    processes; the result is the same, in the same order. ``progress`` hears how many files were read.
     """
     root = Path(folder)
     if not root.is_dir():
         raise NoDocumentsError(f"documents folder {root} does not exist; create it or pass another folder")
     top = root.resolve()
-    readable = (lambda p: True) if follow_links_outside else (lambda p: _inside(Path(os.path.realpath(p)), top))
     files, skipped = _walk(root, top, follow_links_outside)
-    documents = []
+    todo: list[tuple[str, Path]] = []
     for parts, path in files:
         rel = "/".join(parts)
         if rel.endswith(SIDECAR_SUFFIXES):
@@ -112,15 +119,82 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0,
         if path.stat().st_size > max_file_mb * 1024 * 1024:
             skipped.append(Skipped(rel, f"larger than {max_file_mb:g} MB; split it or raise max_file_mb", True))
             continue
-        try:
-            loaded, problems = _load(path, rel, readable, max_file_mb)
-        except DocumentError as exc:
-            skipped.append(Skipped(rel, str(exc), True))
+        todo.append((rel, path))
+    documents = []
+    jobs = [(rel, path, None if follow_links_outside else top, max_file_mb) for rel, path in todo]
+    for (rel, _), (loaded, problems, error) in zip(todo, read_files(jobs, workers, progress)):
+        if error:
+            skipped.append(Skipped(rel, error, True))
             continue
         documents.extend(loaded)
         skipped.extend(problems)
     skipped.sort(key=lambda s: tuple(s.path.split("/")))  # the walk's order: sorted folder by folder
     return documents, skipped
+
+
+# Files are read here first; worker processes take over the rest only when, after PARALLEL_AFTER_S of
+# reading, the files left would take longer than PARALLEL_MIN_LEFT_S more. Starting the pool costs 0.5-3 s
+# (a fork server importing llama-index), more than 300 text files take to read here (0.3-0.6 s), so a
+# count of files alone cannot decide; the measured rate can (BENCHMARKS.md, "Ingestion speed").
+PARALLEL_AFTER_S = 1.0
+PARALLEL_MIN_LEFT_S = 4.0
+# (doc id, path, folder that sidecars must be inside or None: anywhere, max_file_mb)
+Job = tuple[str, Path, "Path | None", float]
+# (the file's documents: itself, then its attachments; notices about them; why it could not be read, or "")
+Outcome = tuple[list[Document], list["Skipped"], str]
+
+
+def read_files(jobs: list[Job], workers: int = 1, progress: Progress = no_progress) -> list[Outcome]:
+    """Each file of ``jobs`` read, in order; by ``workers`` processes once reading here proves slow.
+
+    Workers come from a fork server that has imported this module once (a fork of a process running
+    torch's or the web server's threads could deadlock; spawning would import llama-index per worker).
+    A worker that dies (a parser crashing the interpreter) sends the files not yet read back here.
+    """
+    out: list[Outcome] = []
+    progress(READING, 0, len(jobs))
+    started = time.monotonic()
+    while len(out) < len(jobs):
+        elapsed = time.monotonic() - started
+        if workers > 1 and out and elapsed >= PARALLEL_AFTER_S:
+            if (len(jobs) - len(out)) * elapsed / len(out) > PARALLEL_MIN_LEFT_S:
+                return _read_in_workers(jobs, out, workers, progress)
+            workers = 1  # decided: the rest is quicker read here
+        out.append(read_file(jobs[len(out)]))
+        progress(READING, len(out), len(jobs))
+    return out
+
+
+def _read_in_workers(jobs: list[Job], out: list[Outcome], workers: int, progress: Progress) -> list[Outcome]:
+    """The files of ``jobs`` after the ``out`` already read, by a pool of ``workers`` processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    rest = jobs[len(out):]
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for outcome in pool.map(read_file, rest, chunksize=max(1, min(8, len(rest) // (4 * workers)))):
+                out.append(outcome)
+                progress(READING, len(out), len(jobs))
+    except BrokenProcessPool:
+        for job in jobs[len(out):]:
+            out.append(read_file(job))
+            progress(READING, len(out), len(jobs))
+    return out
+
+
+def read_file(job: Job) -> Outcome:
+    """One file as (documents, notices, '') or ([], [], the one-line reason it could not be read)."""
+    rel, path, top, max_file_mb = job
+    readable = (lambda p: True) if top is None else (lambda p: _inside(Path(os.path.realpath(p)), top))
+    try:
+        documents, problems = _load(path, rel, readable, max_file_mb)
+    except DocumentError as exc:
+        return [], [], str(exc)
+    return documents, problems, ""
 
 
 def _walk(root: Path, top: Path, follow_outside: bool) -> tuple[list[tuple[tuple[str, ...], Path]], list[Skipped]]:
@@ -278,15 +352,15 @@ def _as_date(value: Any) -> str:
 
 
 def passage_splitter(chunk_size: int, chunk_overlap: int, tokenizer=None,
-                     show_progress: bool = False) -> list[TransformComponent]:
+                     progress: Progress = no_progress) -> list[TransformComponent]:
     """The node-parser steps that turn Documents into passages with stable ids and exact offsets.
 
     ``tokenizer`` (text -> tokens) should be the embedding model's, so that ``chunk_size`` is what the
-    model reads; without it llama-index's default tokenizer counts. ``show_progress`` draws a bar in
-    characters while splitting.
+    model reads; without it llama-index's default tokenizer counts. ``progress`` hears the characters
+    split (phase ``SPLITTING``), within a document too.
     """
     splitter = OffsetSentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=tokenizer)
-    splitter.show_bar = show_progress
+    splitter.progress = progress
     return [splitter, PassageIds()]
 
 
@@ -299,9 +373,11 @@ class OffsetSentenceSplitter(SentenceSplitter):
     previous start or ends after the previous end; searching from there finds the true position.
     """
 
-    _bar: Any = PrivateAttr(default=None)
-    _limit: int = PrivateAttr(default=0)
-    _show_bar: bool = PrivateAttr(default=False)
+    _progress: Any = PrivateAttr(default=None)  # a Progress; None: no_progress
+    _done: int = PrivateAttr(default=0)  # characters split so far in this call
+    _told: int = PrivateAttr(default=0)  # ... as last reported
+    _limit: int = PrivateAttr(default=0)  # ... at the end of the document being split
+    _total: int = PrivateAttr(default=0)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -311,40 +387,43 @@ class OffsetSentenceSplitter(SentenceSplitter):
         self._sub_sentence_split_fns = [*self._sub_sentence_split_fns[:-1], _split_run]
 
     @property
-    def show_bar(self) -> bool:
-        return self._show_bar
+    def progress(self) -> Progress:
+        return self._progress or no_progress
 
-    @show_bar.setter
-    def show_bar(self, value: bool) -> None:
-        self._show_bar = value
+    @progress.setter
+    def progress(self, value: Progress) -> None:
+        self._progress = value
 
     @classmethod
     def class_name(cls) -> str:
         return "OffsetSentenceSplitter"
 
     def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:
-        """Split document by document, with a progress bar in characters (a 5 MB file shows progress too)."""
+        """Split document by document, reporting characters split (a 5 MB file shows progress too)."""
         texts = [node.get_content(metadata_mode=MetadataMode.NONE) for node in nodes]
+        self._done = self._told = 0
+        self._total = sum(map(len, texts))
+        self.progress(SPLITTING, 0, self._total)
         out: list[BaseNode] = []
-        with tqdm(total=sum(map(len, texts)), desc="Splitting documents", unit="char", unit_scale=True,
-                  disable=not (show_progress or self._show_bar), file=sys.stderr) as bar:
-            self._bar = bar
-            try:
-                for node, text in zip(nodes, texts):
-                    self._limit = bar.n + len(text)
-                    out.extend(super()._parse_nodes([node], show_progress=False, **kwargs))
-                    bar.update(self._limit - bar.n)
-            finally:
-                self._bar = None
+        for node, text in zip(nodes, texts):
+            self._limit = self._done + len(text)
+            out.extend(super()._parse_nodes([node], show_progress=False, **kwargs))
+            self._done = self._limit
+            self._report(force=True)
         return out
 
     def _token_size(self, text: str) -> int:
-        # every piece the splitter keeps is measured here once it fits: the bar moves by its characters
+        # every piece the splitter keeps is measured here once it fits: progress moves by its characters
         size = super()._token_size(text)
-        bar = self._bar
-        if bar is not None and size <= self.chunk_size and bar.n < self._limit:
-            bar.update(min(len(text), self._limit - bar.n))
+        if size <= self.chunk_size and self._done < self._limit:
+            self._done = min(self._done + len(text), self._limit)
+            self._report()
         return size
+
+    def _report(self, force: bool = False) -> None:
+        if force or self._done - self._told >= max(self._total // 200, 65536):
+            self._told = self._done
+            self.progress(SPLITTING, self._done, self._total)
 
     def _postprocess_parsed_nodes(self, nodes, parent_doc_map):
         nodes = super()._postprocess_parsed_nodes(nodes, parent_doc_map)

@@ -11,6 +11,7 @@ Models are never downloaded: the default, all-MiniLM-L6-v2, is loaded from the p
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -22,20 +23,27 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from .errors import ModelNotFoundError
+from . import onnx_export
+from .config import EMBED_BACKENDS
+from .errors import ConfigError, ModelNotFoundError
+
+log = logging.getLogger(__name__)  # "assistant.embeddings": the shells show its warnings (process.quiet_libraries)
 
 # Nothing in this package may reach a model hub; make the HF libraries fail fast instead of retrying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+INT8_SUFFIX = "+onnx-int8"  # an int8 model's vectors differ from the model's: its own name in manifests and caches
+
 FAST_PATH_TEXTS = 8  # up to this many texts skip SentenceTransformer.encode's per-call bookkeeping
 
 
 class SentenceTransformerEmbedding(BaseEmbedding):
-    """A sentence-transformers model loaded from a local folder; vectors are L2-normalised.
+    """A sentence-transformers model loaded from a local folder (torch); vectors are L2-normalised.
 
     Loading is lazy: construction is cheap, ``warm_up()`` (or the first embedding) loads the model.
+    Subclasses run the same model another way by implementing ``token_vectors`` (``OnnxEmbedding``).
     """
 
     model_path: str
@@ -68,25 +76,39 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         self.warm_up()
         return self._model
 
+    @property
+    def tokenizer(self) -> Any:
+        self.warm_up()
+        return self._model.tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        self.warm_up()
+        return int(self._model.max_seq_length)
+
+    def token_vectors(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The model on one tokenized batch: (contextual token vectors [b, n, d], normalised text vectors [b, d])."""
+        import torch
+
+        with torch.inference_mode():
+            out = self._model.forward({k: torch.from_numpy(v) for k, v in features.items()})
+        pooled = torch.nn.functional.normalize(out["sentence_embedding"], dim=-1)
+        return out["token_embeddings"].numpy(), pooled.numpy()
+
+    def _tokenize(self, texts: list[str], offsets: bool = False) -> dict[str, np.ndarray]:
+        return dict(self.tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_seq_length,
+                                   return_offsets_mapping=offsets, return_tensors="np"))
+
     def _encode(self, texts: list[str]) -> list[list[float]]:
         self.warm_up()
         if len(texts) <= FAST_PATH_TEXTS:
             return self._forward(texts)
-        vectors = self._model.encode(
-            texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        return vectors.tolist()
+        return self.encode_spans(texts, [[] for _ in texts])[0].tolist()
 
     def _forward(self, texts: list[str]) -> list[list[float]]:
-        """A few texts (a query) straight through the model: ``encode`` spends ~1.5 ms per call walking
-        the modules to set eval mode and pick devices, a quarter of a query's cost here."""
-        import torch
-
-        features = self._model.tokenizer(texts, padding=True, truncation="longest_first",
-                                         max_length=self._model.max_seq_length, return_tensors="pt")
-        with torch.inference_mode():
-            pooled = self._model.forward(dict(features))["sentence_embedding"]
-        return torch.nn.functional.normalize(pooled, dim=-1).tolist()
+        """A few texts (a query) straight through the model: ``SentenceTransformer.encode`` spends ~1.5 ms
+        per call walking the modules to set eval mode and pick devices, a quarter of a query's cost here."""
+        return self.token_vectors(self._tokenize(texts))[1].tolist()
 
     def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Each text's vector and, from the same forward pass, a vector for each of its character spans.
@@ -95,34 +117,31 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         restricted to the span), so sentence vectors cost no second pass over the text. Spans holding no
         token (cut off by truncation) get the whole text's vector.
         """
-        import torch
-
         self.warm_up()
-        model, tokenizer = self._model, self._model.tokenizer
         vectors = np.zeros((len(texts), self.dimension), dtype="float32")
         parts: list[np.ndarray] = [np.zeros((0, self.dimension), dtype="float32")] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths pad less
+        # Batches of texts of one length pad less. Sorted by tokens, not characters: on SciFact passages a
+        # batch then computes 1.004x the real tokens, against 1.19x sorted by characters (BENCHMARKS.md).
+        lengths = [len(ids) for ids in self.tokenizer(texts, truncation="longest_first",
+                                                       max_length=self.max_seq_length)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         for b in range(0, len(order), self.embed_batch_size):
             batch = order[b:b + self.embed_batch_size]
-            features = tokenizer([texts[i] for i in batch], padding=True, truncation="longest_first",
-                                 max_length=model.max_seq_length, return_offsets_mapping=True, return_tensors="pt")
+            features = self._tokenize([texts[i] for i in batch], offsets=True)
             offsets = features.pop("offset_mapping")
-            with torch.inference_mode():
-                out = model.forward(dict(features))
-            tokens, pooled = out["token_embeddings"], out["sentence_embedding"]
-            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            tokens, pooled = self.token_vectors(features)
             real = offsets[:, :, 1] > offsets[:, :, 0]  # special and padding tokens have empty offsets
             for row, i in enumerate(batch):
-                vectors[i] = pooled[row].numpy()
+                vectors[i] = pooled[row]
                 if not spans[i]:
                     continue
-                bounds = torch.tensor(spans[i], dtype=offsets.dtype)
+                bounds = np.asarray(spans[i], dtype=offsets.dtype)
                 inside = (real[row][None, :] & (offsets[row, None, :, 0] >= bounds[:, None, 0])
-                          & (offsets[row, None, :, 1] <= bounds[:, None, 1])).to(tokens.dtype)
+                          & (offsets[row, None, :, 1] <= bounds[:, None, 1])).astype(np.float32)
                 sums = inside @ tokens[row]
-                span_vectors = torch.nn.functional.normalize(sums, dim=-1).numpy()
-                empty = inside.sum(dim=1).numpy() == 0
-                span_vectors[empty] = vectors[i]
+                norms = np.linalg.norm(sums, axis=1, keepdims=True)
+                span_vectors = sums / np.maximum(norms, 1e-12)
+                span_vectors[inside.sum(axis=1) == 0] = vectors[i]
                 parts[i] = span_vectors.astype("float32")
         return vectors, parts
 
@@ -137,6 +156,91 @@ class SentenceTransformerEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts)
+
+
+class OnnxEmbedding(SentenceTransformerEmbedding):
+    """The same sentence-transformers model run by ONNX Runtime: exported once from its folder into the
+    cache (``onnx_export.py``), fp32 or int8 (``quantized``).
+
+    fp32 gives torch's vectors (cosine > 0.99999 on SciFact passages, BENCHMARKS.md "Ingestion speed"), so
+    it keeps the model's name and shares indexes built with torch; when onnxruntime is missing or the
+    export fails it says so in one line and runs on torch. int8 gives other vectors: it is named
+    ``<model>+onnx-int8`` (an index built with it re-embeds when the backend changes) and fails instead.
+    """
+
+    quantized: bool = False
+    cache_dir: str = ""
+    _session: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+    _max_length: int = PrivateAttr(default=0)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "OnnxEmbedding"
+
+    @classmethod
+    def of(cls, model: SentenceTransformerEmbedding, quantized: bool = False, cache_dir: str = "") -> "OnnxEmbedding":
+        name = model.model_name + (INT8_SUFFIX if quantized else "")
+        return cls(model_name=name, model_path=model.model_path, dimension=model.dimension, quantized=quantized,
+                   cache_dir=cache_dir, embed_batch_size=model.embed_batch_size)
+
+    @property
+    def running_on(self) -> str:
+        """'onnx', 'onnx-int8', or 'torch' after a fallback (loads the model)."""
+        self.warm_up()
+        return "torch" if self._session is None else "onnx-int8" if self.quantized else "onnx"
+
+    def warm_up(self) -> None:
+        if self._session is not None or self._model is not None:
+            return
+        try:
+            if onnx_export.pooling_mode(self.model_path) != "mean":
+                raise ModelNotFoundError(f"embed_backend onnx runs mean-pooling models only, and {self.model_name} "
+                                         "pools otherwise; set embed_backend = torch")
+            path = onnx_export.onnx_model(self.model_path, self.quantized, self.cache_dir or None)
+        except ModelNotFoundError as exc:
+            if self.quantized:
+                raise
+            log.warning("%s; embedding with torch instead (same vectors)", exc)
+            super().warm_up()
+            return
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        options = onnxruntime.SessionOptions()
+        # Threads that wait by sleeping, not spinning: beside other busy processes (a shared server, the
+        # web app's questions) spinning was 1.08x slower on SciFact batches here, and it burns their cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        self._max_length = max_tokens(self) + 2 if max_tokens(self) else int(self._tokenizer.model_max_length)
+        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+
+    @property
+    def model(self) -> Any:
+        """The torch model after a fallback; an ONNX session has no ``SentenceTransformer``."""
+        self.warm_up()
+        if self._session is None:
+            return self._model
+        raise AttributeError("an ONNX embedder has no SentenceTransformer; load one with embed_backend = torch")
+
+    @property
+    def tokenizer(self) -> Any:
+        self.warm_up()
+        return self._tokenizer if self._session is not None else super().tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        self.warm_up()
+        return self._max_length if self._session is not None else super().max_seq_length
+
+    def token_vectors(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self._session is None:
+            return super().token_vectors(features)
+        tokens = self._session.run(None, {name: features[name] for name in onnx_export.INPUTS})[0]
+        mask = features["attention_mask"].astype(np.float32)[:, :, None]
+        pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return tokens, pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
 def _minilm() -> BaseEmbedding:
@@ -166,21 +270,47 @@ def unregister_embedder(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def load_embedder(name: str, batch_size: int = 32) -> BaseEmbedding:
-    """The embedding model registered under ``name``, or a sentence-transformers model at path ``name``."""
-    if name in _REGISTRY:
-        model = _REGISTRY[name]()
-    elif Path(name).expanduser().is_dir():
-        path = Path(name).expanduser().resolve()
-        model = SentenceTransformerEmbedding(model_name=str(path), model_path=path)
+def load_embedder(name: str, batch_size: int = 32, backend: str = "torch", url: str = "",
+                  cache_dir: str = "") -> BaseEmbedding:
+    """The embedding model registered under ``name``, or a sentence-transformers model at path ``name``,
+    run by ``backend`` (``EMBED_BACKENDS``; models other than sentence-transformers ones run as they are).
+
+    ``openai`` sends texts to the OpenAI-compatible server at ``url`` as model ``name``;
+    ``cache_dir`` holds ONNX exports (default: the user's cache, ``onnx_export.cache_root``).
+    """
+    if backend not in EMBED_BACKENDS:
+        raise ConfigError(f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, got {backend!r}")
+    if backend == "openai":
+        from .remote_embeddings import OpenAIServerEmbedding
+
+        model: BaseEmbedding = OpenAIServerEmbedding.for_server(name, url, local=_local_folder(name))
     else:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ModelNotFoundError(
-            f"embedding model {name!r} is neither registered ({known}) nor a local folder; "
-            "set embed_model to one of those or to a model folder"
-        )
+        model = _local(name)
+        if backend != "torch" and isinstance(model, SentenceTransformerEmbedding):
+            model = OnnxEmbedding.of(model, quantized=backend == "onnx-int8", cache_dir=cache_dir)
     model.embed_batch_size = batch_size
     return model
+
+
+def _local(name: str) -> BaseEmbedding:
+    if name in _REGISTRY:
+        return _REGISTRY[name]()
+    if Path(name).expanduser().is_dir():
+        path = Path(name).expanduser().resolve()
+        return SentenceTransformerEmbedding(model_name=str(path), model_path=path)
+    known = ", ".join(sorted(_REGISTRY))
+    raise ModelNotFoundError(
+        f"embedding model {name!r} is neither registered ({known}) nor a local folder; "
+        "set embed_model to one of those or to a model folder"
+    )
+
+
+def _local_folder(name: str) -> str:
+    """The folder of a local copy of model ``name`` (its tokenizer counts passage sizes), or ''."""
+    try:
+        return str(getattr(_local(name), "model_path", "") or "")
+    except ModelNotFoundError:
+        return ""
 
 
 def token_counter(model: BaseEmbedding) -> Callable[[str], list] | None:

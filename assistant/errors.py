@@ -61,3 +61,7 @@ class CollectionLoadingError(AssistantError):
 
 class AccessError(AssistantError):
     """An API key is missing, unknown, or may not use that collection."""
+
+
+class EmbeddingServerError(AssistantError):
+    """The embeddings server (``embed_backend = "openai"``) did not answer or refused."""

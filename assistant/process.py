@@ -36,6 +36,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
     logging.getLogger("assistant.store").setLevel(logging.WARNING)  # why an index is rebuilt, in one line
+    logging.getLogger("assistant.embeddings").setLevel(logging.WARNING)  # an ONNX export that fell back to torch
     if "transformers" in sys.modules:  # already imported (a caller embedding the assistant): set it directly
         from transformers.utils import logging as hf_logging
 

@@ -104,7 +104,8 @@ def worker_build(docs: str, index_dir: str, warm_model: bool) -> None:
     embedder = None
     if warm_model:
         t = time.perf_counter()
-        embedder = load_embedder(settings.embed_model, settings.embed_batch_size)
+        embedder = load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_backend,
+                                 settings.embed_url, settings.onnx_cache_dir)
         embedder.get_query_embedding("warm up")  # loads the model and runs one forward pass
         embedder.get_text_embedding_batch(["warm up the batch path", "second text"])
         out["model_load_s"] = time.perf_counter() - t

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_retrieval.py            # everything (about 40 minutes here)
     .venv/bin/python benchmarks/bench_retrieval.py --quick    # a sample of every section, under 3 minutes
     .venv/bin/python benchmarks/bench_retrieval.py --smoke    # a handful of each, under a minute (the tests)
+    .venv/bin/python benchmarks/bench_retrieval.py --retrieval-only --embed-backend onnx   # backends' accuracy
 
 Data is read from ../shared/benchmarks (``ASSISTANT_BENCHMARK_DATA`` overrides), never copied.
 
@@ -52,6 +53,7 @@ from bench_data import Dataset, Question, write_folder  # noqa: E402
 from refusal_tradeoff import curve, plot as plot_tradeoff  # noqa: E402
 
 from assistant import Assistant  # noqa: E402
+from assistant.config import EMBED_BACKENDS  # noqa: E402
 from assistant.embeddings import load_embedder  # noqa: E402
 from assistant.evaluation import contains  # noqa: E402
 
@@ -199,7 +201,7 @@ def speed(system: AssistantSystem, questions: list[Question], warm: int = 30) ->
     bot = Assistant.from_folder(system.bot.settings.docs_dir, index_dir=system.bot.settings.index_dir,
                                 embedder=system.bot.embedder, update=False)  # empty sentence/word caches
     retriever = bot.retriever
-    model = bot.embedder.model
+    model = floor_model(bot.embedder)
     for q in questions[:warm]:
         bot.ask(q.text)
     timed = questions[warm:] or questions
@@ -225,6 +227,15 @@ def speed(system: AssistantSystem, questions: list[Question], warm: int = 30) ->
             "ask_p50_ratio": round(percentile(ask, 50) / percentile(floor, 50), 2)}
 
 
+def floor_model(embedder):
+    """The bare SentenceTransformer the floors are measured with: the embedder's own, or (for the ONNX
+    backends, which have none) the same model loaded with torch."""
+    try:
+        return embedder.model
+    except AttributeError:
+        return load_embedder("all-MiniLM-L6-v2").model
+
+
 def indexing_throughput(dataset: Dataset, workdir: Path, embedder) -> dict:
     """Building the assistant's index (model already loaded) against a bare encode of the same passages."""
     system = AssistantSystem(dataset, workdir, embedder)
@@ -232,7 +243,7 @@ def indexing_throughput(dataset: Dataset, workdir: Path, embedder) -> dict:
 
     # exactly what the assistant embedded: each passage under its title header
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in system.bot.snapshot.storage.docstore.docs.values()]
-    model = embedder.model
+    model = floor_model(embedder)
     started = time.perf_counter()
     model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
     encode_s = time.perf_counter() - started
@@ -364,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-alternatives", action="store_true", help="only the assistant and its parts")
     parser.add_argument("--speed-only", action="store_true", help="only the speed section (XQuAD index)")
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/)")
+    parser.add_argument("--embed-backend", default="torch", choices=EMBED_BACKENDS[:3],
+                        help="how the assistant embeds (the floors stay a bare torch SentenceTransformer)")
+    parser.add_argument("--retrieval-only", action="store_true",
+                        help="only the XQuAD and SciFact retrieval tables of the assistant (no alternatives, "
+                        "answers, SQuAD, chunking or scale): to compare embed backends")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: one per core; 1 with --smoke)")
     args = parser.parse_args(argv)
@@ -381,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     def alts() -> list:
         return [] if args.no_alternatives else alternatives.all_alternatives()
 
-    embedder = load_embedder("all-MiniLM-L6-v2")
+    embedder = load_embedder("all-MiniLM-L6-v2", backend=args.embed_backend)
     embedder.warm_up()
     work = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -389,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"mode": mode, "machine": f"{os.cpu_count()} CPU cores"}
     if threads:
         result["torch_threads"] = threads
+    result["embed_backend"] = args.embed_backend
+    if args.retrieval_only:
+        return retrieval_only(args, embedder, work, log)
 
     xquad = datasets.xquad()
     if args.quick:
@@ -447,6 +466,29 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(summary(result))
     log(f"results: {out} ({result['total_s']} s)")
+    return 0
+
+
+def retrieval_only(args, embedder, work: Path, log) -> int:
+    """XQuAD hit@1 and SciFact nDCG@10 (the whole sets, or --quick/--smoke samples) of the assistant alone."""
+    xquad, scifact = datasets.xquad(), datasets.scifact()
+    if args.quick:
+        xquad, scifact = xquad.sample(150), scifact_subset(scifact, claims=25, extra_docs=150)
+    if args.smoke:
+        xquad = xquad.subset(SMOKE["xquad"], SMOKE["questions"])
+        scifact = scifact_subset(scifact, claims=SMOKE["claims"], extra_docs=SMOKE["scifact"])
+    out = {"embed_backend": args.embed_backend}
+    for name, data in (("xquad", xquad), ("scifact", scifact)):
+        started = time.perf_counter()
+        system = AssistantSystem(data, work / name, embedder)
+        rankings, _ = run_rankings(system.search, data.questions)
+        out[name] = {**ranking_metrics(rankings, data.questions), "passages": system.passages,
+                     "build_s": round(system.build_s, 1), "total_s": round(time.perf_counter() - started, 1)}
+        log(f"  {name}: {out[name]}")
+    text = json.dumps(out, indent=1)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
     return 0
 
 

@@ -122,3 +122,40 @@ def test_api_benchmark_runs(tmp_path):
     assert overhead["p50_ratio"] > 0 and overhead["in_process_p50_ms"] > 0
     assert (concurrency["clients"], concurrency["questions_each"], concurrency["answers"]) == (4, 3, 12)
     assert concurrency["errors"] == 0 and concurrency["answers_not_their_own"] == 0
+
+
+@pytest.fixture(scope="module")
+def ingestion(tmp_path_factory) -> tuple[dict, dict]:
+    """bench_ingestion.py on a few SciFact passages, and on generated files (module scope: it reads the
+    data folder from ASSISTANT_BENCHMARK_DATA before the per-test clean environment)."""
+    tmp = tmp_path_factory.mktemp("ingestion")
+    out = tmp / "ingestion.json"
+    run("bench_ingestion.py", "--passages", "24", "--rounds", "1", "--batch-sizes", "8", "--unsorted",
+        "--cache-dir", str(tmp / "onnx"), "--out", str(out))
+    embedding = json.loads(out.read_text(encoding="utf-8"))["embedding"]
+    run("bench_ingestion.py", "--parse-files", "40", "--rounds", "1", "--out", str(out))
+    return embedding, json.loads(out.read_text(encoding="utf-8"))["parsing"]
+
+
+def test_ingestion_benchmark_compares_backends_and_parsing(ingestion):
+    """Every backend's rate and its cosine to torch; files read in this process and by two workers."""
+    embedding, parsing = ingestion
+    assert list(embedding) == ["batch 8, sorted by length", "batch 8, file order"]
+    for rows in embedding.values():
+        assert list(rows) == ["torch", "onnx", "onnx-int8"]
+        assert rows["onnx"]["cosine_to_torch_min"] > 0.99999
+        assert 0.95 < rows["onnx-int8"]["cosine_to_torch_min"] < 0.99999
+        assert all(row["passages_per_s_median_round"] > 0 for row in rows.values())
+    assert list(parsing) == ["workers=1", "workers=2"] and parsing["workers=2"]["files_per_s_median"] > 0
+
+
+@pytest.fixture(scope="module")
+def retrieval_only(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "retrieval-only.json"
+    run("bench_retrieval.py", "--smoke", "--retrieval-only", "--embed-backend", "onnx", "--out", str(out))
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_retrieval_only_runs_with_an_onnx_backend(retrieval_only):
+    assert retrieval_only["embed_backend"] == "onnx"
+    assert share(retrieval_only["xquad"]["hit@1"]) and share(retrieval_only["scifact"]["nDCG@10"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,24 @@ def test_index_prints_a_summary(capsys, docs_dir, index_dir):
         "0 added, 0 changed, 0 deleted, 3 unchanged, 0 passages embedded\n",
         "",
     )
+
+
+def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_dir):
+    """Without --quiet: a bar per phase (files read, passages embedded, index written), each ending with
+    done/total, elapsed<left and the rate."""
+    docs = tmp_path / "many"
+    docs.mkdir()
+    for n in range(40):
+        (docs / f"note-{n:02d}.txt").write_text(f"Crane {n} lifted {n + 2} crates at the harbour on day {n}.")
+    code, out, err = run(capsys, "index", "--model", "fake-hash", "--index", str(index_dir), "--docs", str(docs),
+                         "--parse-workers", "2", "--embed-backend", "torch")
+    assert code == 0 and out.startswith("indexed 40 documents (40 passages)")
+    final = {line.split(":")[0]: line for line in err.replace("\r", "\n").splitlines() if "100%" in line}
+    assert list(final) == ["Reading files", "Splitting documents", "Embedding passages", "Writing index"]
+    assert re.search(r"char/s\]", final["Splitting documents"])
+    assert re.search(r"40/40 \[\d\d:\d\d<00:00, +[\d.]+ ?(file/s|s/file)\]", final["Reading files"])
+    assert re.search(r"40/40 \[\d\d:\d\d<00:00, +[\d.]+ ?(passage/s|s/passage)\]", final["Embedding passages"])
+    assert re.search(r"7/7 \[", final["Writing index"])
 
 
 def test_index_rebuild(capsys, docs_dir, index_dir):

@@ -665,13 +665,20 @@ def test_the_answer_to_a_question_about_a_huge_line_quotes_a_bounded_piece(tmp_p
         assert bot.document_text(citation.doc_id)[citation.start:citation.end] == citation.quote
 
 
-def test_splitting_shows_progress_in_characters(tmp_path, capsys):
+def test_splitting_reports_progress_in_characters_within_a_document(tmp_path, capsys):
     from llama_index.core import Document
 
-    text = _words_line(60_000)
+    from assistant.progress import SPLITTING, TerminalProgress
+
+    text = _words_line(600_000)
+    heard: list[tuple[str, int, int]] = []
     nodes = run_transformations([Document(text=text, id_="big.txt")],
-                                passage_splitter(240, 32, show_progress=True))
-    assert len(nodes) > 10
+                                passage_splitter(240, 32, progress=lambda *report: heard.append(report)))
+    assert len(nodes) > 100
+    assert heard[0] == (SPLITTING, 0, len(text)) and heard[-1] == (SPLITTING, len(text), len(text))
+    done = [d for _, d, _ in heard]
+    assert done == sorted(done) and len(done) > 5  # it moved while the one document was split
+    run_transformations([Document(text=text, id_="big.txt")], passage_splitter(240, 32, progress=TerminalProgress()))
     err = capsys.readouterr().err
     assert "Splitting documents" in err and "100%" in err and "char/s" in err
 
@@ -695,3 +702,123 @@ def test_a_run_without_spaces_is_split_into_passages_the_model_can_read():
     assert all(len(count(n.get_content())) <= 240 for n in nodes)
     assert all(text[n.start_char_idx:n.end_char_idx] == n.get_content() for n in nodes)
     assert max(len(n.get_content()) for n in nodes) <= 240 * MAX_CHARS_PER_TOKEN
+
+
+# ------------------------------------------------------------------ reading in worker processes
+
+
+def mixed_folder(folder: Path, n: int = 48) -> Path:
+    """``n`` files of every supported kind, with a sidecar, a front-matter notice, files that cannot be
+    read, an unsupported type and a sub-folder, so every kind of outcome is in the run."""
+    for i in range(n):
+        body = f"Report {i} says crane {i * 7} lifted {i + 3} crates. The harbour closed at {i % 12 + 1} pm."
+        kind = ("txt", "md", "html", "pdf")[i % 4]
+        if kind == "pdf":
+            make_pdf(folder / f"r{i:03d}.pdf", [body], title=f"PDF report {i}")
+        elif kind == "html":
+            write(folder, f"r{i:03d}.html", f"<html><head><title>Report {i}</title></head><body><p>{body}</p></body></html>")
+        elif kind == "md":
+            write(folder, f"sub/r{i:03d}.md", f"# Report {i}\n\n{body}\n")
+        else:
+            write(folder, f"r{i:03d}.txt", body)
+    write(folder, "r000.txt.meta.yaml", "title: The first report\ndate: 2021-03-04\n")
+    write(folder, "notice.md", "---\ntitle: [unclosed\n---\nA harbour notice about cranes.\n")
+    write(folder, "broken.pdf", b"%PDF-1.4 not really a pdf")
+    write(folder, "binary.txt", bytes(range(256)) * 4)
+    write(folder, "empty.txt", "   \n")
+    write(folder, "picture.bmp", b"BM")
+    return folder
+
+
+@pytest.fixture
+def workers_at_once(monkeypatch):
+    """Worker processes from the first file on (by default they start only when reading here is slow)."""
+    import assistant.documents as documents
+
+    monkeypatch.setattr(documents, "PARALLEL_AFTER_S", 0.0)
+    monkeypatch.setattr(documents, "PARALLEL_MIN_LEFT_S", 0.0)
+
+
+def test_worker_processes_read_the_same_documents_in_the_same_order(tmp_path, workers_at_once):
+    folder = mixed_folder(tmp_path / "docs")
+    serial_docs, serial_skipped = load_documents(folder, workers=1)
+    seen: list[tuple[str, int, int]] = []
+    parallel_docs, parallel_skipped = load_documents(folder, workers=2, progress=lambda *a: seen.append(a))
+    assert len(serial_docs) == 49  # 48 generated + the notice
+    assert [(summary(d), d.hash) for d in parallel_docs] == [(summary(d), d.hash) for d in serial_docs]
+    assert parallel_skipped == serial_skipped
+    assert [s.path for s in serial_skipped if s.unreadable] == ["binary.txt", "broken.pdf", "empty.txt"]
+    assert seen[0] == ("Reading files", 0, 52) and seen[-1] == ("Reading files", 52, 52)
+    assert [done for _, done, _ in seen] == list(range(53))  # each file reported once, in order
+
+
+def test_workers_take_over_when_reading_here_is_slow(tmp_path, monkeypatch):
+    """After PARALLEL_AFTER_S, a rest that would take longer than PARALLEL_MIN_LEFT_S goes to the workers;
+    what was read before stays, and the whole is as a serial read."""
+    import concurrent.futures
+
+    import assistant.documents as documents
+
+    folder = mixed_folder(tmp_path / "docs")
+    expected = load_documents(folder, workers=1)
+    pools: list[int] = []
+
+    class CountedPool(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs["max_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", CountedPool)
+    clock = iter(range(10_000))  # every look at the clock: one second later (the 1st file "takes" 2 s)
+    monkeypatch.setattr(documents.time, "monotonic", lambda: next(clock))
+    seen: list[int] = []
+    docs, skipped = load_documents(folder, workers=2, progress=lambda phase, done, total: seen.append(done))
+    assert ([summary(d) for d in docs], skipped) == ([summary(d) for d in expected[0]], expected[1])
+    assert pools == [2] and seen == list(range(53))
+
+
+def test_a_folder_quick_to_read_is_read_in_this_process(tmp_path, monkeypatch):
+    import concurrent.futures
+
+    folder = mixed_folder(tmp_path / "docs", n=60)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool for a folder read in well under a second")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    docs, _ = load_documents(folder, workers=2)
+    assert len(docs) == 61
+
+
+def grandchildren() -> list[int]:
+    """Processes whose parent is a child of this one (the fork server's workers)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    children = {pid for pid, parent in parents.items() if parent == os.getpid()}
+    return [pid for pid, parent in parents.items() if parent in children]
+
+
+def test_a_worker_that_dies_hands_its_files_back(tmp_path, workers_at_once):
+    """A worker killed mid-run (as a parser crashing in C code would end it) breaks the pool: the files not
+    yet read are read in this process, and the result is complete and in order."""
+    import signal
+
+    folder = mixed_folder(tmp_path / "docs", n=160)
+    expected_docs, expected_skipped = load_documents(folder, workers=1)
+    killed: list[int] = []
+
+    def kill_a_worker(phase, done, total):
+        if done == 2 and not killed:  # the first file is read here, the second came from a worker
+            killed.extend(grandchildren()[:1])
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    docs, skipped = load_documents(folder, workers=2, progress=kill_a_worker)
+    assert killed
+    assert [summary(d) for d in docs] == [summary(d) for d in expected_docs]
+    assert skipped == expected_skipped

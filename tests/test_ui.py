@@ -443,6 +443,32 @@ def test_upload_stores_a_sanitised_copy_and_indexes_it(app, service, docs_dir, t
     assert [c.doc_id for c in answer.citations] == ["uploads/Zephyr-lighthouse-log.txt"]
 
 
+def test_an_upload_reports_each_phase_of_the_index_update(service, tmp_path):
+    """The upload's progress: files read, passages embedded, index written, each as a line with its rate and
+    time left (Gradio's progress bar shows these lines; a test clock makes the figures exact)."""
+    from assistant.progress import ProgressLines
+
+    ticks = iter(range(0, 1000, 2))
+    lines: list[tuple[str, int, int, str]] = []
+    report = service.add_files([("lighthouse.txt", str(write_upload(tmp_path, "x", LIGHTHOUSE)))],
+                               ProgressLines(lambda *a: lines.append(a), clock=lambda: next(ticks)))
+    assert [d.doc_id for d in report.added] == ["uploads/lighthouse.txt"]
+    assert lines == [
+        ("Reading files: 0/3", 0, 3, "file"),  # the documents folder ...
+        *[(f"Reading files: {n}/3, 0.5 file/s, " + (f"about {(3 - n) * 2} s left" if n < 3 else "done"), n, 3, "file")
+          for n in range(1, 4)],
+        ("Reading files: 0/1", 0, 1, "file"),  # ... then the uploads folder
+        ("Reading files: 1/1, 0.5 file/s, done", 1, 1, "file"),
+        ("Splitting documents: 0/100", 0, 100, "char"),
+        ("Splitting documents: 100/100, 50.0 char/s, done", 100, 100, "char"),
+        ("Embedding passages: 0/1", 0, 1, "passage"),
+        ("Embedding passages: 1/1, 0.5 passage/s, done", 1, 1, "passage"),
+        ("Writing index: 0/7", 0, 7, "step"),
+        *[(f"Writing index: {n}/7, 0.5 step/s, " + (f"about {(7 - n) * 2} s left" if n < 7 else "done"), n, 7, "step")
+          for n in range(1, 8)],
+    ]
+
+
 @pytest.mark.parametrize("name,data,reason", [
     ("photo.txt", BINARY, "binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif"),
     ("../../evil.txt", LIGHTHOUSE, "unsafe file name “../../evil.txt”: it points outside the documents folder; "
@@ -536,7 +562,7 @@ def test_upload_while_another_process_indexes_takes_the_file_back(service, docs_
 
 
 def test_an_unexpected_failure_while_indexing_takes_the_file_back_too(service, docs_dir, tmp_path, monkeypatch):
-    def broken_refresh(rebuild: bool = False):
+    def broken_refresh(rebuild: bool = False, progress=None):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(service.bot, "refresh", broken_refresh)

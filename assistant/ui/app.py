@@ -41,6 +41,7 @@ from ..documents import describe_supported
 from ..errors import AssistantError, ConfigError
 from ..library import Library
 from ..process import EXIT_INTERRUPTED, EXIT_USER_ERROR, quiet_libraries
+from ..progress import ProgressLines
 from .assets import CSS, JS, THEME_FONTS
 from .render import (
     EMPTY_SOURCES,
@@ -185,13 +186,15 @@ class ChatApp:
             return render_status(str(exc))
         return render_documents(service.documents(), service.bot.skipped)
 
-    def upload(self, files: Any, collection: str | None = None) -> tuple[str, str, None]:
-        """The upload control: (status message, documents view, cleared upload box)."""
+    def upload(self, files: Any, collection: str | None = None, progress: Any = gr.Progress()) -> tuple[str, str, None]:
+        """The upload control: (status message, documents view, cleared upload box). While the index is
+        updated, Gradio's progress bar over the status shows each phase with its rate and time left."""
         try:
             service = self.service_for(collection)
         except AssistantError as exc:
             return render_status(str(exc)), gr.skip(), None
-        report = service.add_files(uploaded_files(files))
+        report = service.add_files(uploaded_files(files), ProgressLines(
+            lambda line, done, total, unit: progress((done, total), desc=line, unit=unit)))
         return report.markdown(), self.documents_html(collection), None
 
     def switch(self, collection: str) -> tuple:

@@ -22,6 +22,7 @@ from ..config import UPLOADS
 from ..core import Assistant, Chat, DocumentInfo
 from ..documents import describe_supported, load_document
 from ..errors import AssistantError, ConfigError
+from ..progress import Progress, no_progress
 from .render import escape_markdown
 from .uploads import UploadError, check_not_link, check_size, safe_file_name
 
@@ -119,12 +120,13 @@ class ChatService:
     def max_file_mb(self) -> float:
         return self.bot.settings.max_file_mb
 
-    def add_files(self, files: Sequence[tuple[str, str | Path]]) -> UploadReport:
+    def add_files(self, files: Sequence[tuple[str, str | Path]], progress: Progress = no_progress) -> UploadReport:
         """Store uploaded files in the uploads folder (``Assistant.uploads_dir``) with safe names, index them.
 
         ``files`` holds (name as the user gave it, path of the uploaded bytes). Each file is checked
         (name, type, size, readable as a document) in a hidden staging folder before it is moved in, so
-        a refused file never reaches the folder and nothing already indexed is touched.
+        a refused file never reaches the folder and nothing already indexed is touched. ``progress``
+        hears the phases of the index update (files read, passages embedded, index written).
         """
         report = UploadReport()
         if not files:
@@ -141,7 +143,7 @@ class ChatService:
         with staging:
             staged = self._stage(files, Path(staging.name), report)
             if staged:
-                self._publish(staged, folder, report)
+                self._publish(staged, folder, report, progress)
         return report
 
     def _stage(self, files: Sequence[tuple[str, str | Path]], staging: Path,
@@ -168,7 +170,8 @@ class ChatService:
             staged.append((given, name, target))
         return staged
 
-    def _publish(self, staged: list[tuple[str, str, Path]], folder: Path, report: UploadReport) -> None:
+    def _publish(self, staged: list[tuple[str, str, Path]], folder: Path, report: UploadReport,
+                 progress: Progress) -> None:
         with self._upload_lock:
             moved: list[tuple[str, str]] = []
             for given, name, target in staged:
@@ -189,7 +192,7 @@ class ChatService:
             if not moved:
                 return
             try:
-                self.bot.refresh()
+                self.bot.refresh(progress=progress)
             except Exception as exc:  # e.g. another process is updating the index: take the files back
                 for given, name in moved:
                     (folder / name).unlink(missing_ok=True)
