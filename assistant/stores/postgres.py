@@ -249,16 +249,8 @@ class PostgresStore:
 
     def _update(self, conn: Any, documents: list[Document], embedder: BaseEmbedding, base: dict, rebuild: bool,
                 show_progress: bool, report: UpdateReport) -> bool:
-        import psycopg
-
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, self.source))
-        stored = None
-        try:
-            with conn.transaction():  # a savepoint: a missing table must not spoil the transaction
-                stored = conn.execute(f"SELECT manifest FROM {SCHEMA}.meta").fetchone()
-        except psycopg.errors.UndefinedTable:
-            pass
-        stored_base = stored[0] if stored else None
+        stored_base = self._stored_base(conn)
         wipe = False  # drop every source's rows: the store's model or chunking changes
         if stored_base is not None and not rebuild:
             report.rebuilt = mismatch(stored_base, base)
@@ -281,12 +273,17 @@ class PostgresStore:
             return False
 
         conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_CLASS,))  # the store's rows: one writer at a time
-        if stored_base is None or wipe:
+        # Another source's worker may have created or rebuilt the store while this one embedded: look again.
+        now = self._stored_base(conn)
+        if now is None or (wipe and mismatch(now, base)):
             conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
             for statement in _schema_sql(base["dimension"]):
                 conn.execute(statement)
+        elif mismatch(now, base):
+            raise IndexBusyError(f"another worker rebuilt {self.describe()} with other settings ({mismatch(now, base)}) "
+                                 "during this update; run it again")
         self._register_vector(conn)
-        if report.rebuilt == "asked for":
+        if stored_base is None or wipe or report.rebuilt == "asked for":  # every document of this source is new
             conn.execute(f"DELETE FROM {SCHEMA}.documents WHERE source = %s", (self.source,))
         else:
             conn.execute(f"DELETE FROM {SCHEMA}.documents WHERE source = %s AND doc_id = ANY(%s)",
@@ -294,6 +291,18 @@ class PostgresStore:
         self._insert(conn, snap, documents, report)
         self._bump(conn, base, snap.manifest["updated_at"])
         return True
+
+    @staticmethod
+    def _stored_base(conn: Any) -> dict | None:
+        """The committed manifest's model and chunking (None before the first update)."""
+        import psycopg
+
+        try:
+            with conn.transaction():  # a savepoint: a missing table must not spoil the transaction
+                row = conn.execute(f"SELECT manifest FROM {SCHEMA}.meta").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        return row[0] if row else None
 
     def _own(self, conn: Any, documents: list[Document]) -> list[Document]:
         """``documents`` without those another source already holds under the same id (each skipped in
