@@ -226,6 +226,9 @@ def collections(config_file: str | Path | None = None, **overrides: Any) -> dict
     indexes = [c.settings.index_dir.expanduser().resolve() for c in out.values()]
     if len(set(indexes)) != len(indexes):
         raise ConfigError("two collections share one index_dir; give each collection its own")
+    stores = [c.settings.store for c in out.values() if c.settings.store]
+    if len(set(stores)) != len(stores):
+        raise ConfigError("two collections share one store; give each collection its own database")
     return out
 
 

@@ -305,3 +305,14 @@ def test_one_document_id_in_two_sources_is_skipped_with_a_warning(docs_dir, sett
 
 def test_an_app_with_the_fake_embedder_is_what_the_workers_use():
     assert HashEmbedding().get_text_embedding("a b") == __import__("fakes").HeldHashEmbedding().get_text_embedding("a b")
+
+
+def test_two_collections_cannot_share_one_store(tmp_path):
+    from assistant.config import collections
+    from assistant.errors import ConfigError
+
+    config = tmp_path / "assistant.toml"
+    config.write_text('store = "postgresql://ann@db/docs"\n[collections.papers]\ndocs_dir = "p"\nindex_dir = "pi"\n',
+                      encoding="utf-8")
+    with pytest.raises(ConfigError, match="two collections share one store; give each collection its own database"):
+        collections(config)
