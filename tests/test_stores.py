@@ -316,3 +316,41 @@ def test_two_collections_cannot_share_one_store(tmp_path):
                       encoding="utf-8")
     with pytest.raises(ConfigError, match="two collections share one store; give each collection its own database"):
         collections(config)
+
+
+def test_two_apps_answer_while_a_third_process_indexes(docs_dir, settings, backend):
+    """Two serving assistants ask over and over while another process commits an update: every question
+    is answered (from the old index or the new, never a mix or an error), and with a shared store both
+    end up on the new one without a refresh."""
+    import threading
+
+    apps = [Assistant.from_folder(docs_dir, settings=settings, update=False) if i else
+            Assistant.from_folder(docs_dir, settings=settings) for i in range(2)]
+    modify(docs_dir)
+    failures: list = []
+    answered = [0, 0]
+    done = threading.Event()
+
+    def ask(i: int) -> None:
+        while not done.is_set():
+            try:
+                answer = apps[i].ask("Who opened the Crumb bakery?")
+                assert "Marta Olsen" in answer.text, answer.text
+                answered[i] += 1
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    proc = worker(settings, docs_dir, delay=1.0)
+    code = proc.wait(120)
+    time.sleep(0.3)
+    done.set()
+    for thread in threads:
+        thread.join(30)
+    assert (code, failures) == (0, [])
+    assert min(answered) > 0
+    if backend == "postgres":
+        assert [[d.doc_id for d in app.documents] for app in apps] == [["bakery.txt", "rivers.txt", "zoo.txt"]] * 2
