@@ -242,6 +242,11 @@ class PostgresStore:
             raise IndexBusyError(
                 f"another worker wrote the same documents to {self.describe()} at the same time; run the update again"
             ) from None
+        except psycopg.errors.InsufficientPrivilege:
+            raise StoreUnavailableError(
+                f"the database user of {self.describe()} may not create the index's tables (or the vector "
+                "extension); grant it CREATE on the database, or run CREATE EXTENSION vector as a superuser"
+            ) from None
         finally:
             conn.close()
         EmbeddingCache(self.cache_dir, "").clear()  # committed (or nothing to do): the store holds them now
