@@ -354,3 +354,13 @@ def test_two_apps_answer_while_a_third_process_indexes(docs_dir, settings, backe
     assert min(answered) > 0
     if backend == "postgres":
         assert [[d.doc_id for d in app.documents] for app in apps] == [["bakery.txt", "rivers.txt", "zoo.txt"]] * 2
+
+
+def test_the_database_has_the_tables_and_search_indexes(docs_dir, settings, backend, postgres_server):
+    if backend == "folder":
+        pytest.xfail("no tables in a folder")
+    Assistant.from_folder(docs_dir, settings=settings)
+    name = settings.store.split("/")[3].split("?")[0]
+    out = postgres_server.psql(f"\\c {name}\nSELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'assistant' "
+                               "AND indexname LIKE 'passages_%' ORDER BY 2;")
+    assert "passages_embedding_hnsw" in out and "passages_terms_gin" in out

@@ -71,13 +71,18 @@ def _schema_sql(dimension: int) -> list[str]:
             embedding vector({dim}) NOT NULL,
             terms tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED)""",
         f"CREATE INDEX ON {SCHEMA}.passages (doc_id)",
-        f"""CREATE INDEX ON {SCHEMA}.passages USING hnsw (embedding vector_ip_ops)
-            WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})""",
-        f"CREATE INDEX ON {SCHEMA}.passages USING gin (terms)",
         f"""CREATE TABLE {SCHEMA}.sentences (
             passage_id text PRIMARY KEY REFERENCES {SCHEMA}.passages ON DELETE CASCADE,
             spans bytea NOT NULL, vectors bytea NOT NULL, shape int[] NOT NULL)""",
     ]
+
+
+# Built after a new store's first rows are in: one bulk build instead of a graph insert per row.
+SEARCH_INDEXES_SQL = [
+    f"""CREATE INDEX passages_embedding_hnsw ON {SCHEMA}.passages USING hnsw (embedding vector_ip_ops)
+        WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})""",
+    f"CREATE INDEX passages_terms_gin ON {SCHEMA}.passages USING gin (terms)",
+]
 
 
 class PostgresStore:
@@ -280,7 +285,8 @@ class PostgresStore:
         conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_CLASS,))  # the store's rows: one writer at a time
         # Another source's worker may have created or rebuilt the store while this one embedded: look again.
         now = self._stored_base(conn)
-        if now is None or (wipe and mismatch(now, base)):
+        fresh = now is None or bool(wipe and mismatch(now, base))
+        if fresh:
             conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
             for statement in _schema_sql(base["dimension"]):
                 conn.execute(statement)
@@ -294,6 +300,9 @@ class PostgresStore:
             conn.execute(f"DELETE FROM {SCHEMA}.documents WHERE source = %s AND doc_id = ANY(%s)",
                          (self.source, report.changed + report.deleted))
         self._insert(conn, snap, documents, report)
+        if fresh:
+            for statement in SEARCH_INDEXES_SQL:
+                conn.execute(statement)
         self._bump(conn, base, snap.manifest["updated_at"])
         return True
 
