@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--docs", help="documents folder (default: seeds, or ASSISTANT_DOCS_DIR)")
     common.add_argument("--index", dest="index_dir", help="index folder (default: index, or ASSISTANT_INDEX_DIR)")
+    common.add_argument("--store", help="where the index lives: a postgresql://user@host/db URI shared by many "
+                        "processes (default: the --index folder, or ASSISTANT_STORE)")
     common.add_argument("--config", help="settings file in TOML (default: assistant.toml if present)")
     common.add_argument("--model", dest="embed_model", help="embedding model name or local folder")
     common.add_argument("--embed-backend", choices=EMBED_BACKENDS,
@@ -118,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    return {"docs_dir": args.docs, "index_dir": args.index_dir, "embed_model": args.embed_model,
+    return {"docs_dir": args.docs, "index_dir": args.index_dir, "store": args.store, "embed_model": args.embed_model,
             "top_k": getattr(args, "top_k", None), "answer_mode": getattr(args, "answer_mode", None),
             "llm_backend": getattr(args, "llm_backend", None), "llm_model": getattr(args, "llm_model", None),
             "llm_url": getattr(args, "llm_url", None), "show_progress": False if args.quiet else None,
@@ -141,6 +143,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         args.config,
         docs_dir=args.docs,
         index_dir=args.index_dir,
+        store=args.store,
         embed_model=args.embed_model,
         embed_backend=args.embed_backend,
         embed_url=args.embed_url,
@@ -159,7 +162,7 @@ def _index(args: argparse.Namespace) -> int:
     report = bot.last_update
     for item in bot.skipped:
         print(item, file=sys.stderr)
-    print(f"indexed {len(bot.documents)} documents ({bot.passage_count} passages) in {bot.settings.index_dir}: "
+    print(f"indexed {len(bot.documents)} documents ({bot.passage_count} passages) in {bot.store.describe()}: "
           f"{report.summary()}")
     unreadable = [s for s in bot.skipped if s.unreadable]
     if unreadable:

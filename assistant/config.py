@@ -28,6 +28,15 @@ DEFAULT_REFUSAL_THRESHOLD = 0.50
 MAX_TOP_K = 100
 
 
+STORE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` without its password (``postgresql://ann:***@db/x``), for every message that names a store."""
+    uri = re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", uri, flags=re.IGNORECASE)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", uri, flags=re.IGNORECASE)
+
+
 def check_top_k(top_k: int) -> int:
     """``top_k`` if it is a number of passages the assistant retrieves (1-100), else ``ConfigError``."""
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or not 1 <= top_k <= MAX_TOP_K:
@@ -41,6 +50,9 @@ class Settings:
 
     docs_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
+    # Where the index lives: "" = the local folder index_dir (FAISS, the default); "postgresql://user@host/db"
+    # = PostgreSQL with pgvector, shared by many app processes and index workers (assistant/stores/).
+    store: str = ""
     embed_model: str = "all-MiniLM-L6-v2"
     chunk_size: int = 240  # tokens per passage, counted by the embedding model's tokenizer (MiniLM reads 254)
     chunk_overlap: int = 32  # tokens shared by neighbouring passages
@@ -87,6 +99,9 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap must be between 0 and chunk_size ({self.chunk_size}), got {self.chunk_overlap}"
             )
+        if self.store and not self.store.startswith(STORE_SCHEMES):
+            raise ConfigError(f"store must be empty (the index folder) or a postgresql:// URI, got "
+                              f"{redact_uri(self.store)!r}")
         if self.vector_index not in ("exact", "hnsw"):
             raise ConfigError(f"vector_index must be exact or hnsw, got {self.vector_index!r}")
         check_top_k(self.top_k)
@@ -227,6 +242,9 @@ def collections(config_file: str | Path | None = None, **overrides: Any) -> dict
     indexes = [c.settings.index_dir.expanduser().resolve() for c in out.values()]
     if len(set(indexes)) != len(indexes):
         raise ConfigError("two collections share one index_dir; give each collection its own")
+    stores = [c.settings.store for c in out.values() if c.settings.store]
+    if len(set(stores)) != len(stores):
+        raise ConfigError("two collections share one store; give each collection its own database")
     return out
 
 

@@ -27,7 +27,8 @@ from .errors import ConfigError, IndexMismatchError, NoDocumentsError
 from .progress import Progress, TerminalProgress, no_progress
 from .questions import MAX_QUESTION_CHARS, Question, check_question
 from .retrieval import HybridRetriever
-from .store import IndexStore, Snapshot, UpdateReport, mismatch, new_manifest
+from .stores import Store, open_store
+from .stores.snapshot import Snapshot, UpdateReport, mismatch, new_manifest
 
 log = logging.getLogger("assistant")
 
@@ -81,6 +82,7 @@ class Assistant:
         self.last_update = report
         self._llm = llm  # the LLM, kept across index refreshes
         self._llm_lock = threading.Lock()
+        self.store: Store = open_store(settings)
         if snapshot is not None:
             self._use(snapshot)
 
@@ -125,16 +127,9 @@ class Assistant:
         )
         embedder = embedder or load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_backend,
                                              settings.embed_url, settings.onnx_cache_dir)
-        store = IndexStore(settings.index_dir)
         if not update:
-            snapshot = store.load()
-            reason = mismatch(snapshot.manifest, cls._manifest_base(settings, embedder))
-            if reason:
-                raise IndexMismatchError(
-                    f"the index in {settings.index_dir} does not match the settings ({reason}); "
-                    "run `assistant index` to rebuild it"
-                )
-            bot = cls(snapshot, embedder, settings, llm=llm)
+            bot = cls(None, embedder, settings, llm=llm)
+            bot._use(bot._load_checked())
         else:
             bot = cls(None, embedder, settings, llm=llm)
             bot.refresh(rebuild=rebuild)
@@ -159,6 +154,26 @@ class Assistant:
                               rebuild=rebuild)
         bot.collection = name
         return bot
+
+    def _load_checked(self) -> Snapshot:
+        """The store's committed index, which must match the settings' model and chunking."""
+        snapshot = self.store.load()
+        reason = mismatch(snapshot.manifest, self._manifest_base(self.settings, self.embedder))
+        if reason:
+            raise IndexMismatchError(
+                f"the index in {self.store.describe()} does not match the settings ({reason}); "
+                "run `assistant index` to rebuild it"
+            )
+        return snapshot
+
+    def _follow_store(self) -> None:
+        """With a shared store (a database), serve what was last committed: one cheap version check per
+        question, a reload when another process has updated the index since."""
+        if not self.store.shared or self.store.version() == self._state.snapshot.version:
+            return
+        with _REFRESH_LOCK:
+            if self.store.version() != self._state.snapshot.version:
+                self._use(self._load_checked())
 
     @staticmethod
     def _manifest_base(settings: Settings, embedder: BaseEmbedding) -> dict:
@@ -193,9 +208,8 @@ class Assistant:
                 f"no readable documents in {self.settings.docs_dir}; add {describe_supported()} files"
                 + (f" ({unreadable})" if unreadable else "")
             )
-        store = IndexStore(self.settings.index_dir)
-        snapshot, report = store.update(documents, self.embedder, self._manifest_base(self.settings, self.embedder),
-                                        rebuild=rebuild, progress=progress)
+        snapshot, report = self.store.update(documents, self.embedder, self._manifest_base(self.settings, self.embedder),
+                                             rebuild=rebuild, progress=progress)
         self.skipped, self.last_update = skipped, report
         self._use(snapshot)
         return report
@@ -258,6 +272,7 @@ class Assistant:
         question = check_question(question)
         if top_k is not None:
             check_top_k(top_k)
+        self._follow_store()
         state = self._state
         answerer = self._answerer(state, mode or self.settings.answer_mode)
         asked = Question.ask(question, history, rewrite=rewrite or answerer.standalone)
@@ -275,6 +290,7 @@ class Assistant:
         asked = Question.ask(question)
         if top_k is not None:
             check_top_k(top_k)
+        self._follow_store()
         return self._state.retriever.search(asked, top_k=top_k)
 
     def answerer_for(self, mode: str | None = None):

@@ -47,6 +47,10 @@ class IndexBusyError(AssistantError):
     """Another process is writing the same index folder."""
 
 
+class StoreUnavailableError(AssistantError):
+    """The database that holds the index cannot be reached (down, wrong address, refused login)."""
+
+
 class LLMError(AssistantError):
     """The language model (local or a server) failed to answer."""
 

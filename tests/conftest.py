@@ -10,7 +10,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -156,3 +156,44 @@ def docs_dir(tmp_path) -> Path:
 @pytest.fixture
 def fake_bot(docs_dir, fake_settings) -> Assistant:
     return Assistant.from_folder(docs_dir, settings=fake_settings)
+
+
+# ------------------------------------------------------------------ a real PostgreSQL with pgvector
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """PostgreSQL 16 with pgvector from the pgserver wheel (the "postgres" extra), one per test session.
+
+    A test that needs it fails, never skips, when it cannot start. Its data folder is a fresh folder in the
+    system temp dir, not under pytest's: run as root, pgserver runs PostgreSQL as its own user "pgserver",
+    and every pytest session started meanwhile (other checkouts on the machine) makes /tmp/pytest-of-root
+    0700 again, which took the running server's data folder away from it (a PANIC at the next checkpoint).
+    """
+    import shutil
+
+    pgdata = Path(tempfile.mkdtemp(prefix="assistant-tests-postgres-"))
+    try:
+        import pgserver
+
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server.psql("SELECT 1;")
+    except Exception as exc:  # noqa: BLE001 - whatever stops it, the test must fail saying so
+        shutil.rmtree(pgdata, ignore_errors=True)
+        pytest.fail(f"cannot start PostgreSQL with pgvector through pgserver ({exc.__class__.__name__}: {exc}); "
+                    "install the 'postgres' extra (.ci/run does)")
+    yield server
+    server.cleanup()
+    shutil.rmtree(pgdata, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_uri(postgres_server) -> Iterator[str]:
+    """A fresh, empty database of the session's server, dropped after the test."""
+    import uuid
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    postgres_server.psql(f"CREATE DATABASE {name};")
+    base = postgres_server.get_uri()
+    yield base.replace("/postgres?", f"/{name}?", 1)
+    postgres_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")

@@ -100,3 +100,26 @@ def register_fakes() -> None:
 
     for name, factory in FAKES.items():
         register_embedder(name, factory)
+
+
+class HeldHashEmbedding(HashEmbedding):
+    """``HashEmbedding`` (same name and vectors) that touches ``$ASSISTANT_TEST_STARTED`` when it starts
+    embedding and then takes ``$ASSISTANT_TEST_DELAY`` seconds per batch: an index update held open for a
+    test to kill or to overlap with another (tests/index_worker.py runs it in a process of its own)."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HeldHashEmbedding"
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        import os
+        from pathlib import Path
+
+        marker = os.environ.get("ASSISTANT_TEST_STARTED")
+        if marker:
+            Path(marker).touch()
+        time.sleep(float(os.environ.get("ASSISTANT_TEST_DELAY", "0.5")))
+        return super()._get_text_embeddings(texts)
+
+
+FAKES["fake-held"] = HeldHashEmbedding

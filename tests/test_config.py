@@ -14,6 +14,7 @@ from assistant.errors import AssistantError, ConfigError
 DEFAULTS = {
     "docs_dir": Path("seeds"),
     "index_dir": Path("index"),
+    "store": "",
     "embed_model": "all-MiniLM-L6-v2",
     "chunk_size": 240,
     "chunk_overlap": 32,

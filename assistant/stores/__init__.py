@@ -1,0 +1,34 @@
+"""Where an index lives: the store seam (``base.Store``) and its implementations, chosen by ``open_store``.
+
+>>> open_store(Settings()).describe()                       # doctest: +SKIP
+'index'
+>>> open_store(Settings(store="postgresql://ann@db/docs"))  # doctest: +SKIP
+<PostgresStore postgresql://ann@db/docs>
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import Settings
+from .base import Store
+from .folder import IndexStore
+from .snapshot import CACHE_DIR
+
+__all__ = ["Store", "open_store", "source_name"]
+
+
+def source_name(settings: Settings) -> str:
+    """The name a documents folder's documents carry in a shared store: its absolute path, so two index
+    workers on two folders add to one store without removing each other's documents."""
+    return str(Path(settings.docs_dir).expanduser().resolve())
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: the local folder ``index_dir`` unless ``store`` is a database URI."""
+    if not settings.store:
+        return IndexStore(settings.index_dir)
+    from .postgres import PostgresStore  # psycopg is an optional dependency (the "postgres" extra)
+
+    return PostgresStore(settings.store, source=source_name(settings),
+                         cache_dir=Path(settings.index_dir) / CACHE_DIR)
