@@ -167,13 +167,7 @@ def read_sections(config_file: str | Path | None = None) -> dict[str, Any]:
     path = config_path(config_file)
     if path is None:
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found; fix the path or remove ASSISTANT_CONFIG") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix it and retry") from None
-    return {k: v for k, v in data.items() if k in SECTIONS}
+    return {k: v for k, v in _parse_toml(path).items() if k in SECTIONS}
 
 
 UPLOADS = "uploads"  # the uploads folder's documents have ids "uploads/<file>"
@@ -257,13 +251,17 @@ def _field_types() -> dict[str, Any]:
     return {f.name: f.type for f in fields(Settings)}
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _parse_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found; fix the path or remove ASSISTANT_CONFIG") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix it and retry") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    data = _parse_toml(path)
     data = data.get("assistant", data)  # accept a bare table or an [assistant] section
     data = {k: v for k, v in data.items() if k not in SECTIONS}
     unknown = set(data) - set(_field_types())

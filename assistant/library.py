@@ -91,9 +91,6 @@ class Library:
             event.set()
         return bot
 
-    def loaded(self, name: str) -> bool:
-        return name in self._bots
-
     def loading(self, name: str) -> bool:
         """Whether another thread is loading (indexing) the collection now."""
         return name in self._loading

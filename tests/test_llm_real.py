@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ import pytest
 from assistant import Assistant, Settings
 from assistant.citations import MARKER
 from assistant.llms import bundled_gguf
+from servers import free_port, openai_server
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,34 +97,12 @@ def test_a_document_that_gives_instructions_does_not_steer_the_model(tmp_path):
 @pytest.fixture(scope="module")
 def llama_server():
     """llama-cpp-python's OpenAI-compatible server with the same model, on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf("smollm2")),
            "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
            "--n_threads", "2", "--verbose", "False"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited: {proc.stdout.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("llama_cpp.server did not start in 120 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with openai_server(cmd, port, "llama_cpp.server", 120, {**os.environ, "PYTHONUNBUFFERED": "1"}) as url:
+        yield url
 
 
 def test_an_openai_compatible_server_answers_grounded(llama_server, index_dir):

@@ -112,7 +112,7 @@ def expected_search(bot, query: str, top_k: int = 5, collection: str = "docs") -
 
 def expected_ask(bot, question: str, history: list[str] | None = None, collection: str = "docs") -> dict:
     answer = bot.ask(question, history=history)
-    return {"collection": collection, "answer": answer.text, "citations": openai.citations_json(answer, bot),
+    return {"collection": collection, "answer": answer.text, "citations": openai.citations_json(answer),
             "refused": answer.refused, "kind": answer.kind, "missing": answer.missing}
 
 

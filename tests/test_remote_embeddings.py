@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +20,7 @@ from assistant.cli import main
 from assistant.embeddings import embed_with_spans, load_embedder
 from assistant.errors import EmbeddingServerError
 from assistant.store import IndexStore
+from servers import free_port, openai_server
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +37,6 @@ def infinity_command() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def infinity_server():
     """infinity_emb v2 with the bundled model's folder, on 127.0.0.1; nothing downloaded, no telemetry."""
@@ -54,30 +45,11 @@ def infinity_server():
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1",
            "INFINITY_ANONYMOUS_USAGE_STATS": "0", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([command, "v2", "--model-id", model, "--served-model-name", "all-MiniLM-L6-v2",
-                             "--engine", "torch", "--device", "cpu", "--no-bettertransformer", "--host", "127.0.0.1",
-                             "--port", str(port), "--url-prefix", "/v1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 240  # torch's import and the model load, on a busy 2-core machine
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"infinity_emb exited: {proc.stdout.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("infinity_emb did not start in 240 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    cmd = [command, "v2", "--model-id", model, "--served-model-name", "all-MiniLM-L6-v2", "--engine", "torch",
+           "--device", "cpu", "--no-bettertransformer", "--host", "127.0.0.1", "--port", str(port), "--url-prefix", "/v1"]
+    # torch's import and the model load, on a busy 2-core machine
+    with openai_server(cmd, port, "infinity_emb", 240, env, stop_timeout=20) as url:
+        yield url
 
 
 def test_the_server_gives_the_local_models_vectors(infinity_server):

@@ -160,7 +160,7 @@ class Tools:
         except AssistantError as exc:
             raise ToolError(str(exc)) from None
         result = AskResult(collection=name, answer=answer.text,
-                           citations=[Source(**c) for c in openai.citations_json(answer, bot)],
+                           citations=[Source(**c) for c in openai.citations_json(answer)],
                            refused=answer.refused, kind=answer.kind, missing=answer.missing)
         return CallToolResult(content=[TextContent(type="text", text=answer.text),
                                        TextContent(type="text", text=result.model_dump_json())],

@@ -54,9 +54,11 @@ class ApiError(Exception):
         self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
         self.headers = headers or {}
 
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
     def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 def error_from(exc: Exception) -> ApiError:
@@ -142,13 +144,9 @@ def _text(content: Any, i: int) -> str:
     raise ApiError(400, f"messages[{i}].content must be a string or a list of text parts", param="messages")
 
 
-def citations_json(answer: Answer, bot: Any) -> list[dict[str, Any]]:
-    out = []
-    for c in answer.citations:
-        out.append({"number": c.number, "document": c.doc_id, "title": c.title,
-                    "location": dict(getattr(c, "location", {}) or {}), "start": c.start, "end": c.end,
-                    "quote": c.quote, "score": c.score})
-    return out
+def citations_json(answer: Answer) -> list[dict[str, Any]]:
+    return [{"number": c.number, "document": c.doc_id, "title": c.title, "location": dict(c.location),
+             "start": c.start, "end": c.end, "quote": c.quote, "score": c.score} for c in answer.citations]
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -189,11 +187,11 @@ def _options(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def answer(library: Library, name: str, mode: str | None, question: str, history: list[str],
-           temperature: float | None = None, max_tokens: int | None = None) -> tuple[Answer, Any]:
+           temperature: float | None = None, max_tokens: int | None = None) -> Answer:
     """Ask ``question`` of collection ``name`` (blocking; run it in a thread)."""
     bot = library.get(name, wait=False)
     generation = {k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None}
-    return bot.ask(question, history=history, mode=mode, generation=generation or None), bot
+    return bot.ask(question, history=history, mode=mode, generation=generation or None)
 
 
 def routes(library: Library, keys: ApiKeys) -> APIRouter:
@@ -228,27 +226,23 @@ def routes(library: Library, keys: ApiKeys) -> APIRouter:
             answer, library, name, mode, question, history, options["temperature"], options["max_tokens"]))
         if not options["stream"]:
             try:
-                result, bot = await job
+                result = await job
             except Exception as exc:
                 return error_from(exc).response()
             return {"id": ident, "object": "chat.completion", "created": created, "model": model,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
                                  "finish_reason": "stop", "logprobs": None}],
                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                    "citations": citations_json(result, bot), "refused": result.refused,
+                    "citations": citations_json(result), "refused": result.refused,
                     "kind": result.kind, "missing": result.missing}
         # A bad question or a collection still loading answers with an error status, not a broken stream.
         try:
-            result, bot = await asyncio.wait_for(asyncio.shield(job), timeout=KEEP_ALIVE_SECONDS)
-            ready = True
+            await asyncio.wait_for(asyncio.shield(job), timeout=KEEP_ALIVE_SECONDS)
         except asyncio.TimeoutError:
-            ready = False
+            pass  # still answering (llm mode): the stream starts now and keeps the line alive meanwhile
         except Exception as exc:
             return error_from(exc).response()
-        if ready:
-            return StreamingResponse(_chunks(job, ident, created, model, False), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return StreamingResponse(_chunks(job, ident, created, model, True), media_type="text/event-stream",
+        return StreamingResponse(_chunks(job, ident, created, model), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     return router
@@ -258,27 +252,26 @@ def _event(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _chunks(job: asyncio.Future, ident: str, created: int, model: str, waiting: bool) -> AsyncIterator[str]:
+async def _chunks(job: asyncio.Future, ident: str, created: int, model: str) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         return _event({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra})
 
     yield chunk({"role": "assistant", "content": ""})
-    while waiting and not job.done():
+    while not job.done():
         done, _ = await asyncio.wait({job}, timeout=KEEP_ALIVE_SECONDS)
         if not done:
             yield ": keep-alive\n\n"
     try:
-        result, bot = job.result()
+        result = job.result()
     except Exception as exc:  # the stream has started: the error is its last event, in OpenAI's shape
-        err = error_from(exc)
-        yield _event({"error": {"message": err.message, "type": err.kind, "param": err.param, "code": err.code}})
+        yield _event(error_from(exc).body())
         yield "data: [DONE]\n\n"
         return
     words = result.text.split(" ")
     for i in range(0, len(words), PIECE_WORDS):
         piece = " ".join(words[i:i + PIECE_WORDS])
         yield chunk({"content": piece if i == 0 else " " + piece})
-    yield chunk({}, "stop", citations=citations_json(result, bot), refused=result.refused, kind=result.kind,
+    yield chunk({}, "stop", citations=citations_json(result), refused=result.refused, kind=result.kind,
                 missing=result.missing)
     yield "data: [DONE]\n\n"

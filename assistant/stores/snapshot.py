@@ -10,7 +10,6 @@ store holds them.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
