@@ -3,7 +3,9 @@ in its own process with the real model over a copy of ``seeds/``.
 
 It logs in, asks, watches the answer stream in, checks the answer and its highlighted source are on the
 screen and that markers bring their source forward, keeps two tabs apart, refuses bad input, uploads,
-and checks the page never fetched anything from outside the app.
+and checks the page never fetched anything from outside the app. A second server, over a PDF and the
+seed article, opens a source on its PDF page (the quoted words boxed where they are printed) and in
+its section.
 
 ``UPDATE_SCREENSHOT=1`` writes the README's screenshot to docs/screenshot.png; otherwise it goes to a
 temporary folder, so a test run leaves the tree as it was. Chromium is required: without it the tests
