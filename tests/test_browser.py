@@ -360,6 +360,10 @@ def test_a_source_opens_on_its_pdf_page_with_the_quoted_words_boxed(pdf_page, pd
     assert abs((mark["x"] - zoomed["x"]) / zoomed["width"] - (first["x"] - shown["x"]) / shown["width"]) < 0.002
     assert abs((mark["y"] - zoomed["y"]) / zoomed["height"] - (first["y"] - shown["y"]) / shown["height"]) < 0.002
 
+    image.focus()  # and out again from the keyboard
+    image.press("Enter")
+    expect(page.locator("#page-view .page-frame")).not_to_have_class(re.compile(r"\bzoomed\b"))
+
     page.locator("#page-view .page-close").click()
     expect(page.locator("#page-view .page-view")).to_have_count(0)
 

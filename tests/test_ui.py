@@ -289,7 +289,7 @@ def test_render_page_view_shows_the_page_with_a_box_per_line_of_the_quote():
         '<div class="page-frame"><div class="page-sheet"><img class="page-image" '
         'src="data:image/png;base64,iVBORy1ieXRlcw==" width="1000" height="2000" '
         'alt="Page 2 of Harbour &lt;i&gt;report&lt;/i&gt; (a/&lt;b&gt;.pdf), the quoted words boxed" '
-        'title="Click to zoom in or out">'
+        'title="Click to zoom in or out" tabindex="0">'
         '<div class="page-mark" aria-hidden="true" style="left:25.000%;top:5.000%;width:50.000%;height:2.000%"></div>'
         '<div class="page-mark" aria-hidden="true" style="left:10.000%;top:7.500%;width:20.000%;height:2.000%"></div>'
         '</div></div><p class="page-quote">Boxed on the page: “collected information”</p></section>'

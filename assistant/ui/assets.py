@@ -106,7 +106,7 @@ element.addEventListener('click', (e) => {
 """
 
 # The page view's: brought into view when a page arrives, scrolled to the first boxed line; a click on the
-# page zooms in and out, Close empties the view.
+# page (or Enter on it) zooms in and out, Close empties the view.
 PAGE_VIEW_JS = r"""
 const focusMark = () => {
   const frame = element.querySelector('.page-frame'), mark = element.querySelector('.page-mark');
@@ -121,10 +121,16 @@ watch('value', () => {
   const image = element.querySelector('.page-image');
   if (image && !image.complete) image.addEventListener('load', focusMark, {once: true}); else focusMark();
 });
+const zoom = () => { element.querySelector('.page-frame').classList.toggle('zoomed'); focusMark(); };
 element.addEventListener('click', (e) => {
   if (!e.target.closest) return;
   if (e.target.closest('.page-close')) { props.value = ''; return; }
-  if (e.target.closest('.page-image')) { element.querySelector('.page-frame').classList.toggle('zoomed'); focusMark(); }
+  if (e.target.closest('.page-image')) zoom();
+});
+element.addEventListener('keydown', (e) => {
+  if (e.target.matches && e.target.matches('.page-image') && (e.key === 'Enter' || e.key === ' ')) {
+    e.preventDefault(); zoom();
+  }
 });
 """
 

@@ -224,7 +224,7 @@ def render_page_view(view: PageView, number: int) -> str:
         source = "data:image/png;base64," + base64.b64encode(view.image).decode("ascii")
         body = (f'<div class="page-frame"><div class="page-sheet"><img class="page-image" src="{source}" '
                 f'width="{view.width}" height="{view.height}" alt="{html.escape(alt)}" '
-                f'title="Click to zoom in or out">{marks}</div></div>'
+                f'title="Click to zoom in or out" tabindex="0">{marks}</div></div>'
                 f'<p class="page-quote">Boxed on the page: “{html.escape(view.quote)}”</p>')
     else:
         body = (f'<blockquote class="section-text">{"… " if view.clipped_before else ""}{html.escape(view.before)}'
