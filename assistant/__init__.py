@@ -1,7 +1,7 @@
 """A document Q&A assistant that answers from your documents and cites the exact passage.
 
-The public API: ``Assistant``, ``Chat``, ``Answer``, ``Citation``, ``DocumentInfo``, ``Settings`` and
-``AssistantError``. Each is imported on first use, so ``assistant --help`` needs none of the models.
+The public API: ``Assistant``, ``Chat``, ``Answer``, ``Citation``, ``DocumentInfo``, ``PageView``, ``Settings``
+and ``AssistantError``. Each is imported on first use, so ``assistant --help`` needs none of the models.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from .config import Settings
     from .core import Assistant, Chat, DocumentInfo
     from .errors import AssistantError
+    from .pages import PageView
 
 _HOMES = {"Answer": "citations", "Citation": "citations", "Settings": "config", "Assistant": "core", "Chat": "core",
-          "DocumentInfo": "core", "AssistantError": "errors"}
+          "DocumentInfo": "core", "AssistantError": "errors", "PageView": "pages"}
 
 __all__ = sorted(_HOMES)
 

@@ -19,11 +19,12 @@ from llama_index.core import Document
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .answering.extractive import ExtractiveAnswerer
-from .citations import Answer, verify
+from .citations import Answer, Citation, verify
 from .config import ANSWER_MODES, UPLOADS, Settings, check_top_k, collections, uploads_folder
 from .documents import Passage, Skipped, describe_supported, load_documents
 from .embeddings import dimension_of, load_embedder, max_tokens
-from .errors import ConfigError, IndexMismatchError, NoDocumentsError
+from .errors import ConfigError, DocumentError, IndexMismatchError, NoDocumentsError
+from .pages import PageView, indexed_file, page_view
 from .progress import Progress, TerminalProgress, no_progress
 from .questions import MAX_QUESTION_CHARS, Question, check_question
 from .retrieval import HybridRetriever
@@ -338,6 +339,18 @@ class Assistant:
     def document_metadata(self, doc_id: str) -> dict[str, Any]:
         """What the document's file or sidecar says about it: title, date, source, ..."""
         return dict(self._state.snapshot.documents[doc_id].metadata)
+
+    def page_view(self, citation: Citation) -> PageView:
+        """Where ``citation``'s quote sits, to show it: its PDF page (scanned too) or image rendered with the
+        quoted words boxed; for other formats, or a file gone since indexing, the section of text around it
+        (``assistant.pages``). Only files inside the documents and uploads folders are opened."""
+        document = self._state.snapshot.documents.get(citation.doc_id)
+        if document is None or document.text[citation.start:citation.end] != citation.quote:
+            raise DocumentError(f"{citation.doc_id} changed or was removed since this answer; "
+                                "ask the question again")
+        file = indexed_file(citation.doc_id, self.settings.docs_dir, self.uploads_dir,
+                            self.settings.follow_links_outside)
+        return page_view(citation.doc_id, document.text, document.metadata, citation.start, citation.end, file)
 
     @property
     def passage_count(self) -> int:

@@ -3,7 +3,9 @@ in its own process with the real model over a copy of ``seeds/``.
 
 It logs in, asks, watches the answer stream in, checks the answer and its highlighted source are on the
 screen and that markers bring their source forward, keeps two tabs apart, refuses bad input, uploads,
-and checks the page never fetched anything from outside the app.
+and checks the page never fetched anything from outside the app. A second server, over a PDF and the
+seed article, opens a source on its PDF page (the quoted words boxed where they are printed) and in
+its section.
 
 ``UPDATE_SCREENSHOT=1`` writes the README's screenshot to docs/screenshot.png; otherwise it goes to a
 temporary folder, so a test run leaves the tree as it was. Chromium is required: without it the tests
@@ -267,3 +269,117 @@ def test_the_page_fetched_nothing_from_outside_and_the_server_kept_serving(conte
     assert server.alive()
     assert server.network_log.read_text(encoding="utf-8") == ""
     assert "Traceback" not in server.log()
+
+
+# ------------------------------------------------------------------ a source opened on its page
+
+
+@pytest.fixture(scope="module")
+def pdf_server(tmp_path_factory):
+    """The app over a PDF (running header, page numbers, a hyphenated line break) and the seed article."""
+    from test_pages import harbour_pdf
+
+    work = tmp_path_factory.mktemp("pdf-app")
+    docs = work / "pdf-docs"
+    docs.mkdir()
+    harbour_pdf(docs / "harbour.pdf")
+    for seed in (ROOT / "seeds").iterdir():
+        (docs / seed.name).write_bytes(seed.read_bytes())
+    app = AppProcess(work, ["-m", "assistant.cli", "serve", "--quiet"], {"ASSISTANT_DOCS_DIR": str(docs)})
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def pdf_page(browser, pdf_server) -> Page:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    seen: list[str] = []
+    context.on("request", lambda r: seen.append(r.url))
+    page = context.new_page()
+    page.goto(pdf_server.url)
+    expect(page.locator("#question textarea")).to_be_visible(timeout=WAIT_MS)
+    yield page
+    assert [url for url in seen if not url.startswith((pdf_server.url, "data:", "blob:"))] == []
+    context.close()
+
+
+def page_boxes(page: Page) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The page image's rectangle and each box's, read at one moment (the view may be scrolling)."""
+    return page.evaluate("""() => {
+        const rect = (el) => { const r = el.getBoundingClientRect();
+                               return {x: r.x, y: r.y, width: r.width, height: r.height}; };
+        return [rect(document.querySelector('#page-view img.page-image')),
+                [...document.querySelectorAll('#page-view .page-mark')].map(rect)];
+    }""")
+
+
+def test_a_source_opens_on_its_pdf_page_with_the_quoted_words_boxed(pdf_page, pdf_server, tmp_path):
+    from test_pages import word_rect
+
+    page = pdf_page
+    ask(page, "When did the crane arrive?")
+    expect(bot_messages(page).last).to_contain_text("The crane arrived in October")
+    card = page.locator("#sources .source", has_text="The crane arrived in October").first
+    expect(card.locator(".source-where")).to_contain_text("harbour.pdf · p. 3")
+    opener = card.locator(".page-open")
+    expect(opener).to_have_text("Show on the page (p. 3)")
+    opener.click()
+
+    image = page.locator("#page-view img.page-image")
+    expect(image).to_be_visible(timeout=WAIT_MS)
+    expect(image).to_have_attribute("alt", re.compile(r"^Page 3 of .+ \(harbour\.pdf\), the quoted words boxed$"))
+    page.wait_for_function("() => { const i = document.querySelector('#page-view img.page-image');"
+                           " return i && i.complete && i.naturalWidth > 0; }", timeout=WAIT_MS)
+    assert image.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [1191, 1684]  # A4 at 144 dpi
+    expect(page.locator("#page-view .source-where")).to_have_text("harbour.pdf · p. 3")
+    expect(page.locator("#page-view .page-quote")).to_contain_text(
+        "The crane arrived in October and was working by the first of November.")
+    expect(page.locator("#page-view .page-notice")).to_have_count(0)
+
+    # one box per printed line of the quote, each over its words where the page shows them
+    marks = page.locator("#page-view .page-mark")
+    expect(marks).to_have_count(2)
+    assert marks.first.evaluate("m => getComputedStyle(m).position") == "absolute"
+    shown, boxes = page_boxes(page)
+    scale = shown["width"] / 1191
+    for at, (line, words) in zip(boxes, [(0, "The crane arrived in October and was"),
+                                         (1, "working by the first of November.")]):
+        x0, y0, x1, y1 = (v * scale for v in word_rect(line, "", words))
+        assert abs(at["x"] - shown["x"] - x0) <= 3 and abs(at["x"] + at["width"] - shown["x"] - x1) <= 3, (at, x0, x1)
+        assert shown["y"] + y0 - 3 <= at["y"] and at["y"] + at["height"] <= shown["y"] + y1 + 3, (at, y0, y1)
+    first = boxes[0]
+    hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).className",
+                        [first["x"] + first["width"] / 2, first["y"] + first["height"] / 2])
+    assert hit == "page-image"  # the boxes let a click through to the page (zoom)
+    page.screenshot(path=str(tmp_path / "page-view.png"))
+
+    image.click()  # zoom in: the page grows, the boxes stay on their words
+    expect(page.locator("#page-view .page-frame")).to_have_class(re.compile(r"\bzoomed\b"))
+    zoomed, [mark, _] = page_boxes(page)
+    assert zoomed["width"] > 2 * shown["width"]
+    assert abs((mark["x"] - zoomed["x"]) / zoomed["width"] - (first["x"] - shown["x"]) / shown["width"]) < 0.002
+    assert abs((mark["y"] - zoomed["y"]) / zoomed["height"] - (first["y"] - shown["y"]) / shown["height"]) < 0.002
+
+    image.focus()  # and out again from the keyboard
+    image.press("Enter")
+    expect(page.locator("#page-view .page-frame")).not_to_have_class(re.compile(r"\bzoomed\b"))
+
+    page.locator("#page-view .page-close").click()
+    expect(page.locator("#page-view .page-view")).to_have_count(0)
+
+
+def test_a_text_source_opens_in_its_section_and_a_new_question_empties_the_page_view(pdf_page):
+    page = pdf_page
+    ask(page, "How many AK-203 rifles will India buy?")
+    card = page.locator("#source-0-1")
+    expect(card.locator(".page-open")).to_have_text("Show in its section")
+    card.locator(".page-open").click()
+    section = page.locator("#page-view .page-view-section")
+    expect(section).to_be_visible(timeout=WAIT_MS)
+    cited = section.locator("mark.cited")
+    expect(cited).to_contain_text("to procure 6,01,427 AK-203 assault rifles")
+    assert cited.evaluate("el => getComputedStyle(el).backgroundColor") == HIGHLIGHT
+    expect(section.locator(".section-text")).to_contain_text("The two sides also signed a treaty")
+    expect(page.locator("#page-view img")).to_have_count(0)
+    ask(page, "When did the crane arrive?")
+    expect(page.locator("#page-view .page-view")).to_have_count(0)

@@ -20,7 +20,7 @@ from gradio_client import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant import Answer, Assistant, Citation, DocumentInfo
+from assistant import Answer, Assistant, Citation, DocumentInfo, PageView
 from assistant.documents import SUPPORTED
 from assistant.process import EXIT_USER_ERROR
 from assistant.ui import (
@@ -37,9 +37,11 @@ from assistant.ui import (
     launch,
     main,
     parse_auth,
+    page_label,
     passage_context,
     render_answer,
     render_documents,
+    render_page_view,
     render_sources,
     safe_file_name,
     server_options,
@@ -224,7 +226,9 @@ def test_render_sources_shows_title_date_and_highlighted_passage():
         '<div class="source-where">bakery.txt · characters 0–44</div>'
         f'<blockquote class="passage"><mark class="cited">{BAKERY_QUOTE}</mark>'
         " The bakery sells rye bread and cinnamon buns.\n\n"
-        "Every Saturday the bakery gives unsold bread to the food bank.</blockquote></article></div>"
+        "Every Saturday the bakery gives unsold bread to the food bank.</blockquote>"
+        '<button type="button" class="page-open" data-turn="2" data-n="1" aria-controls="page-view">'
+        "Show in its section</button></article></div>"
     )
     with_scores = render_sources(answer, 2, docs, lambda doc_id: BAKERY_TEXT, show_scores=True)
     assert '<span class="score">evidence score 0.761</span>' in with_scores
@@ -236,6 +240,7 @@ def test_render_sources_names_the_page_slide_or_sheet_of_a_quote():
     c = Citation(1, "survey.pdf", "Survey", text[start:], start, len(text), 0.8, location={"page": 2})
     out = render_sources(Answer(f"{text[start:]} [1]", [c], question="q"), 0, {}, lambda d: text)
     assert '<div class="source-where">survey.pdf · <span class="source-location">p. 2</span></div>' in out
+    assert 'aria-controls="page-view">Show on the page (p. 2)</button>' in out
     sheet = Citation(1, "sales.xlsx", "Sales", "Region: Eastvale.", 0, 17, 0.8,
                      location={"sheet": "Q&A", "row": 4, "row_end": 9})
     out = render_sources(Answer("Region: Eastvale. [1]", [sheet], question="q"), 0, {}, lambda d: "Region: Eastvale.")
@@ -269,7 +274,81 @@ def test_render_sources_for_a_refusal_and_for_a_vanished_document():
     c = Citation(1, "gone.txt", "Gone", "Old words.", 10, 20, 0.5)
     out = render_sources(Answer("Old words. [1]", [c], question="q"), 0, {}, lambda d: None)
     assert '<blockquote class="passage"><mark class="cited">Old words.</mark></blockquote>' in out
+    assert "page-open" not in out  # nothing left to open
     assert render_sources(None, 0, {}, lambda d: None) == EMPTY_SOURCES
+
+
+def test_render_page_view_shows_the_page_with_a_box_per_line_of_the_quote():
+    view = PageView("a/<b>.pdf", "Harbour <i>report</i>", "collected information", {"page": 2}, page=2,
+                    image=b"\x89PNG-bytes", width=1000, height=2000, boxes=((250, 100, 500, 40), (100, 150, 200, 40)))
+    assert render_page_view(view, 3) == (
+        '<section class="page-view page-view-page" aria-label="Source [3] on its page"><header>'
+        '<span class="source-n">[3]</span> <span class="source-title">Harbour &lt;i&gt;report&lt;/i&gt;</span>'
+        '<div class="source-where">a/&lt;b&gt;.pdf · p. 2</div>'
+        '<button type="button" class="page-close" aria-label="Close the page view">Close</button></header>'
+        '<div class="page-frame"><div class="page-sheet"><img class="page-image" '
+        'src="data:image/png;base64,iVBORy1ieXRlcw==" width="1000" height="2000" '
+        'alt="Page 2 of Harbour &lt;i&gt;report&lt;/i&gt; (a/&lt;b&gt;.pdf), the quoted words boxed" '
+        'title="Click to zoom in or out" tabindex="0">'
+        '<div class="page-mark" aria-hidden="true" style="left:25.000%;top:5.000%;width:50.000%;height:2.000%"></div>'
+        '<div class="page-mark" aria-hidden="true" style="left:10.000%;top:7.500%;width:20.000%;height:2.000%"></div>'
+        '</div></div><p class="page-quote">Boxed on the page: “collected information”</p></section>'
+    )
+
+
+def test_render_page_view_of_a_section_marks_the_exact_quote_and_says_why_there_is_no_page():
+    view = PageView("minutes.pdf", "Minutes", "the <crane> arrived", {"page": 4}, page=4, before="# Crane\n",
+                    after=" in May & June", clipped_after=True, notice="minutes.pdf is no longer there")
+    out = render_page_view(view, 1)
+    assert out.startswith('<section class="page-view page-view-section" aria-label="Source [1] in its section">')
+    assert out.endswith(
+        '<div class="page-notice" role="status">⚠ minutes.pdf is no longer there</div>'
+        '<blockquote class="section-text"># Crane\n<mark class="cited">the &lt;crane&gt; arrived</mark>'
+        " in May &amp; June …</blockquote></section>")
+
+
+def test_a_cards_button_names_what_it_opens():
+    def label(doc_id, location):
+        return page_label(Citation(1, doc_id, "T", "q", 0, 1, 0.5, location=location))
+
+    assert [label("a.pdf", {"page": 3}), label("scan.png", {}), label("fax.tif", {"page": 2}),
+            label("notes.md", {"section": "Crane"}), label("deck.pptx", {"slide": 2})] == [
+        "Show on the page (p. 3)", "Show on the image", "Show on the page (p. 2)", "Show in its section",
+        "Show in its section"]
+
+
+def test_a_sources_button_opens_its_source_in_the_page_view(tmp_path, fake_settings):
+    from test_pages import harbour_pdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    harbour_pdf(docs / "harbour.pdf")
+    (docs / "bakery.txt").write_text(BAKERY_TEXT, encoding="utf-8")
+    handlers = build_app(Assistant.from_folder(docs, settings=fake_settings), stream_delay=0).handlers
+    *_, (_, sources, _, chat, _, _) = run_chat(handlers, "When did the crane arrive?")
+    [cited] = [c for c in chat.turns[0][1].citations if "October" in c.quote]
+    assert (f'class="page-open" data-turn="0" data-n="{cited.number}" aria-controls="page-view">'
+            "Show on the page (p. 3)</button>") in sources
+    page = handlers.open_page(chat, gr.EventData(None, {"turn": 0, "n": cited.number}))
+    assert page.startswith(f'<section class="page-view page-view-page" aria-label="Source [{cited.number}] on its '
+                           'page">')
+    assert 'src="data:image/png;base64,iVBOR' in page and page.count('class="page-mark"') == 2
+    assert f'alt="Page 3 of {cited.title} (harbour.pdf), the quoted words boxed"' in page
+    assert "page-notice" not in page
+
+    *_, (_, _, _, chat, _, _) = run_chat(handlers, BAKERY_Q, chat)
+    section = handlers.open_page(chat, gr.EventData(None, {"turn": 1, "n": 1}))
+    assert f'<mark class="cited">{BAKERY_QUOTE}</mark>' in section and "page-view-section" in section
+
+    (docs / "harbour.pdf").unlink()
+    gone = handlers.open_page(chat, gr.EventData(None, {"turn": 0, "n": cited.number}))
+    assert '<div class="page-notice" role="status">⚠ harbour.pdf is no longer in the documents folder (moved or ' \
+           "deleted); run `assistant index` (or re-upload it) to index it again</div>" in gone
+    for turn, number in [(5, 1), (0, 9), ("0", 1), (None, None)]:
+        assert handlers.open_page(chat, gr.EventData(None, {"turn": turn, "n": number})) == (
+            '<div class="page-notice" role="status">⚠ that answer is no longer in this conversation; '
+            "ask the question again</div>")
+    assert "no longer in this conversation" in handlers.open_page(None, gr.EventData(None, {"turn": 0, "n": 1}))
 
 
 def test_render_documents_lists_titles_passages_and_skipped_files(fake_bot, docs_dir, fake_settings):

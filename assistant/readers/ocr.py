@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
 import warnings
 from functools import lru_cache
 
@@ -21,6 +22,8 @@ MISSING = ("tesseract is not installed; install tesseract-ocr (apt install tesse
            "and the ocr extra (pip install 'doc-assistant[ocr]') to read scanned pages and images")
 LANGUAGE = "eng"
 RENDER_DPI = 300  # tesseract's documented sweet spot; 150 dpi lost words of 10-point text in our tests
+# pdfium is not thread-safe: indexing an upload and showing a page (assistant/pages.py) take turns.
+PDFIUM_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -130,10 +133,11 @@ def render_pages(raw: bytes, numbers: list[int]) -> dict[int, object]:
     import pypdfium2 as pdfium
 
     try:
-        pdf = pdfium.PdfDocument(raw)
-        try:
-            return {n: pdf[n].render(scale=RENDER_DPI / 72).to_pil() for n in numbers}
-        finally:
-            pdf.close()
+        with PDFIUM_LOCK:
+            pdf = pdfium.PdfDocument(raw)
+            try:
+                return {n: pdf[n].render(scale=RENDER_DPI / 72).to_pil() for n in numbers}
+            finally:
+                pdf.close()
     except pdfium.PdfiumError as exc:
         raise DocumentError(f"cannot render the scanned pages for OCR ({exc}); re-export the PDF") from None

@@ -5,7 +5,8 @@ embedding. The parts, each in its own module:
 
 - ``service``: ``ChatService`` and ``UploadReport``, the server side every session shares (no Gradio)
 - ``uploads``: upload safety: ``safe_file_name``, type and size checks, ``UploadError``
-- ``render``: answers, source cards and the documents view as HTML/Markdown; the JSON for API clients
+- ``render``: answers, source cards, the page view of a source and the documents view as HTML/Markdown; the
+  JSON for API clients
 - ``assets``: the page's CSS and JS
 - ``app``: the Gradio wiring (``build_app``, ``ChatApp``), ``launch``, ``serve``, ``main`` and server options
 
@@ -33,7 +34,7 @@ from .app import (  # noqa: E402
     serve,
     server_options,
 )
-from .assets import CSS, JS, THEME_FONTS  # noqa: E402
+from .assets import CSS, JS, PAGE_VIEW_JS, SOURCES_JS, THEME_FONTS  # noqa: E402
 from .render import (  # noqa: E402
     CONTEXT_CHARS,
     EMPTY_SOURCES,
@@ -42,9 +43,12 @@ from .render import (  # noqa: E402
     chat_messages,
     documents_json,
     escape_markdown,
+    page_label,
     passage_context,
     render_answer,
     render_documents,
+    render_page_message,
+    render_page_view,
     render_sources,
     render_status,
 )
@@ -60,9 +64,9 @@ from .uploads import (  # noqa: E402
 
 __all__ = [
     "CONTEXT_CHARS", "CSS", "DEFAULT_HOST", "DEFAULT_PORT", "EMPTY_SOURCES", "EXAMPLES", "JS", "MAX_NAME_CHARS",
-    "MAX_SCORES_LISTED", "MODE_LABELS", "STREAM_DELAY", "THEME_FONTS", "TITLE", "UPLOAD_SUFFIXES", "ChatApp",
-    "ChatService", "UploadError", "UploadReport", "add_server_options", "answer_json", "build_app", "chat_messages",
-    "check_size", "documents_json", "escape_markdown", "launch", "main", "parse_auth", "passage_context",
-    "render_answer", "render_documents", "render_sources", "render_status", "safe_file_name", "serve",
-    "server_options", "uploaded_files",
+    "MAX_SCORES_LISTED", "MODE_LABELS", "PAGE_VIEW_JS", "SOURCES_JS", "STREAM_DELAY", "THEME_FONTS", "TITLE",
+    "UPLOAD_SUFFIXES", "ChatApp", "ChatService", "UploadError", "UploadReport", "add_server_options", "answer_json",
+    "build_app", "chat_messages", "check_size", "documents_json", "escape_markdown", "launch", "main", "page_label",
+    "parse_auth", "passage_context", "render_answer", "render_documents", "render_page_message", "render_page_view",
+    "render_sources", "render_status", "safe_file_name", "serve", "server_options", "uploaded_files",
 ]

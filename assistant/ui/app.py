@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
+import logging
 import os
 import sys
 import threading
@@ -42,18 +43,22 @@ from ..errors import AssistantError, ConfigError
 from ..library import Library
 from ..process import EXIT_INTERRUPTED, EXIT_USER_ERROR, quiet_libraries
 from ..progress import ProgressLines
-from .assets import CSS, JS, THEME_FONTS
+from .assets import CSS, JS, PAGE_VIEW_JS, SOURCES_JS, THEME_FONTS
 from .render import (
     EMPTY_SOURCES,
     answer_json,
     chat_messages,
     documents_json,
     render_documents,
+    render_page_message,
+    render_page_view,
     render_sources,
     render_status,
 )
 from .service import STREAM_DELAY, ChatService
 from .uploads import uploaded_files
+
+log = logging.getLogger("assistant")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -148,6 +153,23 @@ class ChatApp:
             return gr.skip(), gr.skip()
         turn = min(index // 2, len(chat.turns) - 1)
         return self.sources_for(chat, turn, show_scores), turn
+
+    def open_page(self, chat: Chat | None, evt: gr.EventData) -> str:
+        """A source card's button (the sources panel's ``open_page`` event, with the card's turn and
+        number): that source on its page with the quote boxed, or in its section, for the page view."""
+        turn, number = getattr(evt, "turn", None), getattr(evt, "n", None)
+        answer = chat.turns[turn][1] if chat and isinstance(turn, int) and 0 <= turn < len(chat.turns) else None
+        citation = next((c for c in answer.citations if c.number == number), None) if answer else None
+        if citation is None:
+            return render_page_message("that answer is no longer in this conversation; ask the question again")
+        try:
+            return render_page_view(self._service_of(chat).page_view(citation), citation.number)
+        except AssistantError as exc:
+            return render_page_message(str(exc))
+        except Exception as exc:  # a file no library can render: one line here, the details in the log
+            log.exception("could not show %s", citation.doc_id)
+            return render_page_message(f"could not show {citation.doc_id} ({exc.__class__.__name__}); "
+                                       "the passage above is what it says there")
 
     @staticmethod
     def example(evt: gr.SelectData) -> str:
@@ -263,7 +285,8 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                         status = gr.Markdown("", elem_id="status")
                     with gr.Column(scale=2, min_width=320):
                         gr.Markdown("### Sources")
-                        sources = gr.HTML(EMPTY_SOURCES, elem_id="sources")
+                        sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", js_on_load=SOURCES_JS)
+                        page_view = gr.HTML("", elem_id="page-view", js_on_load=PAGE_VIEW_JS)
             with gr.Tab("Documents", id="documents-tab") as documents_tab:
                 documents_view = gr.HTML(handlers.documents_html(), elem_id="documents")
                 limit = f"up to {settings.max_file_mb:g} MB each"
@@ -295,6 +318,10 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
         chatbot.select(handlers.select, [chat_state, show_scores], [sources, selected], api_visibility="private")
         show_scores.change(handlers.sources_for, [chat_state, selected, show_scores], [sources],
                            api_visibility="private")
+        sources.open_page(handlers.open_page, [chat_state], [page_view], api_visibility="private",
+                          show_progress="minimal")
+        for emptied in (box.submit, send.click, clear.click, chatbot.clear, chatbot.example_select):
+            emptied(None, None, page_view, js="() => ''", api_visibility="private")  # in the browser alone
 
         if collection is not None:
             collection.input(lambda name: name, collection, collection_state, api_visibility="private").then(

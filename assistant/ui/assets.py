@@ -1,5 +1,6 @@
 """The page's look and behaviour in the browser: the CSS, the JavaScript that links ``[n]`` markers to
-their source cards, and the theme's fonts. Class and id names match what ``render.py`` and ``app.py`` emit.
+their source cards, the sources panel's and page view's own scripts, and the theme's fonts. Class and id
+names match what ``render.py`` and ``app.py`` emit.
 """
 
 CSS = """
@@ -34,6 +35,30 @@ CSS = """
 #sources .sources-empty { color: var(--body-text-color-subdued); font-size: 0.9em; }
 #sources .cite-sample { color: var(--color-accent); font-weight: 600; }
 #documents-list td.num { text-align: right; }
+#sources .page-open { margin-top: 6px; font-size: 0.8em; padding: 2px 10px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
+#sources .page-open:hover, #sources .page-open:focus { border-color: #f59e0b; }
+#page-view .page-view { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
+  margin-top: 10px; scroll-margin: 8px; }
+#page-view header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 8px; }
+#page-view .source-n { font-weight: 700; color: var(--color-accent); }
+#page-view .source-title { font-weight: 600; }
+#page-view .source-where { flex-basis: 100%; order: 3; font-size: 0.78em; color: var(--body-text-color-subdued); }
+#page-view .page-close { margin-left: auto; font-size: 0.8em; padding: 1px 8px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
+#page-view .page-notice { color: #b45309; font-weight: 600; font-size: 0.85em; margin: 6px 0; }
+#page-view .page-frame { max-height: 75vh; overflow: auto; margin-top: 6px; background: #fff;
+  border: 1px solid var(--border-color-primary); }
+#page-view .page-sheet { position: relative; width: 100%; }
+#page-view .page-frame.zoomed .page-sheet { width: 220%; }
+#page-view .page-image { display: block; width: 100%; height: auto; max-width: none; cursor: zoom-in; }
+#page-view .page-frame.zoomed .page-image { cursor: zoom-out; }
+#page-view .page-mark { position: absolute; background: rgba(250, 204, 21, 0.38); outline: 2px solid #f59e0b;
+  border-radius: 2px; mix-blend-mode: multiply; pointer-events: none; }
+#page-view .page-quote { font-size: 0.8em; color: var(--body-text-color-subdued); margin: 6px 0 0; }
+#page-view .section-text { white-space: pre-wrap; margin: 6px 0 0; padding: 4px 0 4px 10px; font-size: 0.9em;
+  max-height: 60vh; overflow-y: auto; border-left: 3px solid var(--border-color-primary); }
+#page-view mark.cited { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px; }
 #status, #upload-status { min-height: 0; }
 #status p { color: #b45309; font-weight: 600; }
 """
@@ -69,6 +94,44 @@ JS = r"""
   document.addEventListener('mouseover', hover(true));
   document.addEventListener('mouseout', hover(false));
 }
+"""
+
+# The sources panel's own script (Gradio runs it with the panel as ``element``): a card's button asks the
+# server for its page (the panel's ``open_page`` event, with the card's turn and number).
+SOURCES_JS = r"""
+element.addEventListener('click', (e) => {
+  const button = e.target.closest ? e.target.closest('.page-open') : null;
+  if (button) trigger('open_page', {turn: Number(button.dataset.turn), n: Number(button.dataset.n)});
+});
+"""
+
+# The page view's: brought into view when a page arrives, scrolled to the first boxed line; a click on the
+# page (or Enter on it) zooms in and out, Close empties the view.
+PAGE_VIEW_JS = r"""
+const focusMark = () => {
+  const frame = element.querySelector('.page-frame'), mark = element.querySelector('.page-mark');
+  if (!frame || !mark) return;
+  frame.scrollTop = Math.max(0, mark.offsetTop - frame.clientHeight / 3);
+  frame.scrollLeft = Math.max(0, mark.offsetLeft - frame.clientWidth / 6);
+};
+watch('value', () => {
+  const view = element.querySelector('.page-view, .page-notice');
+  if (!view) return;
+  view.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+  const image = element.querySelector('.page-image');
+  if (image && !image.complete) image.addEventListener('load', focusMark, {once: true}); else focusMark();
+});
+const zoom = () => { element.querySelector('.page-frame').classList.toggle('zoomed'); focusMark(); };
+element.addEventListener('click', (e) => {
+  if (!e.target.closest) return;
+  if (e.target.closest('.page-close')) { props.value = ''; return; }
+  if (e.target.closest('.page-image')) zoom();
+});
+element.addEventListener('keydown', (e) => {
+  if (e.target.matches && e.target.matches('.page-image') && (e.key === 'Enter' || e.key === ' ')) {
+    e.preventDefault(); zoom();
+  }
+});
 """
 
 THEME_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])

@@ -7,12 +7,16 @@ Everything here is a pure function of its arguments: user and document text is e
 
 from __future__ import annotations
 
+import base64
 import html
 import re
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..citations import MARKER, Answer, Citation
 from ..core import Chat, DocumentInfo
+from ..pages import IMAGE_KINDS, PageView
+from ..readers import SUPPORTED
 
 CONTEXT_CHARS = 320  # passage text shown on each side of a cited sentence
 MAX_SCORES_LISTED = 20
@@ -155,9 +159,12 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
         info = documents.get(c.doc_id)
         date = info.date if info and info.date else ""
         text = document_text(c.doc_id)
+        opener = ""
         if text is not None and text[c.start:c.end] == c.quote:
             before, cited, after, cut_before, cut_after = passage_context(text, c.start, c.end,
                                                                           _passage_bounds(answer, c))
+            opener = (f'<button type="button" class="page-open" data-turn="{turn}" data-n="{c.number}" '
+                      f'aria-controls="page-view">{html.escape(page_label(c))}</button>')
         else:  # the document changed or went away since: show the quote alone
             before, cited, after, cut_before, cut_after = "", c.quote, "", False, False
         where = html.escape(c.doc_id) + " · " + (f'<span class="source-location">{html.escape(c.where)}</span>'
@@ -172,7 +179,7 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
             + f'</header><div class="source-where">{where}</div>'
             f'<blockquote class="passage">{"… " if cut_before else ""}{html.escape(before)}'
             f'<mark class="cited">{html.escape(cited)}</mark>{html.escape(after)}{" …" if cut_after else ""}'
-            "</blockquote></article>"
+            f"</blockquote>{opener}</article>"
         )
     if show_scores and answer.passages:
         rows = []
@@ -189,6 +196,48 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
             f" · query “{html.escape(answer.query)}”</div></details>"
         )
     return f'<div class="sources">{head}{"".join(cards)}</div>'
+
+
+def page_label(citation: Citation) -> str:
+    """What a source card's button opens: the page of a PDF or image, else the text around the quote."""
+    kind = SUPPORTED.get(Path(citation.doc_id).suffix.lower())
+    if kind == "pdf" or kind in IMAGE_KINDS:
+        return f"Show on the page ({citation.where})" if citation.where else "Show on the image"
+    return "Show in its section"
+
+
+def render_page_view(view: PageView, number: int) -> str:
+    """A source opened where it sits: the page image with a box over each line of the quote, or the
+    section's text with the quote marked; either way its title, place and any notice."""
+    where = f" · {html.escape(view.where)}" if view.where else ""
+    head = (f'<header><span class="source-n">[{number}]</span> <span class="source-title">{html.escape(view.title)}'
+            f'</span><div class="source-where">{html.escape(view.doc_id)}{where}</div>'
+            '<button type="button" class="page-close" aria-label="Close the page view">Close</button></header>')
+    notice = f'<div class="page-notice" role="status">⚠ {html.escape(view.notice)}</div>' if view.notice else ""
+    if view.kind == "page":
+        shown = f"Page {view.page}" if view.where.startswith(("p.", "pp.")) else "The image"
+        alt = f"{shown} of {view.title} ({view.doc_id}), the quoted words boxed"
+        marks = "".join(
+            f'<div class="page-mark" aria-hidden="true" style="left:{100 * x / view.width:.3f}%;'
+            f"top:{100 * y / view.height:.3f}%;width:{100 * w / view.width:.3f}%;"
+            f'height:{100 * h / view.height:.3f}%"></div>' for x, y, w, h in view.boxes)
+        source = "data:image/png;base64," + base64.b64encode(view.image).decode("ascii")
+        body = (f'<div class="page-frame"><div class="page-sheet"><img class="page-image" src="{source}" '
+                f'width="{view.width}" height="{view.height}" alt="{html.escape(alt)}" '
+                f'title="Click to zoom in or out" tabindex="0">{marks}</div></div>'
+                f'<p class="page-quote">Boxed on the page: “{html.escape(view.quote)}”</p>')
+    else:
+        body = (f'<blockquote class="section-text">{"… " if view.clipped_before else ""}{html.escape(view.before)}'
+                f'<mark class="cited">{html.escape(view.quote)}</mark>{html.escape(view.after)}'
+                f'{" …" if view.clipped_after else ""}</blockquote>')
+    label = f"Source [{number}] {'on its page' if view.kind == 'page' else 'in its section'}"
+    return (f'<section class="page-view page-view-{view.kind}" aria-label="{html.escape(label)}">'
+            f"{head}{notice}{body}</section>")
+
+
+def render_page_message(message: str) -> str:
+    """One line in the page view instead of a page: why the source could not be opened."""
+    return f'<div class="page-notice" role="status">⚠ {html.escape(message)}</div>'
 
 
 def render_documents(documents: Sequence[DocumentInfo], skipped: Sequence[Any] = ()) -> str:

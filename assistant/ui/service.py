@@ -17,11 +17,12 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..citations import Answer
+from ..citations import Answer, Citation
 from ..config import UPLOADS
 from ..core import Assistant, Chat, DocumentInfo
 from ..documents import describe_supported, load_document
 from ..errors import AssistantError, ConfigError
+from ..pages import PageView
 from ..progress import Progress, no_progress
 from .render import escape_markdown
 from .uploads import UploadError, check_not_link, check_size, safe_file_name
@@ -115,6 +116,10 @@ class ChatService:
             return self.bot.document_text(doc_id)
         except KeyError:  # a document removed from the folder since this answer was given
             return None
+
+    def page_view(self, citation: Citation) -> PageView:
+        """The cited page with the quote boxed, or its section (``Assistant.page_view``)."""
+        return self.bot.page_view(citation)
 
     @property
     def max_file_mb(self) -> float:
