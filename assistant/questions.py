@@ -36,20 +36,35 @@ UNITS = (r"(metres?|meters?|m|km|kilomet(re|er)s?|miles?|feet|ft|foot|inch(es)?|
 # a year or a name that the question itself mentions does not count.
 ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
     ("money", re.compile(r"\b(price|cost|costs|worth|how much (money|did|does|will|is|was)|spend|spent|value of)\b", re.I),
-     re.compile(r"[$€£₹]\s?\d[\d,.]*|\b(rs\.?|inr|usd|rupees?|dollars?|euros?|crores?|billion|million)\b", re.I)),
-    ("number", re.compile(r"\b(how many|how much|number of|what number)\b", re.I),
+     re.compile(r"[$€£₹¥]\s?\d[\d,.]*|\b(rs\.?|inr|usd|gbp|eur|jpy|chf|cad|aud|cny|rupees?|dollars?|euros?|pounds?|"
+                r"pence|cents?|yen|francs?|crores?|lakhs?|billion|million)\b", re.I)),
+    ("number", re.compile(r"\b(how many|how much|number of|what number|(which|what) (edition|round|term|season|version|"
+                          r"issue|anniversary|iteration|instalment|installment))\b", re.I),
      re.compile(rf"\d[\d,.]*|\b{NUMBER_WORDS}\b", re.I)),
     ("measure", re.compile(r"\bhow (tall|high|long|far|old|heavy|big|large|deep|wide|thick|fast|heavy|much does .+ weigh)\b"
                            r"|\bwhat (age|height|length|distance|weight|size|area|depth|width|speed)\b", re.I),
      re.compile(rf"(\d[\d,.]*|\b{NUMBER_WORDS}\b)(\s|-)?({UNITS})\b|\baged?\s+\d+", re.I)),
     ("date", re.compile(r"\b(when|what date|which date|what year|which year|what day|which day|what month|which month)\b", re.I),
-     re.compile(rf"\b(1[5-9]|20)\d\d\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b", re.I)),
+     re.compile(rf"\b(1[0-9]|20)\d\ds?\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|"
+                r"yesterday|tomorrow|tonight)\b|\b(in|since|by|until|till|from|after|before|of|around|circa|ca\.|c\.)\s+\d{2,4}\b"
+                r"|\b\d+(st|nd|rd|th)[\s-]+(century|centuries|millennium)\b|\b(bc|bce|ad|ce|bp)\b|\b\d[\d,.]*\s+(years?|yr)\s+ago\b"
+                r"|\b(century|decade|era|period|age|dynasty|reign|times)\b"
+                # times of day and how often: "at noon", "every hour", "9:30", "daily"
+                r"|\b\d{1,2}([:.]\d\d)?\s*(am|pm|a\.m\.|p\.m\.|o'clock|h\b)|\b\d{1,2}:\d\d\b|\b(noon|midday|midnight|"
+                r"morning|afternoon|evening|night|dawn|dusk|hourly|daily|weekly|monthly|yearly|annually|"
+                r"weekends?|weekdays?)\b|\bevery\s+(\w+\s+)?(minutes?|hours?|days?|weeks?|months?|years?)\b", re.I)),
+    ("place", re.compile(r"^\s*where\b|\b(in|at|from) which (city|country|town|place|region|state|village|venue|building)\b"
+                         r"|^\s*(which|what) (city|country|town|place|region|state|village|venue|capital)\b", re.I),
+     re.compile(r"\b(in|at|near|from|to|into|outside|inside|across|along|on|off|beside|around|throughout|via|"
+                r"north|south|east|west|northeast|northwest|southeast|southwest)\s+(the\s+|a\s+|an\s+)?[A-Z]\w"
+                r"|\b(here|there|abroad|overseas|home|locally|nearby|downtown|upstream|downstream)\b")),
     ("reason", re.compile(r"\bwhy\b|\bwhat (was|is) the reason\b|\bfor what reason\b", re.I),
      re.compile(r"\b(because|due to|owing to|as a result|since|so that|in order to|led to|caused|reason)\b", re.I)),
     ("statement", re.compile(r"\bwhat did .+\b(say|said|tell|remark|state|describe|call)\b|\bwhat were .+\b(remarks|words)\b", re.I),
      re.compile(r"\b(said|says|say|told|stated|remarks|called|described|added)\b|[\u201c\u201d\"]", re.I)),
     ("person", re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|minister|leader|official|president|people)\b", re.I),
-     re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")),
+     # a capitalised word that does not merely open the sentence ("The two sides signed ..." names no one)
+     re.compile(r"(?<!^)(?<![.!?]\s)(?<![.!?][\"\u201d]\s)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")),
 ]
 # A sentence that states a cause (what a "why" question needs).
 CAUSE = next(evidence for name, _, evidence in ANSWER_TYPES if name == "reason")
@@ -71,7 +86,8 @@ OVERVIEW = re.compile(
     r"|\b(in (a )?(nutshell|brief)|the gist)\b"
     r"|^\s*what('s| is| was) (this|it)( all)? about\b",
     re.I)
-TIME = re.compile(r"\bwhat (happened|took place|occurred|went on)\b|\b(events?|happenings)\b.*\b(of|in|on|during)\b", re.I)
+TIME = re.compile(r"\b(what|anything|something) (happen|happened|took place|occurred|went on)\b"
+                  r"|\b(events?|happenings)\b.*\b(of|in|on|during)\b", re.I)
 REASON = re.compile(r"\bwhy\b|\bhow come\b|\bwhat (was|is|were|are) the (reasons?|causes?)\b|\bfor what reason\b"
                     r"|\bwhat (caused|led to|made|prevented|stopped|kept)\b|\breasons? (for|why|behind)\b", re.I)
 LIST = re.compile(
@@ -106,8 +122,8 @@ def classify(question: str) -> str:
         plural_noun = re.match(r"^\s*(which|what)\b", match.group(0), re.I)
         if not plural_noun or not (last in NOT_PLURAL or last.endswith(("ss", "us", "is"))):
             return "list"
-    if TIME.search(text):
-        return "time"
+    if TIME.search(text):  # "what happened at the dialogue": no date, so an account of the dialogue
+        return "overview"
     if YES_NO.match(text):
         return "yesno"
     return "fact"

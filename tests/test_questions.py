@@ -164,6 +164,8 @@ def test_check_question_collapses_white_space_and_limits_length():
     ("Tell me about the Kestrel rocket", "overview"),
     ("What happened in 2019?", "time"),
     ("what happened last November", "time"),
+    ("Anything happen in 2020?", "time"),
+    ("What happened at the 2+2 dialogue?", "overview"),
     ("Why was the summit not held in 2020?", "reason"),
     ("how come there was no summit", "reason"),
     ("Did India sign a contract with Russia?", "yesno"),

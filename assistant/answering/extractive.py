@@ -25,6 +25,7 @@ sentence scores under the calibrated ``refusal_threshold``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import threading
@@ -41,6 +42,7 @@ from ..questions import Question, standalone_query
 from ..store import Snapshot
 from ..text import content_terms, matches, sentence_terms, sentence_words, tokenize
 from . import strategies
+from .evidence import Evidence, opposite_of
 
 DENSE_WEIGHT = 0.55
 LEXICAL_WEIGHT = 0.45
@@ -49,6 +51,10 @@ MISSPELT_SIMILARITY = 0.85  # difflib ratio from which an unknown long word is t
 HEADING_WEIGHT = 0.5
   # a question word found only in the sentence's section heading counts half
 SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
+EVIDENCE_SYNONYM = 0.60  # ... and from which it counts as said in other words when deciding to answer (0.6-0.8 swept)
+DOCUMENT_TERMS_CACHED = 256
+PEAK_OTHERS = 5  # a sentence's peak: its score less the mean of the best five others
+YEAR = re.compile(r"(1[5-9]|20)\d\d")
 
 @dataclass
 class Candidate:
@@ -64,7 +70,8 @@ class Candidate:
     terms: frozenset[str]
     passage: Passage
     typed: bool = True  # holds the kind of answer the question asks for (a number, a date, ...)
-    confidence: float = -1.0  # what the refusal threshold is held against (the score, unless a follow-up)
+    confidence: float = -1.0  # what the refusal threshold is held against (``evidence.probability``)
+    evidence: Evidence | None = None
 
     def __post_init__(self):
         if self.confidence < 0:
@@ -104,7 +111,8 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self._vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
         self._cache_size = cache_size
-        self._lock = threading.Lock()  # the cache is shared by the threads of a server
+        self._lock = threading.Lock()  # the caches are shared by the threads of a server
+        self._document_terms: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     # ------------------------------------------------------------------ scoring
 
@@ -213,6 +221,7 @@ class ExtractiveAnswerer:
         # common words there ("rifle", "contract") would lift every sentence of the document alike.
         inheritable = {t for terms in question.name_terms for t in terms} | set(question.numbers)
         own_total = sum(w for t, w in weights.items() if t in own_terms) or 1.0
+        focus_stems = self.focus_stems(question)
         out = []
         for (doc_id, start, end), sentence, passage, heading, before, d, d_own in zip(
                 keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist()):
@@ -238,10 +247,69 @@ class ExtractiveAnswerer:
             own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / own_total
             factor = question.evidence_factor(sentence, f"{heading} {before}")
             confidence = max(score, own_score) if question.is_follow_up else score
+            evidence = self.evidence(question, focus_stems, confidence * factor, sentence, terms, above,
+                                     sentence_terms(before) if before else frozenset(), soft,
+                                     self.document_terms(doc_id))
             out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
-                                 factor == 1.0, confidence * factor))
+                                 factor == 1.0, evidence.probability, evidence))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
+        # How far each sentence stands out from the best of the others: an answer is a peak, while a
+        # question the documents do not answer finds many sentences about as close as each other.
+        top = [c.score for c in out[:PEAK_OTHERS + 1]]
+        for i, c in enumerate(out):
+            others = [s for j, s in enumerate(top) if j != i][:PEAK_OTHERS]
+            peak = c.score - (sum(others) / len(others) if others else 0.0)
+            c.evidence = dataclasses.replace(c.evidence, peak=round(peak, 4))
+            c.confidence = c.evidence.probability
         return out
+
+    def document_terms(self, doc_id: str) -> frozenset[str]:
+        """Every term of a document (cached for the most recent documents)."""
+        with self._lock:
+            found = self._document_terms.get(doc_id)
+        if found is None:
+            found = sentence_terms(self.snapshot.documents[doc_id].text)
+            with self._lock:
+                self._document_terms[doc_id] = found
+                while len(self._document_terms) > DOCUMENT_TERMS_CACHED:
+                    self._document_terms.popitem(last=False)
+        return found
+
+    def focus_stems(self, question: Question) -> list[tuple[str, float]]:
+        """The question's words other than its names (stems, each with its weight): what a sentence must
+        say, in these or other words, to answer it."""
+        named = {t for terms in question.name_terms for t in terms}
+        stems = dict.fromkeys(s for w in question.focus.words for s in tokenize(w) if s not in named)
+        return [(s, self.idf(s)) for s in stems]
+
+    def evidence(self, question: Question, focus_stems: list[tuple[str, float]], score: float, sentence: str,
+                 terms: frozenset[str], above: frozenset[str], before: frozenset[str],
+                 soft: dict[str, dict[str, float]], document: frozenset[str] = frozenset()) -> Evidence:
+        """What ``sentence`` (its ``terms``; ``above``: those of its heading and its document's title;
+        ``before``: those of the sentence before; ``document``: those of its whole document) holds of
+        ``question`` (see ``evidence.py``)."""
+        held = terms | above | before
+        names_missing = sum(not all(matches(t, held) for t in name) for name in question.name_terms)
+        # shares of all the question's words (names included): a name found is evidence too
+        total = sum(w for _, w in focus_stems) + sum(self.idf(t) for name in question.name_terms for t in name) or 1.0
+        known_missing = unknown_missing = 0.0
+        opposite = False
+        for t, w in focus_stems:
+            if matches(t, held):
+                continue
+            close = soft.get(t, {})
+            if max((sim for s, sim in close.items() if s in terms), default=0.0) >= EVIDENCE_SYNONYM:
+                continue
+            opposite = opposite or opposite_of(t, terms)
+            if matches(t, document):
+                known_missing += w
+            else:
+                unknown_missing += w
+        asked_years = {t for t in question.numbers if YEAR.fullmatch(t)}
+        titled_years = {t for t in above if YEAR.fullmatch(t)}
+        other_year = bool(asked_years and titled_years and not asked_years & titled_years)
+        return Evidence(round(score, 4), names_missing, known_missing / total, unknown_missing / total,
+                        opposite, other_year)
 
     # ------------------------------------------------------------------ answering
 
@@ -258,11 +326,6 @@ class ExtractiveAnswerer:
         answer = self.answer(question, passages, query_vector)
         yield from (m.group() for m in re.finditer(r"\S+\s*", answer.text))
         yield answer
-
-    def refuses(self, ranked: list[Candidate]) -> bool:
-        """Nothing retrieved answers closely enough to quote: the best sentence is under the threshold."""
-        usable = [c for c in ranked if strategies.answerable(c)]
-        return not usable or usable[0].confidence < self.refusal_threshold
 
     def refusal(self, ranked: list[Candidate], question: Question, passages: list[Passage], mode: str = "",
                 missing: str = "") -> Answer:
@@ -315,13 +378,15 @@ class ExtractiveAnswerer:
         return self._vocabulary
 
     def choose(self, ranked: list[Candidate], question: Question, passages: list[Passage],
-               missing: str | None = None) -> strategies.Choice:
+               missing: str | None = None, floor: float | None = None) -> strategies.Choice:
         """The sentences that answer ``question``, by its kind, or why there are none; ``missing`` is
-        ``missing_focus`` when the caller has already worked it out."""
+        ``missing_focus`` when the caller has already worked it out; ``floor`` replaces the refusal
+        threshold (0: answer whatever can be answered, as calibration does)."""
         missing = self.missing_focus(question, passages) if missing is None else missing
         if missing:
             return strategies.Choice([], missing)
-        kind, floor = question.kind, self.refusal_threshold
+        kind = question.kind
+        floor = self.refusal_threshold if floor is None else floor
         if kind == "overview":
             return self.overview(question, ranked, passages)
         if kind == "list" and strategies.enumerates(question):
@@ -333,8 +398,6 @@ class ExtractiveAnswerer:
         if kind == "comparison":
             return strategies.comparison(ranked, question, self.max_sentences, floor,
                                          lambda c: self.snapshot.title(c.doc_id))
-        if self.refuses(ranked):
-            return strategies.Choice([], "")
         if kind == "reason":
             return strategies.reason(ranked, question, self.max_sentences, floor)
         return strategies.fact(ranked, question, self.max_sentences, floor)

@@ -210,6 +210,14 @@ class LLMAnswerer:
                 kept.append((body, good))
         if not kept:
             return replace(fallback, mode=self.mode, dropped=dropped, generated=generated)
+        rests_on = [evidence[n - 1] for _, numbers in kept for n in numbers]
+        if not choice.chosen and max(c.confidence for c in rests_on) < self.extractive.refusal_threshold:
+            # well worded and true to its evidence, but that evidence does not answer the question (the
+            # calibrated check of evidence.py): a near miss, refused as the extractive answer would be
+            return replace(fallback, mode=self.mode, dropped=dropped + [body for body, _ in kept], generated=generated)
+        if choice.chosen and covers_less(kept, choice.chosen, question):
+            # a list or an overview the model shortened: the extractive one names every member it found
+            return replace(fallback, mode=self.mode, dropped=dropped, generated=generated)
         numbers: dict[int, int] = {}
         citations, pieces = [], []
         for body, evidence_numbers in kept:
@@ -261,6 +269,18 @@ SHORT_ANSWER_WORDS = 6
 WIDE_KINDS = ("list", "overview", "time")  # answers that gather several sentences
 NUMBER_NEAR = 4  # words on each side of a number that say what it is about (in the generated sentence)
 NUMBER_REACH = 6  # ... and how near the same number those words must be in the evidence
+
+
+def covers_less(kept: list[tuple[str, list[int]]], chosen: list[Candidate], question: Question) -> bool:
+    """For a list, the model's sentences name fewer of the members the extractive answer names; for an
+    overview or a time, they cite fewer of its sentences (at most three are asked for)."""
+    if question.kind == "list":
+        said = " ".join(body for body, _ in kept)
+        found = set().union(*(strategies.members(c.text, question) for c in chosen))
+        return bool(found) and len({m for m in found if m in said}) < len(found)
+    if question.kind in ("overview", "time"):
+        return len({n for _, numbers in kept for n in numbers}) < min(3, len(chosen))
+    return False
 
 
 def claims(body: str) -> bool:

@@ -31,11 +31,13 @@ from ..questions import CAUSE, Question, dates_in
 # imported, since extractive imports this module.
 Candidate = Any
 
-# Kinds of answer whose absence from a sentence means it cannot answer (the looser ones, a name or a
-# date, an amount, only cut its score): what someone said, a measurement.
-STRICT_TYPES = ("statement", "measure")
+# Kinds of answer whose absence from a sentence means it cannot answer a fact question: a sentence
+# without a date does not say when, one without a place does not say where. (A cause is not among them:
+# "why" is often answered without "because"; it only leads the reason answer when there is one.)
+STRICT_TYPES = ("statement", "measure", "money", "date", "number", "person", "place")
 SECOND_SENTENCE_MARGIN = 0.15  # XQuAD answers 0.802 against 0.772 at 0.06, median 34 words (BENCHMARKS.md)
 LIST_MARGIN = 0.2  # a list member's sentence may score this far below the best sentence
+EVIDENCE_MARGIN = 0.2  # a fact's answer may score this far below the best sentence when its evidence is stronger
 LIST_FLOOR = 0.6  # of the refusal threshold: a list's sentences are relevant, not each a whole answer
 REASON_MARGIN = 0.15  # a sentence stating a cause may score this far below the best and still lead
 MAX_WORDS = 70  # fact answers
@@ -95,14 +97,19 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
     "what did X say"), and the runner-up when it scores nearly as well."""
     strict = any(name in STRICT_TYPES for name, _ in question.needs)
     usable = [c for c in ranked if answerable(c) and (c.typed or not strict)]
-    if not usable or usable[0].confidence < floor:
+    if not usable:
         return Choice([], "")
-    best = usable[0]
+    # Of the sentences about as close to the question as the closest, the one whose evidence most
+    # likely answers it ("The Saturday headliner was ..." over "The 2021 festival took place in ...").
+    pool = [c for c in usable if c.score >= usable[0].score - EVIDENCE_MARGIN]
+    best = max(pool, key=lambda c: c.confidence)
+    if best.confidence < floor:
+        return Choice([], "")
     chosen, words = [best], len(best.text.split())
-    for c in usable[1:]:
-        if len(chosen) >= max_sentences or c.score < max(floor, best.score - SECOND_SENTENCE_MARGIN):
+    for c in usable:
+        if len(chosen) >= max_sentences or c.score < best.score - SECOND_SENTENCE_MARGIN:
             break
-        if words + len(c.text.split()) > MAX_WORDS:
+        if c is best or c.confidence < floor or words + len(c.text.split()) > MAX_WORDS:
             continue
         chosen.append(c)
         words += len(c.text.split())
@@ -110,9 +117,12 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
 
 
 def reason(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
+    """The best sentence that states a cause, when it scores near the best; else the best sentence."""
     usable = [c for c in ranked if answerable(c)]
+    if not usable or max(c.confidence for c in usable[:2]) < floor:
+        return Choice([], "")
     causes = [c for c in usable if CAUSE.search(c.text)]
-    if usable and causes and causes[0].score >= usable[0].score - REASON_MARGIN:
+    if causes and causes[0].score >= usable[0].score - REASON_MARGIN and causes[0].confidence >= floor:
         rest = fact([c for c in usable if c is not causes[0]], question, max_sentences - 1, floor).chosen
         return Choice([causes[0], *[c for c in rest if c.score >= causes[0].score - SECOND_SENTENCE_MARGIN]])
     return fact(usable, question, max_sentences, floor)
@@ -137,23 +147,46 @@ def members(text: str, question: Question) -> set[str]:
     return out
 
 
+SPEECH = re.compile(r"\b(spoke|speak|speaks|said|say|says|talked|remarked|stated|addressed)\b", re.I)
+SPEAKER = re.compile(r"\b((?:[A-Z][a-z]+\s+){0,2}[A-Z][a-z]+)\s+(?:said|says|told|stated|added|noted|remarked)\b"
+                     r"|\b(?:said|says)\s+((?:[A-Z][a-z]+\s+){0,2}[A-Z][a-z]+)\b")
+
+
+def speakers(text: str) -> set[str]:
+    """Who speaks in a sentence ("Singh said", "said Lavrov"), by surname."""
+    out = set()
+    for m in SPEAKER.finditer(text):
+        words = (m.group(1) or m.group(2)).split()
+        while words and words[0] in COUNTRIES_AND_SUCH:
+            words = words[1:]
+        if words:
+            out.add(words[-1])
+    return out
+
+
 def listing(ranked: list[Candidate], question: Question, max_sentences: int, floor: float,
             previous) -> Choice:
     usable = [c for c in ranked if answerable(c)]
-    if not usable or usable[0].confidence < floor * LIST_FLOOR:
+    # each member's sentence lacks the words about the others ("the captain and the coach"): the list
+    # stands when any of the best sentences is likely enough to answer its part
+    near = [c for c in usable if c.score >= usable[0].score - LIST_MARGIN] if usable else []
+    if not near or max(c.confidence for c in near) < floor * LIST_FLOOR:
         return Choice([])
-    best = usable[0]
-    bar = max(floor * LIST_FLOOR, best.score - LIST_MARGIN)
     chosen: list = []
     named: set[str] = set()
     words = 0
     person_list = bool(PERSON_LIST.search(question.text))
+    # "who spoke at the dialogue": the members are those who speak, not everyone named
+    who = speakers if person_list and SPEECH.search(question.text) else (lambda text: members(text, question))
+    # members' sentences may score this far below the best sentence that names one
+    lead = next((c for c in usable if who(c.text)), usable[0]) if person_list else usable[0]
+    bar = lead.score - LIST_MARGIN
     for c in usable:
         if c.score < bar or len(chosen) >= MAX_LIST_SENTENCES:
             break
-        found = members(c.text, question)
+        found = who(c.text)
         before = previous(c)
-        if before is not None and POINTS_BACK.match(c.text) and answerable(before):
+        if before is not None and POINTS_BACK.match(c.text) and answerable(before) and who is not speakers:
             found |= members(before.text, question)
         new = found - named
         if person_list and not new:
@@ -234,23 +267,47 @@ def overview(sentences: list[Candidate], vectors: np.ndarray, about: np.ndarray 
     return Choice(in_document_order([sentences[usable[i]] for i in picked]))
 
 
-ENUMERATION = re.compile(r"\b(people|persons|names|individuals|officials|places|locations|cities|countries|dates|"
-                         r"years|organi[sz]ations|companies)\b", re.I)
-GENERIC_LIST_WORDS = frozenset("people persons names individuals officials places locations cities countries dates "
-                               "years organisations organizations companies all every".split())
+ENUMERATION = re.compile(r"\b(people|persons|names|individuals|officials|leaders|ministers|places|locations|cities|"
+                         r"countries|dates|years|organi[sz]ations|companies)\b", re.I)
+GENERIC_LIST_WORDS = frozenset("people persons names individuals officials leaders ministers places locations cities "
+                               "countries dates years organisations organizations companies all every".split())
+# "... mentioned", "named in the story": a question about what the document names, not about an event
+ABOUT_THE_TEXT = re.compile(r"\b(mentioned|named|cited|quoted|listed|referred to|in (the|this) (article|story|document|"
+                            r"text|report|piece|file|news))\b", re.I)
+DOCUMENT_WORDS = frozenset("article story document text report piece file news".split())
 PLACE = re.compile(r"\b(?:in|at|to|from|near|visited)\s+((?:[A-Z][a-z]+)(?:\s+[A-Z][a-z]+)*)")
 
 
 def enumerates(question: Question) -> bool:
-    """A list of everything of one kind in the documents: "list all the people mentioned", "what places"."""
-    return bool(ENUMERATION.search(question.text)) and all(
-        w in GENERIC_LIST_WORDS or w.rstrip("s") in GENERIC_LIST_WORDS for w in question.focus.words) and \
-        not question.focus.names
+    """A list of everything of one kind in the documents: "list all the people mentioned", "what places",
+    also with one qualifier when the question is about what the text names ("which russian officials are
+    mentioned", "the Indian leaders named in the story")."""
+    if not ENUMERATION.search(question.text):
+        return False
+    return len(qualifiers(question)) <= (1 if ABOUT_THE_TEXT.search(question.text) else 0)
+
+
+def qualifiers(question: Question) -> list[str]:
+    """The question's words and names that narrow an enumeration ("russian" of "which russian officials")."""
+    return [w for w in (*question.focus.names, *question.focus.words) if w.lower() not in DOCUMENT_WORDS
+            and w.lower() not in GENERIC_LIST_WORDS and w.lower().rstrip("s") not in GENERIC_LIST_WORDS]
+
+
+def qualified(text: str, qualifier: str) -> bool:
+    """``text`` holds ``qualifier`` or a word it is made from ("Russian" ~ "Russia's", "Indian" ~ "India")."""
+    stem = qualifier.lower()
+    for ending in ("ian", "an", "ese", "ish", "i", "n"):
+        if stem.endswith(ending) and len(stem) - len(ending) >= 4:
+            stem = stem[: -len(ending)]
+            break
+    return re.search(rf"\b{re.escape(stem)}", text, re.I) is not None
 
 
 def enumerate_all(sentences: list[Candidate], question: Question) -> Choice:
     """The fewest sentences (greedy cover, at most ``MAX_LIST_SENTENCES``) naming every item of the kind
-    asked for: people's names, places, or dates."""
+    asked for: people's names, places, or dates; with a qualifier, among the sentences that hold it."""
+    for qualifier in qualifiers(question):
+        sentences = [c for c in sentences if qualified(c.text, qualifier)]
     text = question.text.lower()
     if re.search(r"\b(dates?|years?)\b", text):
         found = {i: {str(d) for d in dates_in(c.text) if d.year or d.month} for i, c in enumerate(sentences)}
