@@ -32,6 +32,12 @@ NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
 UNITS = (r"(metres?|meters?|m|km|kilomet(re|er)s?|miles?|feet|ft|foot|inch(es)?|cm|mm|yards?|kg|kilo(gram)?s?|grams?|g|"
          r"tonnes?|tons?|pounds?|lbs?|ounces?|years?|yrs?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|"
          r"storeys?|stor(ey|ie)s|floors?|hectares?|ha|acres?|square|sq|litres?|liters?|gallons?|knots?|mph|km/h|kmh|per cent|percent|%)")
+# A date as sentences give it: a year ("in 911", "the 1990s"), a month, a weekday, a century, "years ago".
+DATE_EVIDENCE = re.compile(
+    rf"\b(1[0-9]|20)\d\ds?\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|"
+    r"yesterday|tomorrow|tonight)\b|\b(in|since|by|until|till|from|after|before|of|around|circa|ca\.|c\.)\s+\d{2,4}\b"
+    r"|\b\d+(st|nd|rd|th)[\s-]+(century|centuries|millennium)\b|\b(bc|bce|ad|ce|bp)\b|\b\d[\d,.]*\s+(years?|yr)\s+ago\b"
+    r"|\b(century|decade|era|period|age|dynasty|reign|times)\b", re.I)
 # (what the question asks, evidence a sentence must hold to answer it). The evidence must be new:
 # a year or a name that the question itself mentions does not count.
 ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
@@ -44,15 +50,14 @@ ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
     ("measure", re.compile(r"\bhow (tall|high|long|far|old|heavy|big|large|deep|wide|thick|fast|heavy|much does .+ weigh)\b"
                            r"|\bwhat (age|height|length|distance|weight|size|area|depth|width|speed)\b", re.I),
      re.compile(rf"(\d[\d,.]*|\b{NUMBER_WORDS}\b)(\s|-)?({UNITS})\b|\baged?\s+\d+", re.I)),
-    ("date", re.compile(r"\b(when|what date|which date|what year|which year|what day|which day|what month|which month)\b", re.I),
-     re.compile(rf"\b(1[0-9]|20)\d\ds?\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|"
-                r"yesterday|tomorrow|tonight)\b|\b(in|since|by|until|till|from|after|before|of|around|circa|ca\.|c\.)\s+\d{2,4}\b"
-                r"|\b\d+(st|nd|rd|th)[\s-]+(century|centuries|millennium)\b|\b(bc|bce|ad|ce|bp)\b|\b\d[\d,.]*\s+(years?|yr)\s+ago\b"
-                r"|\b(century|decade|era|period|age|dynasty|reign|times)\b"
-                # times of day and how often: "at noon", "every hour", "9:30", "daily"
-                r"|\b\d{1,2}([:.]\d\d)?\s*(am|pm|a\.m\.|p\.m\.|o'clock|h\b)|\b\d{1,2}:\d\d\b|\b(noon|midday|midnight|"
-                r"morning|afternoon|evening|night|dawn|dusk|hourly|daily|weekly|monthly|yearly|annually|"
-                r"weekends?|weekdays?)\b|\bevery\s+(\w+\s+)?(minutes?|hours?|days?|weeks?|months?|years?)\b", re.I)),
+    ("date", re.compile(r"\b(when(?!\s+(does|do)\b)|what date|which date|what year|which year|what day|which day|"
+                        r"what month|which month)\b", re.I), DATE_EVIDENCE),
+    # "When does the ferry leave?", "what time", "how often": a time of day or a frequency also answers
+    ("time", re.compile(r"\bwhen\s+(does|do)\b|\b(what|which) time\b|\bhow often\b", re.I),
+     re.compile(DATE_EVIDENCE.pattern + r"|\b\d{1,2}([:.]\d\d)?\s*(am|pm|a\.m\.|p\.m\.|o'clock|h\b)|\b\d{1,2}:\d\d\b"
+                r"|\b(noon|midday|midnight|morning|afternoon|evening|night|dawn|dusk|hourly|daily|weekly|monthly|"
+                r"yearly|annually|weekends?|weekdays?)\b|\bevery\s+(\w+\s+)?(minutes?|hours?|days?|weeks?|months?|years?)\b",
+                re.I)),
     ("place", re.compile(r"^\s*where\b|\b(in|at|from) which (city|country|town|place|region|state|village|venue|building)\b"
                          r"|^\s*(which|what) (city|country|town|place|region|state|village|venue|capital)\b", re.I),
      re.compile(r"\b(in|at|near|from|to|into|outside|inside|across|along|on|off|beside|around|throughout|via|"
@@ -264,7 +269,7 @@ ASKING_WORDS = frozenset("""summarize summarise summary overview gist recap rund
     points takeaway takeaways idea ideas tell explain describe brief list name names enumerate everyone everybody
     many much happen happened happening occur occurred took take place event events kind sort type way ways thing things
     please give show know detail details information info quick short brief tldr overall general whole entire
-    mentioned mention named listed""".split())
+    mentioned mention named listed anything something""".split())
 # Capitalised words that describe rather than name ("Which South American capital", "a Pacific port"):
 # a paraphrase uses them for what the documents name, so they are words, not names, of the focus.
 DESCRIPTORS = frozenset("""north south east west northern southern eastern western central american european

@@ -2,22 +2,20 @@
 
 Every question of the development sets is answered once with refusals off (threshold 0). For the
 sentence each answer rests on, the script keeps its evidence (``assistant/answering/evidence.py``:
-score, names and words of the question it lacks, kinds of answer missing, opposites, another year,
-peak) and whether quoting it was right. Then:
+score, names and words of the question it lacks, opposites, another year) and whether quoting it was
+right. Then it prints
 
-* ``--fit`` fits the logistic model that maps evidence to the chance the answer is right (each set
-  weighs the same, whatever its size) and prints ``BIAS`` and ``WEIGHTS`` for ``evidence.py``;
-* without it, the model in ``evidence.py`` is used as it stands;
-
-and the threshold on that chance is swept: per set, answerable questions answered right and
-unanswerable ones refused. A question refused even at 0 (a name no document mentions, nothing of the
-asked kind) stays refused.
+* for each candidate rule of evidence against a sentence, how many right answers it would cost and how
+  many unanswerable questions it would refuse, per set, among the answers the threshold lets through
+  (the rules ``Evidence.against`` applies are those that refuse many for few);
+* the threshold sweep with those rules: per set, answerable questions answered right and unanswerable
+  ones refused. A question refused even at 0 (a name no document mentions, nothing of the asked kind)
+  stays refused.
 
 The development sets: the seed gold set, the multi-document gold set, and the SQuAD 2.0 slice from the
 shared benchmarks. XQuAD, the test set for answers, is never read here.
 
-    python benchmarks/calibrate_refusal.py            # the sweep with the weights in evidence.py
-    python benchmarks/calibrate_refusal.py --fit      # refit, then the sweep with the new weights
+    python benchmarks/calibrate_refusal.py [--json rows.json]
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_data import squad2  # noqa: E402
@@ -40,12 +36,11 @@ from assistant.evaluation import contains, load_gold, score_case  # noqa: E402
 from assistant.questions import Question  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-L2 = 1.0  # ridge on the weights (not the bias): keeps a feature few questions show from dominating
 
 
 def answer_with_evidence(bot: Assistant, text: str, history: list[str]):
     """The extractive answer with refusals off, and the evidence of the sentence it rests on (None for
-    a refusal or an overview/enumeration of whole documents, which the model does not gate)."""
+    a refusal or an overview/enumeration of whole documents, which the threshold does not gate)."""
     answerer = bot.answerer_for("extractive")
     question = Question.ask(text, history)
     vector = bot.retriever.embed_query(question.query)
@@ -54,7 +49,7 @@ def answer_with_evidence(bot: Assistant, text: str, history: list[str]):
     choice = answerer.choose(ranked, question, passages, floor=0.0)
     if not choice.chosen:
         return answerer.refusal(ranked, question, passages, missing=choice.missing), None
-    best = max(choice.chosen, key=lambda c: c.confidence)
+    best = max(choice.chosen, key=lambda c: c.score)
     return answerer.cited(choice.chosen, question, passages), best.evidence
 
 
@@ -83,43 +78,42 @@ def squad_rows(work: Path) -> list[dict]:
     return rows
 
 
-def fit(rows: list[dict]) -> tuple[float, tuple[float, ...]]:
-    """Logistic regression (Newton steps, ridge ``L2``), each set weighing the same."""
-    used = [r for r in rows if r["features"] is not None]
-    x = np.array([r["features"] for r in used], dtype=float)
-    y = np.array([float(r["right"]) for r in used])
-    sets = sorted({r["set"] for r in used})
-    size = {s: sum(r["set"] == s for r in used) for s in sets}
-    weight = np.array([len(used) / (len(sets) * size[r["set"]]) for r in used])
-    x1 = np.hstack([np.ones((len(x), 1)), x])
-    w = np.zeros(x1.shape[1])
-    ridge = L2 * np.diag(np.r_[0.0, np.ones(x.shape[1])])
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-x1 @ w))
-        gradient = x1.T @ (weight * (p - y)) + ridge @ w
-        hessian = (x1 * (weight * p * (1 - p))[:, None]).T @ x1 + ridge
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return float(w[0]), tuple(float(v) for v in w[1:])
+RULES = {  # candidate evidence against a sentence (features in evidence.FEATURES order)
+    "another year (used)": lambda f: f[5] > 0,
+    "an opposite (used)": lambda f: f[4] > 0,
+    f"known words missing > {evidence.KNOWN_MISSING_LIMIT} (used)": lambda f: f[2] > evidence.KNOWN_MISSING_LIMIT,
+    "known words missing > 0.2": lambda f: f[2] > 0.2,
+    "a name missing": lambda f: f[1] > 0,
+    "unknown words missing > 0.4": lambda f: f[3] > 0.4,
+}
 
 
-def probability(features, bias: float, weights) -> float:
-    z = bias + sum(w * x for w, x in zip(weights, features))
-    return 1 / (1 + np.exp(-z))
+def against(features) -> bool:
+    return bool(evidence.Evidence(*features).against)
 
 
-def sweep(rows: list[dict], bias: float, weights) -> list[dict]:
+def rules_table(rows: list[dict], threshold: float) -> None:
+    print(f"evidence against the sentence, among answers scored >= {threshold} (right answers lost / unanswerable refused):")
+    for name in sorted({r["set"] for r in rows}):
+        passed = [r for r in rows if r["set"] == name and r["features"] and not r["refused"]
+                  and r["features"][0] >= threshold]
+        cells = []
+        for rule, test in RULES.items():
+            hit = [r for r in passed if test(r["features"])]
+            cells.append(f"{rule}: -{sum(r['right'] for r in hit)}/+{sum(r['unanswerable'] for r in hit)}")
+        print(f"  {name:9} " + "; ".join(cells))
+
+
+def sweep(rows: list[dict]) -> list[dict]:
     out = []
-    for step in range(5, 96, 5):
+    for step in range(30, 71, 5):
         t = step / 100
         point = {"threshold": t}
         for name in sorted({r["set"] for r in rows}):
             mine = [r for r in rows if r["set"] == name]
-            refused = [r["refused"] or (r["features"] is not None and probability(r["features"], bias, weights) < t)
+            refused = [r["refused"] or (r["features"] is not None and (r["features"][0] < t or against(r["features"])))
                        for r in mine]
-            answerable = [r for r, no in zip(mine, refused) if not r["unanswerable"]]
+            answerable = [r for r in mine if not r["unanswerable"]]
             right = sum(r["right"] and not no for r, no in zip(mine, refused) if not r["unanswerable"])
             caught = sum(no for r, no in zip(mine, refused) if r["unanswerable"])
             unanswerable = sum(r["unanswerable"] for r in mine)
@@ -132,8 +126,7 @@ def sweep(rows: list[dict], bias: float, weights) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fit", action="store_true", help="refit the model and print its weights")
-    parser.add_argument("--json", help="write the rows, weights and sweep here")
+    parser.add_argument("--json", help="write the rows and the sweep here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as work:
@@ -141,11 +134,8 @@ def main() -> int:
         rows = gold_rows(ROOT / "tests/gold/seed.yaml", ROOT / "seeds", work)
         rows += gold_rows(ROOT / "tests/gold/multidoc.yaml", ROOT / "tests/gold/multidoc", work)
         rows += squad_rows(work)
-    bias, weights = fit(rows) if args.fit else (evidence.BIAS, evidence.WEIGHTS)
-    if args.fit:
-        print(f"BIAS = {bias:.3f}")
-        print(f"WEIGHTS = ({', '.join(f'{w:.3f}' for w in weights)})  # {', '.join(evidence.FEATURES)}")
-    points = sweep(rows, bias, weights)
+    rules_table(rows, Settings().refusal_threshold)
+    points = sweep(rows)
     names = sorted({r["set"] for r in rows})
     print(f"{'threshold':>9} " + " ".join(f"{n + ' right/refused':>24}" for n in names) + f" {'mean accuracy':>14}")
     for p in points:
@@ -153,8 +143,7 @@ def main() -> int:
         print(f"{p['threshold']:>9.2f} " + " ".join(
             f"{p[n]['answerable_right']:>15.3f}/{p[n]['refusal_recall']:.3f}" for n in names) + f" {mean:>14.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"bias": bias, "weights": weights, "features": evidence.FEATURES,
-                                               "sweep": points, "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"features": evidence.FEATURES, "sweep": points, "rows": rows}, indent=1))
     return 0
 
 

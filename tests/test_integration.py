@@ -43,6 +43,7 @@ ANSWERABLE = [
     ("Who is Russia's foreign minister?", "Sergey Lavrov"),
     ("Who is India's External Affairs Minister?", "Jaishankar"),
     ("Who is the Prime Minister of India?", "Narendra Modi"),
+    ("Which edition of the India-Russia Annual Summit is this?", "21st"),
     ("Why was the annual summit not held in 2020?", "Covid-19"),
     ("Where did Modi and Putin last meet face-to-face before this summit?", "Brasilia"),
     ("Where was the previous annual summit held?", "Vladivostok"),
@@ -80,12 +81,11 @@ def test_answers_with_the_cited_fact(bot, question, expected):
 # Known gaps of the extractive answerer, kept visible: a detail buried in a long sentence scores low
 # (the sentence embedding is diluted) and a near-miss shares most words with a real sentence. They are
 # strict xfails: the day one of them passes, the suite says so and it moves up to the lists above.
-# A question word that the article never uses is as often a paraphrase ("edition" for "21st") as a
-# thing it never mentions ("calibre"); the calibrated evidence check (answering/evidence.py) gets these
-# two the wrong way round.
+# A question word that the article never uses is as often a paraphrase ("news agency" for "ANI") as a
+# thing it never mentions ("calibre"): the answerer cannot tell which (answering/evidence.py), so the
+# similarity of the sentence decides, and here it decides wrongly both ways.
 KNOWN_GAPS = [
     ("Which news agency reported the contract?", "ANI"),
-    ("Which edition of the India-Russia Annual Summit is this?", "21st"),
 ]
 KNOWN_REFUSAL_GAPS = [
     "What is the calibre of the AK-203 rifle?",

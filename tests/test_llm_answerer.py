@@ -287,3 +287,27 @@ def test_lists_and_overviews_have_their_own_prompts(llm_bot):
     assert "Summarize what the passages say" in llm.prompts[-1]
     bot.ask("Who are the people in the documents?", mode="llm")
     assert "every item the passages give" in llm.prompts[-1]
+
+
+def test_a_supported_answer_to_a_near_miss_is_refused_when_the_evidence_does_not_answer(docs_dir, fake_settings):
+    # true to its evidence, but the evidence check (answering/evidence.py) says it does not answer
+    llm = ScriptedLLM(replies=["Marta Olsen opened the Crumb bakery in 1998 [1]."], prompts=[])
+    bot = Assistant.from_folder(docs_dir, settings=fake_settings.replace(refusal_threshold=0.99), llm=llm)
+    answer = bot.ask("Who bought the Crumb bakery from Marta Olsen?", mode="llm")
+    assert llm.prompts  # the model was asked: the documents mention the bakery and Marta Olsen
+    assert answer.refused and answer.citations == []
+    assert "Marta Olsen opened the Crumb bakery in 1998" in " ".join(answer.dropped)
+
+
+def test_a_list_the_model_shortened_gives_way_to_the_extractive_one(tmp_path, fake_settings):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "talks.txt").write_text(
+        "Defence Minister Anna Berg met General Pavel Dunmore in Lisk. "
+        "Foreign Minister Tomas Ruud and Ilse Varga signed a fishing treaty.", encoding="utf-8")
+    llm = ScriptedLLM(replies=["Anna Berg met Pavel Dunmore in Lisk [1]."], prompts=[])
+    bot = Assistant.from_folder(folder, settings=fake_settings.replace(refusal_threshold=0.05), llm=llm)
+    extractive = bot.ask("List all the people mentioned")
+    answer = bot.ask("List all the people mentioned", mode="llm")
+    assert {"Berg", "Dunmore", "Ruud", "Varga"} <= set(extractive.text.replace(".", " ").split())
+    assert answer.text == extractive.text and answer.mode == "llm"

@@ -235,3 +235,24 @@ def test_a_measure_wants_a_number_with_a_unit():
 def test_control_characters_and_terminal_escapes_are_not_part_of_a_question(raw):
     assert check_question(raw).replace("  ", " ") == "How many AK-203 rifles will India buy?"
     assert Question.ask(raw).focus == Question.ask("How many AK-203 rifles will India buy?").focus
+
+
+@pytest.mark.parametrize("question, sentence, holds", [
+    ("When did Augustus die?", "From the death of Augustus in AD 14 the frontier held.", True),
+    ("When was the duchy founded?", "The duchy, which began in 911 as a fiefdom, grew.", True),
+    ("When did the reform begin?", "In the early 11th century the dukes began a reform.", True),
+    ("When does the library close?", "The library closes at noon on Saturdays.", True),
+    ("When does the ferry leave?", "The ferry leaves every hour from Pier 4.", True),
+    ("When was the first 2+2 dialogue held?", "The two sides held a 2+2 dialogue.", False),
+    ("Where will the rifles be made?", "The rifles will be made in Korwa.", True),
+    ("Where will the rifles be made?", "India signed a contract to procure the rifles.", False),
+    ("Who signed the 2019 agreement?", "The two sides signed the agreement in 2019.", False),
+    ("Who signed the 2019 agreement?", "The agreement was signed by Anna Berg in 2019.", True),
+    ("What is the price of a child ticket?", "Ticket: Child return, Price (GBP): 7.20", True),
+    ("What is the price of a child ticket?", "Child tickets are sold at the pier.", False),
+    ("Which edition of the summit is this?", "The 21st annual summit opens today.", True),
+])
+def test_a_sentence_holds_the_kind_of_answer_asked_for(question, sentence, holds):
+    q = Question(question)
+    assert q.needs
+    assert all(has_new_evidence(pattern, sentence, q.norm) for _, pattern in q.needs) == holds

@@ -140,3 +140,60 @@ def test_answers_over_several_documents_name_each_document(club_bot):
 ])
 def test_what_counts_as_a_heading(text, context):
     assert is_context(text) is context
+
+
+# ------------------------------------------------------------------ evidence, speakers, what the text names
+
+TALKS = {
+    "talks.txt": (
+        "Defence Minister Anna Berg met her Kestrian counterpart General Pavel Dunmore in Lisk. "
+        "During the talks, Berg said that the two navies would train together. "
+        "On his part, Dunmore said the visit was a milestone. "
+        "Foreign Minister Tomas Ruud and his Kestrian counterpart Ilse Varga signed a fishing treaty. "
+        "Later in the day, President Elin Strand will host a dinner for the delegations."
+    ),
+}
+
+
+@pytest.fixture
+def talks_bot(tmp_path, fake_settings) -> Assistant:
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    for name, text in TALKS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return Assistant.from_folder(folder, settings=fake_settings)
+
+
+def test_who_spoke_lists_those_who_speak_not_everyone_named(talks_bot):
+    answer = talks_bot.ask("who spoke at the talks")
+    check_cited(talks_bot, answer)
+    assert answer.kind == "list"
+    assert any("Berg said" in q for q in quotes(answer)) and any("Dunmore said" in q for q in quotes(answer))
+
+
+def test_what_the_text_names_of_one_kind_with_a_qualifier(talks_bot):
+    answer = talks_bot.ask("which kestrian officials are mentioned")
+    check_cited(talks_bot, answer)
+    assert answer.kind == "list" and "Dunmore" in answer.text and "Varga" in answer.text
+    assert all("Kestrian" in q for q in quotes(answer))  # only the sentences that hold the qualifier
+
+
+def test_a_fact_without_the_kind_of_answer_asked_for_is_refused(talks_bot):
+    answer = talks_bot.ask("When will the two navies train together?")
+    assert answer.refused  # the sentence about training says nothing of when
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Where did Anna Berg meet Pavel Dunmore?", "in Lisk"),
+    ("When does the harbour ferry leave?", "every hour"),
+])
+def test_places_and_times_of_day_count_as_the_answer(tmp_path, fake_settings, question, expected):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "talks.txt").write_text(TALKS["talks.txt"], encoding="utf-8")
+    (folder / "ferry.txt").write_text("The harbour ferry to Skerry Island leaves every hour from Pier 4.",
+                                      encoding="utf-8")
+    bot = Assistant.from_folder(folder, settings=fake_settings)
+    answer = bot.ask(question)
+    check_cited(bot, answer)
+    assert not answer.refused and expected in answer.text

@@ -1,47 +1,45 @@
-"""How well a sentence's evidence covers a question, and how likely quoting it answers the question.
+"""What a sentence holds of a question beyond sharing its words, and the evidence that it does not answer it.
 
-A sentence may score high because it shares the question's topic and still not answer it: "When was the
-first 2+2 dialogue held?" over "The two sides held a 2+2 dialogue" (no date, and "first" is nowhere near),
-"Who is Kestria's trade minister?" over "Velmora's Trade Minister, Jonas Ebbe, ..." (another country).
-And a sentence may share few of the question's words and answer it all the same, in other words:
-"Which outlet is credited for the story?" over "..., reported ANI." So the decision to answer is taken
-on what the sentence (with its heading, its document's title and the sentence before it) holds of the
-question, not on its similarity alone:
+A sentence may score high because it shares the question's topic and still not answer it: "What was the
+attendance at the 2019 festival?" over the 2021 festival's report that mentions 2019's record, "What is
+the shortest river?" over "The Rhine is the longest river", "When was the first India-Russia summit?"
+over a sentence about the annual summit that never says "first", although the article uses the word
+elsewhere. For each candidate sentence (with its heading, its document's title and the sentence before
+it) the extractive answerer records:
 
-* ``score``: the sentence's similarity score (dense + lexical, cut for each kind of answer it lacks);
-* ``names_missing``: the question's names, codes and numbers it does not hold ("Kestria", "2022");
-* ``known_missing``: the IDF share of the question's other words it lacks although its own document
-  uses them elsewhere: a word the document knows but this sentence does not say is a qualifier it
-  fails ("first", "trade", "agree");
+* ``score``: its similarity score (dense + lexical, cut for each kind of answer it lacks);
+* ``names_missing``: the question's names and codes it does not hold ("Kestria");
+* ``known_missing``: the IDF share of the question's words (names included) that it lacks although its
+  own document uses them elsewhere: a word the document knows but this sentence does not say is a
+  qualifier it fails ("first", "trade", "agree");
 * ``unknown_missing``: the share of words it lacks that its document never uses: as often a paraphrase
-  ("outlet") as a thing the document never mentions ("mayor");
+  ("outlet" for a news agency) as a thing the document never mentions ("mayor");
 * ``opposite``: it says the opposite of a question word it lacks ("shortest" over "the longest");
-* ``other_year``: the question names a year and the sentence's document title or heading names another
-  ("the 2019 festival" over the 2021 festival's report that mentions 2019's record);
-* ``peak``: how far it stands out from the best five other sentences: an answer stands out, while a
-  question the documents do not answer finds many sentences about as close as each other.
+* ``other_year``: the question names a year and the sentence's document title or heading names another.
 
-``probability`` maps these to the chance that quoting the sentence answers the question, by a logistic
-model fitted on development data only (the seed gold set, our multi-document gold set and the SQuAD 2.0
-slice, each weighing the same; never XQuAD): ``benchmarks/calibrate_refusal.py --fit`` refits it and
-prints the weights below. The sentence a fact answer quotes is itself chosen by this chance, so the fit
-is repeated until the weights stop moving (three rounds).
-The extractive answerer refuses under ``refusal_threshold`` of this probability (default 0.5).
+Three of these are evidence *against* answering with the sentence (``Evidence.against``): another year,
+an opposite, and more than ``KNOWN_MISSING_LIMIT`` of the question's weight in words its document uses
+but it does not say. They were chosen on the development sets (seed and multi-document gold sets, the
+SQuAD 2.0 slice; never XQuAD) because they refuse unanswerable questions while costing almost no right
+answers (``benchmarks/calibrate_refusal.py`` prints each rule's count per set). The others are recorded
+for that script and for ``--json`` debugging but decide nothing: on SQuAD 2.0 a missing name or an
+unknown word is as common in answerable questions ("it", "he", a paraphrase) as in unanswerable ones,
+and a model weighing them all (tried: a logistic regression fitted on the three sets) refused 27% of
+XQuAD's answerable questions.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import astuple, dataclass
 
 from ..text import stem
 
-FEATURES = ("score", "names_missing", "known_missing", "unknown_missing", "opposite", "other_year", "peak")
+FEATURES = ("score", "names_missing", "known_missing", "unknown_missing", "opposite", "other_year")
 
-# Fitted by benchmarks/calibrate_refusal.py --fit (see its output in BENCHMARKS.md, "Refusal").
-BIAS = 0.236
-# score and peak share the similarity: what raises the chance is standing out from the other sentences
-WEIGHTS = (-0.487, -1.077, -3.124, -1.549, -0.966, -2.014, 3.473)
+# Share of the question's weight in words the sentence's document uses but the sentence does not say,
+# above which the sentence is taken to fail a qualifier (BENCHMARKS.md, "Answers by kind"): on the
+# development sets it refused 6 unanswerable questions for 1 answerable one.
+KNOWN_MISSING_LIMIT = 0.3
 
 # Words and their opposites: a sentence holding the opposite and not the word says something else.
 # ("first"/"last" is not among them: "the first time since 2019" says when they last met.)
@@ -79,16 +77,20 @@ class Evidence:
     unknown_missing: float = 0.0
     opposite: bool = False
     other_year: bool = False  # the question names a year; the sentence's document or section is of another
-    peak: float = 0.0  # its score less the mean score of the best five other sentences
 
     def vector(self) -> tuple[float, ...]:
         return tuple(float(x) for x in astuple(self))
 
     @property
-    def probability(self) -> float:
-        """The chance that quoting this sentence answers the question (the calibrated model)."""
-        z = BIAS + sum(w * x for w, x in zip(WEIGHTS, self.vector()))
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    def against(self) -> str:
+        """Why the sentence does not answer the question, or "" when nothing speaks against it."""
+        if self.other_year:
+            return "another year"
+        if self.opposite:
+            return "the opposite"
+        if self.known_missing > KNOWN_MISSING_LIMIT:
+            return "a qualifier it does not say"
+        return ""
 
 
 def opposite_of(term: str, held: frozenset[str]) -> bool:

@@ -25,7 +25,6 @@ sentence scores under the calibrated ``refusal_threshold``.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 import threading
@@ -53,7 +52,6 @@ HEADING_WEIGHT = 0.5
 SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
 EVIDENCE_SYNONYM = 0.60  # ... and from which it counts as said in other words when deciding to answer (0.6-0.8 swept)
 DOCUMENT_TERMS_CACHED = 256
-PEAK_OTHERS = 5  # a sentence's peak: its score less the mean of the best five others
 YEAR = re.compile(r"(1[5-9]|20)\d\d")
 
 @dataclass
@@ -70,8 +68,13 @@ class Candidate:
     terms: frozenset[str]
     passage: Passage
     typed: bool = True  # holds the kind of answer the question asks for (a number, a date, ...)
-    confidence: float = -1.0  # what the refusal threshold is held against (``evidence.probability``)
-    evidence: Evidence | None = None
+    confidence: float = -1.0  # what the refusal threshold is held against (the score, unless a follow-up)
+    evidence: Evidence | None = None  # what it holds of the question (None: a whole document's sentence)
+
+    @property
+    def refuted(self) -> bool:
+        """The evidence speaks against answering the question with this sentence (``evidence.py``)."""
+        return self.evidence is not None and bool(self.evidence.against)
 
     def __post_init__(self):
         if self.confidence < 0:
@@ -95,7 +98,7 @@ class ExtractiveAnswerer:
 
     mode = "extractive"
 
-    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.50,
+    def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.45,
                  max_sentences: int = 2, cache_size: int = 50_000, known=None):
         if not 0.0 <= refusal_threshold <= 1.0:
             raise ValueError("refusal_threshold must be between 0 and 1")
@@ -251,16 +254,8 @@ class ExtractiveAnswerer:
                                      sentence_terms(before) if before else frozenset(), soft,
                                      self.document_terms(doc_id))
             out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
-                                 factor == 1.0, evidence.probability, evidence))
+                                 factor == 1.0, confidence * factor, evidence))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
-        # How far each sentence stands out from the best of the others: an answer is a peak, while a
-        # question the documents do not answer finds many sentences about as close as each other.
-        top = [c.score for c in out[:PEAK_OTHERS + 1]]
-        for i, c in enumerate(out):
-            others = [s for j, s in enumerate(top) if j != i][:PEAK_OTHERS]
-            peak = c.score - (sum(others) / len(others) if others else 0.0)
-            c.evidence = dataclasses.replace(c.evidence, peak=round(peak, 4))
-            c.confidence = c.evidence.probability
         return out
 
     def document_terms(self, doc_id: str) -> frozenset[str]:

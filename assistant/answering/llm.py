@@ -211,9 +211,10 @@ class LLMAnswerer:
         if not kept:
             return replace(fallback, mode=self.mode, dropped=dropped, generated=generated)
         rests_on = [evidence[n - 1] for _, numbers in kept for n in numbers]
-        if not choice.chosen and max(c.confidence for c in rests_on) < self.extractive.refusal_threshold:
-            # well worded and true to its evidence, but that evidence does not answer the question (the
-            # calibrated check of evidence.py): a near miss, refused as the extractive answer would be
+        if not choice.chosen and not any(c.confidence >= self.extractive.refusal_threshold and not c.refuted
+                                         for c in rests_on):
+            # well worded and true to its evidence, but that evidence is too far from the question or
+            # speaks against it (evidence.py): a near miss, refused as the extractive answer would be
             return replace(fallback, mode=self.mode, dropped=dropped + [body for body, _ in kept], generated=generated)
         if choice.chosen and covers_less(kept, choice.chosen, question):
             # a list or an overview the model shortened: the extractive one names every member it found

@@ -34,10 +34,9 @@ Candidate = Any
 # Kinds of answer whose absence from a sentence means it cannot answer a fact question: a sentence
 # without a date does not say when, one without a place does not say where. (A cause is not among them:
 # "why" is often answered without "because"; it only leads the reason answer when there is one.)
-STRICT_TYPES = ("statement", "measure", "money", "date", "number", "person", "place")
+STRICT_TYPES = ("statement", "measure", "money", "date", "time", "number", "person", "place")
 SECOND_SENTENCE_MARGIN = 0.15  # XQuAD answers 0.802 against 0.772 at 0.06, median 34 words (BENCHMARKS.md)
 LIST_MARGIN = 0.2  # a list member's sentence may score this far below the best sentence
-EVIDENCE_MARGIN = 0.2  # a fact's answer may score this far below the best sentence when its evidence is stronger
 LIST_FLOOR = 0.6  # of the refusal threshold: a list's sentences are relevant, not each a whole answer
 REASON_MARGIN = 0.15  # a sentence stating a cause may score this far below the best and still lead
 MAX_WORDS = 70  # fact answers
@@ -99,17 +98,14 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
     usable = [c for c in ranked if answerable(c) and (c.typed or not strict)]
     if not usable:
         return Choice([], "")
-    # Of the sentences about as close to the question as the closest, the one whose evidence most
-    # likely answers it ("The Saturday headliner was ..." over "The 2021 festival took place in ...").
-    pool = [c for c in usable if c.score >= usable[0].score - EVIDENCE_MARGIN]
-    best = max(pool, key=lambda c: c.confidence)
-    if best.confidence < floor:
+    best = usable[0]
+    if best.confidence < floor or best.refuted:  # too far from the question, or evidence against it
         return Choice([], "")
     chosen, words = [best], len(best.text.split())
     for c in usable:
         if len(chosen) >= max_sentences or c.score < best.score - SECOND_SENTENCE_MARGIN:
             break
-        if c is best or c.confidence < floor or words + len(c.text.split()) > MAX_WORDS:
+        if c is best or c.confidence < floor or c.refuted or words + len(c.text.split()) > MAX_WORDS:
             continue
         chosen.append(c)
         words += len(c.text.split())
@@ -119,10 +115,11 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
 def reason(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
     """The best sentence that states a cause, when it scores near the best; else the best sentence."""
     usable = [c for c in ranked if answerable(c)]
-    if not usable or max(c.confidence for c in usable[:2]) < floor:
+    if not usable or not any(c.confidence >= floor and not c.refuted for c in usable[:2]):
         return Choice([], "")
     causes = [c for c in usable if CAUSE.search(c.text)]
-    if causes and causes[0].score >= usable[0].score - REASON_MARGIN and causes[0].confidence >= floor:
+    if causes and causes[0].score >= usable[0].score - REASON_MARGIN and causes[0].confidence >= floor \
+            and not causes[0].refuted:
         rest = fact([c for c in usable if c is not causes[0]], question, max_sentences - 1, floor).chosen
         return Choice([causes[0], *[c for c in rest if c.score >= causes[0].score - SECOND_SENTENCE_MARGIN]])
     return fact(usable, question, max_sentences, floor)
@@ -178,9 +175,10 @@ def listing(ranked: list[Candidate], question: Question, max_sentences: int, flo
     person_list = bool(PERSON_LIST.search(question.text))
     # "who spoke at the dialogue": the members are those who speak, not everyone named
     who = speakers if person_list and SPEECH.search(question.text) else (lambda text: members(text, question))
-    # members' sentences may score this far below the best sentence that names one
+    # members' sentences may score this far below the best sentence that names one; anyone who speaks
+    # in the retrieved passages answers "who spoke", however little else the sentence shares
     lead = next((c for c in usable if who(c.text)), usable[0]) if person_list else usable[0]
-    bar = lead.score - LIST_MARGIN
+    bar = lead.score - LIST_MARGIN if who is not speakers else float("-inf")
     for c in usable:
         if c.score < bar or len(chosen) >= MAX_LIST_SENTENCES:
             break

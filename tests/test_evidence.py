@@ -1,0 +1,96 @@
+"""The evidence a sentence holds of a question (assistant/answering/evidence.py): what speaks against
+answering with it, and what the extractive answerer finds in real sentences (fake embedding model, tiny
+folders), down to the refusal it leads to."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from assistant import Assistant
+from assistant.answering import evidence
+from assistant.answering.evidence import Evidence, opposite_of
+from assistant.questions import Question
+from assistant.text import stem
+
+BASE = Evidence(score=0.6)
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("other_year", True, "another year"),
+    ("opposite", True, "the opposite"),
+    ("known_missing", evidence.KNOWN_MISSING_LIMIT + 0.01, "a qualifier it does not say"),
+])
+def test_evidence_against_a_sentence_says_why(field, value, reason):
+    assert dataclasses.replace(BASE, **{field: value}).against == reason
+
+
+@pytest.mark.parametrize("field, value", [
+    ("known_missing", evidence.KNOWN_MISSING_LIMIT), ("names_missing", 1), ("unknown_missing", 0.9),
+])
+def test_what_answerable_questions_show_as_often_decides_nothing(field, value):
+    # a pronoun for a name, a paraphrase for a word: as common in answerable questions (SQuAD 2.0 slice)
+    assert dataclasses.replace(BASE, **{field: value}).against == ""
+
+
+def test_the_features_are_named_in_order():
+    assert len(evidence.FEATURES) == len(BASE.vector()) and BASE.vector()[0] == 0.6
+
+
+def test_opposites_are_found_by_stem():
+    assert opposite_of(stem("shortest"), frozenset({stem("longest"), stem("river")}))
+    assert opposite_of(stem("decreased"), frozenset({stem("increased")}))
+    assert not opposite_of(stem("last"), frozenset({stem("first")}))  # "the first time since" says when they last met
+    assert not opposite_of(stem("river"), frozenset({stem("longest")}))
+
+
+FESTIVAL = {
+    "festival-2021.md": "# Harbour Festival 2021\n\nThe Saturday headliner was the band Copper Tides.\n\n"
+                        "Attendance was 18,400, below the record set in 2019.",
+    "festival-2022.md": "# Harbour Festival 2022\n\nThe Saturday headliner was the singer Mira Okonjo.\n\n"
+                        "Attendance was 21,000 over the three days.",
+    "talks.txt": "Velmora's Trade Minister, Jonas Ebbe, joined the talks. The first round of talks was held in Lisk.",
+}
+
+
+@pytest.fixture
+def festival_bot(tmp_path, fake_settings) -> Assistant:
+    folder = tmp_path / "festival"
+    folder.mkdir()
+    for name, text in FESTIVAL.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return Assistant.from_folder(folder, settings=fake_settings)
+
+
+def evidence_for(bot: Assistant, question: str, quote_starts: str) -> Evidence:
+    answerer = bot.answerer_for("extractive")
+    asked = Question.ask(question)
+    vector = bot.retriever.embed_query(asked.query)
+    ranked = answerer.candidates(asked, bot.retriever.search(asked, vector=vector), vector)
+    found = next(c for c in ranked if c.text.startswith(quote_starts))
+    assert found.refuted == bool(found.evidence.against)
+    return found.evidence
+
+
+def test_another_years_report_is_evidence_of_another_year(festival_bot):
+    question = "What was the attendance at the 2019 Harbour Festival?"
+    found = evidence_for(festival_bot, question, "Attendance was 18,400")
+    assert found.other_year  # it mentions 2019, but it is the 2021 festival's report
+    assert festival_bot.ask(question).refused
+    same = evidence_for(festival_bot, "What was the attendance at the 2022 Harbour Festival?", "Attendance was 21,000")
+    assert not same.other_year and same.names_missing == 0
+    answer = festival_bot.ask("What was the attendance at the 2022 Harbour Festival?")
+    assert not answer.refused and "21,000" in answer.text
+
+
+def test_a_name_the_sentence_does_not_hold_is_missing(festival_bot):
+    found = evidence_for(festival_bot, "Who is Kestria's trade minister?", "Velmora's Trade Minister")
+    assert found.names_missing == 1 and found.known_missing == 0
+
+
+def test_a_word_the_document_uses_elsewhere_is_a_qualifier_the_sentence_fails(festival_bot):
+    found = evidence_for(festival_bot, "Who led the first round of talks?", "Velmora's Trade Minister")
+    assert found.known_missing > 0  # "first" and "round" are in the next sentence of the same document
+    never = evidence_for(festival_bot, "Who is Velmora's finance minister?", "Velmora's Trade Minister")
+    assert never.unknown_missing > 0 and never.known_missing == 0  # the document never says "finance"
