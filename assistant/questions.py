@@ -68,8 +68,10 @@ ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
     ("statement", re.compile(r"\bwhat did .+\b(say|said|tell|remark|state|describe|call)\b|\bwhat were .+\b(remarks|words)\b", re.I),
      re.compile(r"\b(said|says|say|told|stated|remarks|called|described|added)\b|[\u201c\u201d\"]", re.I)),
     ("person", re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|minister|leader|official|president|people)\b", re.I),
-     # a capitalised word that does not merely open the sentence ("The two sides signed ..." names no one)
-     re.compile(r"(?<!^)(?<![.!?]\s)(?<![.!?][\"\u201d]\s)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")),
+     # a capitalised word, not a function word that merely opens the sentence ("The two sides signed ...")
+     re.compile(r"\b(?!(?:The|A|An|This|That|These|Those|It|Its|They|Their|He|His|She|Her|We|Our|You|In|On|At|For|"
+                r"But|And|However|After|Before|During|Later|When|While|As|If|Both|Some|Many|Most|All|Each|Every|"
+                r"There|Then|Also|So|Such|Other|Another)\b)[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")),
 ]
 # A sentence that states a cause (what a "why" question needs).
 CAUSE = next(evidence for name, _, evidence in ANSWER_TYPES if name == "reason")

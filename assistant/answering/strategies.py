@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..questions import CAUSE, Question, dates_in
+from ..questions import CAUSE, Question, dates_in, has_new_evidence
 
 # extractive.Candidate (a scored sentence: text, doc_id, start, score, confidence, typed, terms); not
 # imported, since extractive imports this module.
@@ -34,7 +34,7 @@ Candidate = Any
 # Kinds of answer whose absence from a sentence means it cannot answer a fact question: a sentence
 # without a date does not say when, one without a place does not say where. (A cause is not among them:
 # "why" is often answered without "because"; it only leads the reason answer when there is one.)
-STRICT_TYPES = ("statement", "measure", "money", "date", "time", "number", "person", "place")
+STRICT_TYPES = ("statement", "measure", "money", "date", "time", "number")
 SECOND_SENTENCE_MARGIN = 0.15  # XQuAD answers 0.802 against 0.772 at 0.06, median 34 words (BENCHMARKS.md)
 LIST_MARGIN = 0.2  # a list member's sentence may score this far below the best sentence
 LIST_FLOOR = 0.6  # of the refusal threshold: a list's sentences are relevant, not each a whole answer
@@ -94,8 +94,9 @@ class Choice:
 def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
     """The best sentence that holds the kind of answer asked for (a number for "how many", a speech for
     "what did X say"), and the runner-up when it scores nearly as well."""
-    strict = any(name in STRICT_TYPES for name, _ in question.needs)
-    usable = [c for c in ranked if answerable(c) and (c.typed or not strict)]
+    strict = [pattern for name, pattern in question.needs if name in STRICT_TYPES]
+    usable = [c for c in ranked if answerable(c) and (c.typed or all(
+        has_new_evidence(pattern, c.text, question.norm) for pattern in strict))]
     if not usable:
         return Choice([], "")
     best = usable[0]
