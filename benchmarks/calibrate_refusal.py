@@ -46,11 +46,14 @@ def answer_with_evidence(bot: Assistant, text: str, history: list[str]):
     vector = bot.retriever.embed_query(question.query)
     passages = bot.retriever.search(question, vector=vector)
     ranked = answerer.candidates(question, passages, vector)
+    found = {id(c): c.evidence for c in ranked}
+    for c in ranked:  # answer as if nothing spoke against any sentence; the rules are applied below
+        c.evidence = None
     choice = answerer.choose(ranked, question, passages, floor=0.0)
     if not choice.chosen:
         return answerer.refusal(ranked, question, passages, missing=choice.missing), None
     best = max(choice.chosen, key=lambda c: c.score)
-    return answerer.cited(choice.chosen, question, passages), best.evidence
+    return answerer.cited(choice.chosen, question, passages), found.get(id(best))
 
 
 def gold_rows(gold: Path, docs: Path, work: Path) -> list[dict]:
@@ -58,7 +61,7 @@ def gold_rows(gold: Path, docs: Path, work: Path) -> list[dict]:
     rows = []
     for case in load_gold(gold):
         answer, found = answer_with_evidence(bot, case.turns[-1], list(case.turns[:-1]))
-        rows.append({"set": gold.stem, "id": case.id, "unanswerable": case.refuse,
+        rows.append({"set": gold.stem, "id": case.id, "unanswerable": case.refuse, "kind": answer.kind,
                      "right": (not case.refuse) and score_case(case, answer).passed,
                      "refused": answer.refused, "features": found and list(found.vector())})
     return rows
@@ -72,7 +75,7 @@ def squad_rows(work: Path) -> list[dict]:
     rows = []
     for q in data.questions:
         answer, found = answer_with_evidence(bot, q.text, [])
-        rows.append({"set": "squad2", "id": q.id, "unanswerable": not q.relevant,
+        rows.append({"set": "squad2", "id": q.id, "unanswerable": not q.relevant, "kind": answer.kind,
                      "right": bool(q.relevant) and not answer.refused and any(contains(answer.text, g) for g in q.answers),
                      "refused": answer.refused, "features": found and list(found.vector())})
     return rows
@@ -88,6 +91,9 @@ RULES = {  # candidate evidence against a sentence (features in evidence.FEATURE
 }
 
 
+GATED = ("fact", "yesno", "reason", "comparison")  # kinds whose sentence the evidence can refuse (lists are not)
+
+
 def against(features) -> bool:
     return bool(evidence.Evidence(*features).against)
 
@@ -96,7 +102,7 @@ def rules_table(rows: list[dict], threshold: float) -> None:
     print(f"evidence against the sentence, among answers scored >= {threshold} (right answers lost / unanswerable refused):")
     for name in sorted({r["set"] for r in rows}):
         passed = [r for r in rows if r["set"] == name and r["features"] and not r["refused"]
-                  and r["features"][0] >= threshold]
+                  and r["features"][0] >= threshold and r["kind"] in GATED]
         cells = []
         for rule, test in RULES.items():
             hit = [r for r in passed if test(r["features"])]
@@ -111,8 +117,8 @@ def sweep(rows: list[dict]) -> list[dict]:
         point = {"threshold": t}
         for name in sorted({r["set"] for r in rows}):
             mine = [r for r in rows if r["set"] == name]
-            refused = [r["refused"] or (r["features"] is not None and (r["features"][0] < t or against(r["features"])))
-                       for r in mine]
+            refused = [r["refused"] or (r["features"] is not None and (r["features"][0] < t or (
+                r["kind"] in GATED and against(r["features"])))) for r in mine]
             answerable = [r for r in mine if not r["unanswerable"]]
             right = sum(r["right"] and not no for r, no in zip(mine, refused) if not r["unanswerable"])
             caught = sum(no for r, no in zip(mine, refused) if r["unanswerable"])

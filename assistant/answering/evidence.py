@@ -21,7 +21,8 @@ Three of these are evidence *against* answering with the sentence (``Evidence.ag
 an opposite, and more than ``KNOWN_MISSING_LIMIT`` of the question's weight in words its document uses
 but it does not say. They were chosen on the development sets (seed and multi-document gold sets, the
 SQuAD 2.0 slice; never XQuAD) because they refuse unanswerable questions while costing almost no right
-answers (``benchmarks/calibrate_refusal.py`` prints each rule's count per set). The others are recorded
+answers (together 22 unanswerable for 3 answerable at the default threshold;
+``benchmarks/calibrate_refusal.py`` prints each rule's count per set). The others are recorded
 for that script and for ``--json`` debugging but decide nothing: on SQuAD 2.0 a missing name or an
 unknown word is as common in answerable questions ("it", "he", a paraphrase) as in unanswerable ones,
 and a model weighing them all (tried: a logistic regression fitted on the three sets) refused 27% of
@@ -37,8 +38,8 @@ from ..text import stem
 FEATURES = ("score", "names_missing", "known_missing", "unknown_missing", "opposite", "other_year")
 
 # Share of the question's weight in words the sentence's document uses but the sentence does not say,
-# above which the sentence is taken to fail a qualifier (BENCHMARKS.md, "Answers by kind"): on the
-# development sets it refused 6 unanswerable questions for 1 answerable one.
+# above which the sentence is taken to fail a qualifier (BENCHMARKS.md, "Refusal threshold"): on the
+# development sets at the default threshold it refused 10 unanswerable questions for 2 answerable ones.
 KNOWN_MISSING_LIMIT = 0.3
 
 # Words and their opposites: a sentence holding the opposite and not the word says something else.
