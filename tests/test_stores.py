@@ -50,7 +50,8 @@ def report_dict(report: UpdateReport) -> dict:
 def check_consistent(settings: Settings) -> None:
     """The committed index, as a fresh process would load it: every passage has one vector, one BM25 row
     and one sentence group, its text is its document's text at its offsets, the manifest counts agree."""
-    snap = open_store(settings).load()
+    store = open_store(settings)
+    snap = store.in_memory() if store.shared else store.load()
     assert snap.vectors.passage_ids() == set(snap.passages)
     assert set(snap.lexical.ids) == set(snap.passages)
     assert set(snap.sentence_vectors.entries) == set(snap.passages)
@@ -59,6 +60,33 @@ def check_consistent(settings: Settings) -> None:
         assert snap.documents[p.doc_id].text[p.start:p.end] == p.text
     for doc_id, entry in snap.manifest["documents"].items():
         assert entry["passages"] == len(snap.passages_of(doc_id))
+    if store.shared:
+        check_served(store.load(), snap)
+
+
+def check_served(served, snap) -> None:
+    """What a database serves per question (``ServedSnapshot``: lookups and searches inside the database)
+    is what the whole index, loaded into memory, holds: every passage, vector, sentence group and BM25 score."""
+    assert (len(served.passages), len(served.documents)) == (len(snap.passages), len(snap.documents))
+    assert sorted(served.passages) == sorted(snap.passages)
+    assert dict(served.manifest["documents"].items()) == snap.manifest["documents"]
+    ids = sorted(snap.passages)
+    assert np.allclose(served.vectors.vectors_of(ids), snap.vectors.vectors_of(ids), atol=1e-6)
+    for pid in ids:
+        assert served.passages[pid] == snap.passages[pid]
+        assert [np.array_equal(a, b) for a, b in zip(served.sentence_vectors.of(pid), snap.sentence_vectors.of(pid))] \
+            == [True, True]
+    for doc_id in snap.documents:
+        assert served.passages_of(doc_id) == snap.passages_of(doc_id)
+        assert served.documents[doc_id].text == snap.documents[doc_id].text
+        assert served.sentences(doc_id) == snap.sentences(doc_id)
+    for question in QUESTIONS:
+        a, b = served.lexical.search(question, 10), snap.lexical.search(question, 10)
+        assert [pid for pid, _ in a] == [pid for pid, _ in b]
+        assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
+        for term in question.lower().split():
+            assert served.lexical.weight(term) == pytest.approx(snap.lexical.weight(term))
+            assert served.lexical.doc_freq(term) == snap.lexical.doc_freq(term)
 
 
 def results(bot: Assistant) -> list:
@@ -363,4 +391,47 @@ def test_the_database_has_the_tables_and_search_indexes(docs_dir, settings, back
     name = settings.store.split("/")[3].split("?")[0]
     out = postgres_server.psql(f"\\c {name}\nSELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'assistant' "
                                "AND indexname LIKE 'passages_%' ORDER BY 2;")
-    assert "passages_embedding_hnsw" in out and "passages_terms_gin" in out
+    assert "passages_embedding_hnsw" in out and "passages_seq_idx" in out
+    out = postgres_server.psql(f"\\c {name}\nSELECT indexdef FROM pg_indexes WHERE indexname = 'postings_key';")
+    assert "(term, seq) INCLUDE (tf, length)" in out
+
+
+def test_dense_search_walks_the_hnsw_graph_only_when_asked(docs_dir, settings, backend):
+    """``vector_index = "hnsw"``: pgvector's graph answers; ``exact``: every vector is compared (the plan says so)."""
+    if backend == "folder":
+        pytest.xfail("FAISS's indexes have no query plan (tests/test_store.py checks the HNSW file)")
+    for kind, used in (("exact", False), ("hnsw", True)):
+        bot = Assistant.from_folder(docs_dir, settings=settings.replace(vector_index=kind))
+        tables = bot.snapshot.tables
+        with bot.store.reading():
+            bot.store.query("SET LOCAL enable_seqscan = off")  # 3 rows: make the planner show what it can use
+            plan = "\n".join(r[0] for r in bot.store.query("EXPLAIN " + tables.dense_sql(),
+                                                           {"q": bot.retriever.embed_query("river"), "k": 5}))
+        assert ("passages_embedding_hnsw" in plan) == used, plan
+
+
+def test_a_question_fetches_only_its_candidates(docs_dir, settings, backend, tmp_path):
+    """The app process holds what questions fetched (bounded caches), never the collection."""
+    if backend == "folder":
+        pytest.xfail("the folder store holds the whole index in memory by design")
+    for i in range(80):
+        (docs_dir / f"filler{i:02d}.txt").write_text(f"Filler note {i} about the weather in town {i}.", encoding="utf-8")
+    bot = Assistant.from_folder(docs_dir, settings=settings)
+    assert bot.passage_count == 83
+    assert "Marta Olsen" in bot.ask("Who opened the Crumb bakery?").text
+    cache = bot.snapshot.cache
+    assert 0 < len(cache.rows) <= 2 * 30  # at most 30 dense + 30 BM25 candidates, of 83 passages
+    assert len(cache.documents) <= len(cache.rows)
+
+
+def test_tables_of_an_older_version_are_a_mismatch_and_rebuilt(docs_dir, settings, backend, postgres_server):
+    if backend == "folder":
+        pytest.xfail("the folder store's format is checked in tests/test_store.py")
+    Assistant.from_folder(docs_dir, settings=settings)
+    name = settings.store.split("/")[3].split("?")[0]
+    postgres_server.psql(f"\\c {name}\nUPDATE assistant.meta SET tables = 1;")
+    with pytest.raises(IndexMismatchError, match=r"\(tables 1\), this version reads 2 \(tables 2\)"):
+        Assistant.from_folder(docs_dir, settings=settings, update=False)
+    bot = Assistant.from_folder(docs_dir, settings=settings)
+    assert bot.last_update.rebuilt == "the store's tables are an older version's"
+    check_consistent(settings)

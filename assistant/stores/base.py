@@ -8,6 +8,7 @@ pgvector, shared by many app processes and index workers). ``stores.open_store(s
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from llama_index.core import Document
@@ -37,6 +38,10 @@ class Store(Protocol):
 
     def version(self) -> str:
         """Changes with every committed update ('' without an index); cheap enough to ask per question."""
+
+    def reading(self) -> AbstractContextManager:
+        """A context in which the store's reads see one committed state (a database transaction; a
+        folder's snapshot never changes, so nothing there). Retrieval runs in one."""
 
     def update(self, documents: list[Document], embedder: BaseEmbedding, manifest_base: dict,
                rebuild: bool = False, show_progress: bool = False,

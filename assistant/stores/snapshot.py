@@ -292,6 +292,13 @@ class Snapshot:
         """Nearest passages by cosine: approximate when the index has an HNSW graph, else exact."""
         return self.vectors.search(vector, k, self.approximate)
 
+    def prefetch(self, passage_ids: list[str]) -> None:
+        """Nothing to fetch: everything is in memory (a database's ``ServedSnapshot`` fetches here)."""
+
+    def texts(self) -> dict[str, str]:
+        """doc id -> text of every document."""
+        return {doc_id: doc.text for doc_id, doc in self.documents.items()}
+
     def refresh(self, manifest: dict) -> None:
         """Rebuild the read views (documents, passages) after the stores changed."""
         self.manifest = manifest
