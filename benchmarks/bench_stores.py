@@ -6,8 +6,8 @@ latency (exact and HNSW), HNSW recall and throughput with one or two app process
 
 Synthetic documents (one passage each, Zipf-distributed words) embedded by the tests' hashed
 bag-of-words fake at 384 dimensions (MiniLM's size), so the figures are the stores' own cost, not the
-model's. PostgreSQL with pgvector is started by pgserver, Milvus Lite runs from a file, each in a
-temporary folder. Per backend, one JSON line:
+model's. PostgreSQL with pgvector is started by pgserver, Milvus Lite's server by ``milvus-lite server``,
+each in a temporary folder. Per backend, one JSON line:
 
 * ``update_s``: the first update (split, embed with the fake, write): loading the corpus into the backend;
 * the serving figures, measured in a fresh process (``--serve``) as an app process would be:
@@ -16,7 +16,8 @@ temporary folder. Per backend, one JSON line:
   candidates, fusion, sentence rerank), ``load_s``;
 * ``search`` per vector index (``exact``, ``hnsw``): hybrid search p50/p95 and dense search p50/p95 (ms),
   and for HNSW the dense top-10's recall against exact over the same 200 queries;
-* ``disk_mb``; and with ``--throughput S``: hybrid searches per second over S seconds with one app
+* ``disk_mb`` (PostgreSQL: the schema's relations with indexes and TOAST; Milvus: its data folder); for Milvus,
+  served by ``milvus-lite server`` in a process of its own, also that server's RSS; and with ``--throughput S``: hybrid searches per second over S seconds with one app
   process of 8 client threads, then two such processes at once against the same store, and the ratio.
 """
 
@@ -47,21 +48,23 @@ QUERIES = 200
 CLIENTS = 8
 
 
-def corpus(n: int, seed: int = 0) -> list[Document]:
+def corpus(n: int, seed: int = 0, rows: list[int] | None = None) -> list[Document]:
+    """``n`` synthetic documents (or only those at ``rows``, the same texts without making the rest)."""
     rng = np.random.default_rng(seed)
     vocabulary = [f"w{i}" for i in range(20000)]
     ranks = np.minimum(rng.zipf(1.3, size=(n, 40)), len(vocabulary)) - 1
     docs = []
-    for i, row in enumerate(ranks):
-        words = [vocabulary[j] for j in row]
+    for i in range(n) if rows is None else rows:
+        words = [vocabulary[j] for j in ranks[i]]
         text = ". ".join(" ".join(words[k:k + 10]).capitalize() for k in range(0, 40, 10)) + "."
         docs.append(Document(id_=f"doc{i:06d}.txt", text=text, metadata={"title": f"Doc {i}"}))
     return docs
 
 
-def queries(n: int) -> list[str]:
-    docs = corpus(n)
-    return [" ".join(d.text.split()[3:8]) for d in docs[:: max(len(docs) // QUERIES, 1)]][:QUERIES]
+def queries(n: int, count: int = QUERIES) -> list[str]:
+    """Five words from each of ``count`` documents spread over the corpus."""
+    rows = list(range(0, n, max(n // count, 1)))[:count]
+    return [" ".join(d.text.split()[3:8]) for d in corpus(n, rows=rows)]
 
 
 def status(key: str) -> float:
@@ -81,6 +84,8 @@ def set_vector_index(snapshot, kind: str) -> bool:
     """Search ``snapshot`` exactly or by HNSW; False when this backend cannot switch without a rebuild."""
     tables = getattr(snapshot, "tables", None)
     if tables is not None:
+        if hasattr(tables.store, "index_embedding") and tables.vector_index != kind:
+            tables.store.index_embedding(kind)  # Milvus: another index on the same vectors (HNSW or FLAT)
         tables.vector_index = kind
         return True
     if kind == "exact":
@@ -93,7 +98,7 @@ def serve(args) -> None:
     """One app process: load the store, search, report memory and times (``--serve``)."""
     settings = Settings(embed_model="fake-hash", index_dir=args.index, store=args.store, show_progress=False)
     model = embedder()
-    texts = queries(args.passages)
+    texts = queries(args.passages, args.queries)
     vectors = [np.asarray(model.get_query_embedding(q), dtype="float32") for q in texts]
     out = {"rss_mb": round(status("VmRSS"))}
     store = open_store(settings)
@@ -108,8 +113,10 @@ def serve(args) -> None:
         return
     out["search"], truth = {}, None
     for kind in ("exact", "hnsw"):
+        t = time.perf_counter()
         if not set_vector_index(snapshot, kind):
             continue
+        switched = time.perf_counter() - t
         hybrid, dense, found = [], [], []
         for q, v in zip(texts, vectors):
             t = time.perf_counter()
@@ -122,6 +129,8 @@ def serve(args) -> None:
             hybrid.append(1000 * (time.perf_counter() - t))
         row = {"hybrid_p50_ms": percentile(hybrid, 50), "hybrid_p95_ms": percentile(hybrid, 95),
                "dense_p50_ms": percentile(dense, 50), "dense_p95_ms": percentile(dense, 95)}
+        if switched > 0.5:
+            row["index_switch_s"] = round(switched, 1)
         if kind == "exact":
             truth = found
         elif truth is not None:
@@ -158,7 +167,8 @@ def throughput(store, retriever, texts, vectors, clients: int, seconds: float) -
 
 
 def serving(backend: str, settings: Settings, args, clients: int = 0, processes: int = 1) -> list[dict]:
-    command = [sys.executable, __file__, "--serve", "--passages", str(args.passages), "--index",
+    command = [sys.executable, __file__, "--serve", "--passages", str(args.passages), "--queries", str(args.queries),
+               "--index",
                str(settings.index_dir), "--store", settings.store, "--clients", str(clients), "--seconds",
                str(args.throughput)]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
@@ -169,6 +179,37 @@ def serving(backend: str, settings: Settings, args, clients: int = 0, processes:
             raise SystemExit(f"{backend}: the serving process failed")
         outs.append(json.loads(out.strip().splitlines()[-1]))
     return outs
+
+
+class milvus_server:
+    """``milvus-lite server`` over a folder, in a process of its own (the pymilvus protocol on a free port)."""
+
+    def __init__(self, data: Path):
+        import socket
+
+        from pymilvus import MilvusClient
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data),
+                                      "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                MilvusClient(self.uri, timeout=2, dedicated=True).close()
+                return
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.2)
+        raise SystemExit("milvus-lite server did not start")
+
+    def rss_mb(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return round(next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024)
+
+    def cleanup(self) -> None:
+        self.proc.kill()
+        self.proc.wait(30)
 
 
 def disk_size(backend: str, work: Path, server) -> float:
@@ -185,6 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passages", type=int, default=100000)
     parser.add_argument("--backends", default="folder,postgres,milvus")
+    parser.add_argument("--queries", type=int, default=QUERIES, help="searches per vector index (default 200)")
     parser.add_argument("--throughput", type=float, default=0, help="seconds per throughput run (0: none)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--index", default="", help=argparse.SUPPRESS)
@@ -207,14 +249,17 @@ def main() -> None:
 
                 server = pgserver.get_server(work / "pgdata", cleanup_mode="stop")
                 settings = settings.replace(store=server.get_uri())
-            elif backend == "milvus":
-                settings = settings.replace(store=f"milvus://{work / 'milvus.db'}")
+            elif backend == "milvus":  # a server, as app processes share it (a Lite file is one process's)
+                server = milvus_server(work / "milvus.db")
+                settings = settings.replace(store=server.uri)
             base = new_manifest(model.model_name, model.dimension, settings.chunk_size, settings.chunk_overlap)
             t = time.perf_counter()
             open_store(settings).update(docs, model, base)
             result = {"backend": backend, "passages": args.passages, "update_s": round(time.perf_counter() - t, 1),
                       "disk_mb": round(disk_size(backend, work, server) / 1e6, 1)}
             result.update(serving(backend, settings, args)[0])
+            if backend == "milvus":
+                result["milvus_server_rss_mb"] = server.rss_mb()
             if args.throughput:
                 one = serving(backend, settings, args, clients=CLIENTS)[0]
                 two = serving(backend, settings, args, clients=CLIENTS, processes=2)

@@ -3,6 +3,7 @@ the figures and the rankings compared question by question with the folder store
 
     python benchmarks/bench_stores_retrieval.py                          # folder, postgres, milvus; both sets
     python benchmarks/bench_stores_retrieval.py --backends milvus --sets xquad --out milvus.json
+    python benchmarks/bench_stores_retrieval.py --backends postgres-tsrank   # the lexical side by ts_rank instead
 
 The public sets come from ../shared/benchmarks or $ASSISTANT_BENCHMARK_DATA. PostgreSQL with pgvector is
 started by pgserver, Milvus Lite runs from a file, both in temporary folders. Prints one line per set and
@@ -29,11 +30,42 @@ from bench_retrieval import K, AssistantSystem, ranking_metrics  # noqa: E402
 from assistant.embeddings import load_embedder  # noqa: E402
 
 
+class TsRank:
+    """The lexical side by PostgreSQL's own full-text ranking instead of BM25 from the postings tables (the
+    ``postgres-tsrank`` row): ``ts_rank`` of the English configuration's ``to_tsvector`` against the question's
+    lexemes OR-ed; the rerank's and answerers' word weights stay BM25's. Measured to choose, not shipped."""
+
+    RANK = ("SELECT passage_id, ts_rank(to_tsvector('english', text), q) AS r FROM assistant.passages, "
+            "(SELECT replace(plainto_tsquery('english', %(query)s)::text, '&', '|')::tsquery AS q) x "
+            "WHERE to_tsvector('english', text) @@ q")
+
+    def __init__(self, lexical, store):
+        self.bm25, self.store = lexical, store
+
+    def __getattr__(self, name):  # weight, doc_freq, idf: BM25's
+        return getattr(self.bm25, name)
+
+    def scores(self, query: str) -> dict:
+        return {"query": query, "found": {}}
+
+    def search_scores(self, scores: dict, k: int) -> list:
+        rows = self.store.query(self.RANK + " ORDER BY r DESC, passage_id LIMIT %(k)s", {"query": scores["query"], "k": k})
+        scores["found"].update((pid, float(r)) for pid, r in rows)
+        return [(pid, float(r)) for pid, r in rows]
+
+    def scores_of(self, scores: dict, ids: list) -> list:
+        missing = [p for p in ids if p not in scores["found"]]
+        if missing:
+            rows = self.store.query(self.RANK + " AND passage_id = ANY(%(ids)s)", {"query": scores["query"], "ids": missing})
+            scores["found"].update((pid, float(r)) for pid, r in rows)
+        return [scores["found"].get(p, 0.0) for p in ids]
+
+
 def store_uri(backend: str, work: Path, servers: list) -> dict:
     """Settings that put the index in ``backend``."""
     if backend == "folder":
         return {}
-    if backend == "postgres":
+    if backend in ("postgres", "postgres-tsrank"):
         import pgserver
 
         pgdata = Path(tempfile.mkdtemp(prefix="bench-pg-"))
@@ -65,6 +97,9 @@ def main() -> None:
                 t = time.perf_counter()
                 system = AssistantSystem(data, work, embedder, **store_uri(backend, work, servers))
                 build = time.perf_counter() - t
+                if backend == "postgres-tsrank":
+                    retriever = system.bot.retriever
+                    retriever.lexical_index = TsRank(retriever.lexical_index, system.bot.store)
                 ranks, ids, times = [], [], []
                 for q in data.questions:
                     t = time.perf_counter()

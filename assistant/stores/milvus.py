@@ -61,8 +61,6 @@ from .snapshot import (FORMAT_VERSION, HNSW_EF_SEARCH, SentenceVectors, Snapshot
                        mismatch)
 
 log = logging.getLogger("assistant.store")
-# Milvus Lite has no MVCC timestamps; pymilvus's query iterator says so at every batch and uses its own
-logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
 
 META, DOCUMENTS, PASSAGES = "assistant_meta", "assistant_documents", "assistant_passages"
 TABLES_VERSION = 1
@@ -134,6 +132,8 @@ class MilvusStore:
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
 
+        # Milvus Lite has no MVCC timestamps: pymilvus's query iterator says so at every batch, then uses its own
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
         with self._lock:
             if self._client is None:
                 if self.file is not None:
@@ -338,7 +338,7 @@ class MilvusStore:
             else {doc.doc_id for doc in documents}
         added, added_length = self._insert(snap, documents, new_docs, gen)
         if kind_changed and not fresh:
-            self._index_embedding(base)
+            self.index_embedding(base["vector_index"])
         documents_count = self.call("query", DOCUMENTS, output_fields=["count(*)"], consistency_level="Strong",
                                     filter=f"part == 0 and gen <= {gen} and not (doc_id in {literal(retired)} "
                                            f"and gen < {gen})")[0]["count(*)"]
@@ -417,12 +417,12 @@ class MilvusStore:
         else:
             index.add_index(field_name="embedding", index_name="embedding", index_type="FLAT", metric_type="IP")
 
-    def _index_embedding(self, base: dict) -> None:
+    def index_embedding(self, vector_index: str) -> None:
         """Switch the passages' vector index between HNSW and FLAT (no re-embedding)."""
         self.call("release_collection", PASSAGES)
         self.call("drop_index", PASSAGES, "embedding")
         index = self.call("prepare_index_params")
-        self._embedding_index(index, base)
+        self._embedding_index(index, {"vector_index": vector_index})
         self.call("create_index", PASSAGES, index)
         self.call("load_collection", PASSAGES)
 
@@ -498,6 +498,7 @@ class MilvusTables:
         self.visible = f"gen <= {self.version}" + (
             f" and not (doc_id in {literal(self.retired)} and gen < {self.version})" if self.retired else "")
         self.avg_length = int(meta.get("total_length", 0)) / max(int(meta.get("passages", 0)), 1)
+        self.vector_index = meta["manifest"].get("vector_index", "exact") if "manifest" in meta else "exact"
         self._terms = LRU(20_000)  # passage id -> (term counts, length), for the candidates' BM25
 
     def __repr__(self) -> str:
@@ -523,10 +524,6 @@ class MilvusTables:
 
     def average_length(self) -> float:
         return self.avg_length
-
-    @property
-    def vector_index(self) -> str:
-        return self.meta["manifest"].get("vector_index", "exact")
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         params = {"metric_type": "IP", "params": {"ef": max(HNSW_EF_SEARCH, k)} if self.vector_index == "hnsw" else {}}
