@@ -2,9 +2,9 @@
 counts, sentence vectors and the manifest (``Snapshot``), and the one way an update turns documents into
 them (``apply_documents``: split, embed only what is new, drop what is gone).
 
-Every store (``folder.IndexStore``, ``postgres.PostgresStore``) hands retrieval a ``Snapshot`` and
-builds new ones with ``apply_documents``, so the passages, vectors and statistics are the same whichever
-store holds them.
+Every store builds its updates with ``apply_documents`` (a database store on its documents folder's part
+of the index), so the passages, vectors and statistics are the same whichever store holds them; the
+folder store hands retrieval a ``Snapshot``, a database a ``served.ServedSnapshot`` with the same reads.
 """
 
 from __future__ import annotations
