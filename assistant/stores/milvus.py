@@ -70,6 +70,7 @@ MAX_VARCHAR = 65_535
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # as the PostgreSQL store's pgvector graph
 BATCH = 500  # rows per insert call
 STREAM_ROWS = 2000
+QUERY_LIMIT = 16_384  # the most rows one Milvus query returns
 MANIFEST_KEYS = ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap", "vector_index")
 WORD = re.compile(r"[a-z0-9]+")
 
@@ -598,8 +599,13 @@ class MilvusTables:
             out[doc_id] = document
         return out
 
+    def some(self, collection: str, filter: str, fields: list[str]) -> list[dict]:
+        """The rows of one query (a few documents' parts or passages: under Milvus's 16,384 a query returns)."""
+        return self.store.call("query", collection, filter=filter, output_fields=fields, limit=QUERY_LIMIT,
+                               consistency_level="Strong")
+
     def documents(self, doc_ids: list[str]) -> dict[str, Document]:
-        rows = self.rows(DOCUMENTS, f"{self.visible} and doc_id in {literal(list(doc_ids))}",
+        rows = self.some(DOCUMENTS, f"{self.visible} and doc_id in {literal(list(doc_ids))}",
                          ["doc_id", "part", "text", "info"])
         out = self.assemble(rows)
         for document in out.values():
@@ -608,7 +614,7 @@ class MilvusTables:
         return out
 
     def passages_of(self, doc_id: str) -> list[Passage]:
-        rows = self.rows(PASSAGES, f"{self.visible} and doc_id == {literal(doc_id)}",
+        rows = self.some(PASSAGES, f"{self.visible} and doc_id == {literal(doc_id)}",
                          ["id", "doc_id", "start", "end", "text"])
         return [Passage(r["id"], r["doc_id"], r["start"], r["end"], r["text"]) for r in sorted(rows, key=lambda r: r["start"])]
 
