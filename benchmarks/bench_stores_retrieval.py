@@ -61,6 +61,29 @@ class TsRank:
         return [scores["found"].get(p, 0.0) for p in ids]
 
 
+def cache_embeddings(embedder, folder: Path) -> None:
+    """Keep the model's passage-and-sentence embeddings (``encode_spans``) on disk by their exact input, so
+    a run that builds another store over the same set embeds nothing again (the model's own numbers)."""
+    import hashlib
+
+    import numpy as np
+
+    encode = embedder.encode_spans
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def cached(texts, spans):
+        key = hashlib.sha256(json.dumps([texts, spans]).encode()).hexdigest()
+        path = folder / f"{key}.npz"
+        if path.exists():
+            with np.load(path) as data:
+                return data["vectors"], [data[f"p{i}"] for i in range(len(texts))]
+        vectors, parts = encode(texts, spans)
+        np.savez(path, vectors=vectors, **{f"p{i}": p for i, p in enumerate(parts)})
+        return vectors, parts
+
+    object.__setattr__(embedder, "encode_spans", cached)
+
+
 def store_uri(backend: str, work: Path, servers: list) -> dict:
     """Settings that put the index in ``backend``."""
     if backend == "folder":
@@ -82,9 +105,12 @@ def main() -> None:
     parser.add_argument("--backends", default="folder,postgres,milvus")
     parser.add_argument("--sets", default="xquad,scifact")
     parser.add_argument("--out", help="write the figures and rankings here (JSON)")
+    parser.add_argument("--embedding-cache", help="a folder keeping the embeddings between runs and stores")
     parser.add_argument("--compare", help="rankings of an earlier run (--out) to compare with, e.g. the folder's")
     args = parser.parse_args()
     embedder = load_embedder("all-MiniLM-L6-v2", 32)
+    if args.embedding_cache:
+        cache_embeddings(embedder, Path(args.embedding_cache))
     earlier = json.loads(Path(args.compare).read_text()) if args.compare else {}
     out: dict = {}
     for set_name in args.sets.split(","):
