@@ -469,11 +469,12 @@ def test_milvus_collections_search_with_its_bm25_function_and_indexes(docs_dir, 
     client = bot.store.client()
     described = client.describe_collection("assistant_passages")
     assert [f["type"].name for f in described["functions"]] == ["BM25"]
-    assert client.describe_index("assistant_passages", "embedding")["index_type"] == "FLAT"
+    assert client.describe_index("assistant_passages", "embedding_idx")["index_type"] == "FLAT"
     hits = bot.snapshot.tables.lexical_top({"bakeri": 1.0, "crumb": 1.0}, 5)
     assert hits and hits[0][0].startswith("bakery.txt#")
     hnsw = Assistant.from_folder(docs_dir, settings=settings.replace(vector_index="hnsw"))
-    assert client.describe_index("assistant_passages", "embedding")["index_type"] == "HNSW"
+    assert client.describe_index("assistant_passages", "embedding_idx")["index_type"] == "HNSW"
+    assert client.describe_index("assistant_passages", "sparse_idx")["metric_type"] == "BM25"  # still there
     same_results(results(hnsw), results(bot))
 
 

@@ -71,6 +71,9 @@ HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # as the PostgreSQL store's pgvector grap
 BATCH = 500  # rows per insert call
 STREAM_ROWS = 2000
 QUERY_LIMIT = 16_384  # the most rows one Milvus query returns
+# the vector index's name: Milvus Lite finds an index to drop by "<field>_idx" (any other name drops
+# whichever index comes first, here the BM25 one)
+EMBEDDING_INDEX = "embedding_idx"
 MANIFEST_KEYS = ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap", "vector_index")
 WORD = re.compile(r"[a-z0-9]+")
 
@@ -413,15 +416,15 @@ class MilvusStore:
     @staticmethod
     def _embedding_index(index: Any, base: dict) -> None:
         if base["vector_index"] == "hnsw":
-            index.add_index(field_name="embedding", index_name="embedding", index_type="HNSW", metric_type="IP",
+            index.add_index(field_name="embedding", index_name=EMBEDDING_INDEX, index_type="HNSW", metric_type="IP",
                             params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION})
         else:
-            index.add_index(field_name="embedding", index_name="embedding", index_type="FLAT", metric_type="IP")
+            index.add_index(field_name="embedding", index_name=EMBEDDING_INDEX, index_type="FLAT", metric_type="IP")
 
     def index_embedding(self, vector_index: str) -> None:
         """Switch the passages' vector index between HNSW and FLAT (no re-embedding)."""
         self.call("release_collection", PASSAGES)
-        self.call("drop_index", PASSAGES, "embedding")
+        self.call("drop_index", PASSAGES, EMBEDDING_INDEX)
         index = self.call("prepare_index_params")
         self._embedding_index(index, {"vector_index": vector_index})
         self.call("create_index", PASSAGES, index)
