@@ -20,10 +20,11 @@ normalised scores) are not this fusion and rerank (BENCHMARKS.md, "Stores").
 
 What Milvus cannot guarantee that PostgreSQL does: there are no transactions. An update writes its rows
 with the next ``gen`` (invisible: readers filter ``gen <= version``), then commits by rewriting the meta row
-(one upsert: version, counts and the documents it retired, whose older rows readers then skip), then deletes
-the retired rows; a killed update leaves rows the next update removes first. So readers see an update
-whole or not at all, but a question that runs across a commit may find a candidate gone (it fails and the
-next one works), and a change of model or chunking drops and recreates the collections (not atomic).
+(one upsert: version, counts and the documents it retired, whose older rows readers of the new version
+skip); the retired rows are deleted by the next update, with whatever a killed update left. So readers
+see an update whole or not at all, and a question still answered from the previous version finds its
+rows; one that spans two more updates may find a candidate gone (it fails, the next one works). A change
+of model or chunking drops and recreates the collections (not atomic).
 Writers are serialised by a file lock beside a Milvus Lite file; index workers against one Milvus *server*
 are not (Milvus has no locks): run them one at a time. A Milvus Lite file is opened by one process at a
 time (its own lock); several app processes need the server (``milvus-lite server --data-dir ...`` serves
@@ -350,10 +351,10 @@ class MilvusStore:
                 "updated_at": snap.manifest.get("updated_at") or dt.datetime.now(dt.timezone.utc).isoformat(),
                 "passages": int(meta["passages"]) - len(gone) + added, "documents": documents_count,
                 "total_length": int(meta["total_length"]) - sum(r["length"] for r in gone) + added_length}
-        self.call("upsert", META, [{"id": "meta", "version": gen, "info": info, "v": [1.0, 0.0]}])  # the commit
-        if retired:
-            for name in (DOCUMENTS, PASSAGES):
-                self.call("delete", name, filter=f"doc_id in {literal(retired)} and gen < {gen}")
+        # The commit. The rows it retires stay until the next update deletes them (above): an app still
+        # answering from the previous version keeps finding them (an immediate delete made such a question
+        # a refusal in tests/test_stores.py::test_two_apps_answer_while_a_third_process_indexes).
+        self.call("upsert", META, [{"id": "meta", "version": gen, "info": info, "v": [1.0, 0.0]}])
 
     def _own(self, documents: list[Document], tables: "MilvusTables") -> list[Document]:
         ids = [doc.doc_id for doc in documents]
