@@ -54,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--docs", help="documents folder (default: seeds, or ASSISTANT_DOCS_DIR)")
     common.add_argument("--index", dest="index_dir", help="index folder (default: index, or ASSISTANT_INDEX_DIR)")
-    common.add_argument("--store", help="where the index lives: a postgresql://user@host/db URI shared by many "
-                        "processes (default: the --index folder, or ASSISTANT_STORE)")
+    common.add_argument("--store", help="where the index lives: a postgresql://user@host/db URI or a Milvus one "
+                        "(http://host:19530, milvus:///path/x.db) shared by many processes (default: the --index "
+                        "folder, or ASSISTANT_STORE)")
     common.add_argument("--config", help="settings file in TOML (default: assistant.toml if present)")
     common.add_argument("--model", dest="embed_model", help="embedding model name or local folder")
     common.add_argument("--embed-backend", choices=EMBED_BACKENDS,

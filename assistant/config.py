@@ -30,7 +30,13 @@ DEFAULT_REFUSAL_THRESHOLD = 0.45
 MAX_TOP_K = 100
 
 
-STORE_SCHEMES = ("postgresql://", "postgres://")
+STORE_SCHEMES = ("postgresql://", "postgres://")  # PostgreSQL with pgvector (stores/postgres.py)
+MILVUS_SCHEMES = ("milvus://", "http://", "https://")  # Milvus: a Milvus Lite file or a server (stores/milvus.py)
+
+
+def is_milvus(store: str) -> bool:
+    """``store`` names Milvus: ``milvus:///path/x.db`` or a ``.db`` file (Milvus Lite), ``http://host:19530``."""
+    return store.startswith(MILVUS_SCHEMES) or (store.endswith(".db") and "://" not in store)
 
 
 def redact_uri(uri: str) -> str:
@@ -53,7 +59,8 @@ class Settings:
     docs_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
     # Where the index lives: "" = the local folder index_dir (FAISS, the default); "postgresql://user@host/db"
-    # = PostgreSQL with pgvector, shared by many app processes and index workers (assistant/stores/).
+    # = PostgreSQL with pgvector, shared by many app processes and index workers; "http://host:19530" or
+    # "milvus:///path/x.db" = Milvus (a server, or Milvus Lite in a file) (assistant/stores/).
     store: str = ""
     embed_model: str = "all-MiniLM-L6-v2"
     chunk_size: int = 240  # tokens per passage, counted by the embedding model's tokenizer (MiniLM reads 254)
@@ -101,9 +108,9 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap must be between 0 and chunk_size ({self.chunk_size}), got {self.chunk_overlap}"
             )
-        if self.store and not self.store.startswith(STORE_SCHEMES):
-            raise ConfigError(f"store must be empty (the index folder) or a postgresql:// URI, got "
-                              f"{redact_uri(self.store)!r}")
+        if self.store and not (self.store.startswith(STORE_SCHEMES) or is_milvus(self.store)):
+            raise ConfigError(f"store must be empty (the index folder), a postgresql:// URI or a Milvus one "
+                              f"(http://host:19530, milvus:///path/x.db), got {redact_uri(self.store)!r}")
         if self.vector_index not in ("exact", "hnsw"):
             raise ConfigError(f"vector_index must be exact or hnsw, got {self.vector_index!r}")
         check_top_k(self.top_k)

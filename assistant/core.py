@@ -13,7 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from llama_index.core import Document
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -48,7 +48,7 @@ class _State:
     snapshot: Snapshot
     retriever: HybridRetriever
     answerer: ExtractiveAnswerer
-    texts: dict[str, str]
+    texts: Mapping[str, str]
     llm_answerer: Any = None  # built on the first question in llm mode
 
 
@@ -93,7 +93,7 @@ class Assistant:
             snapshot, self.embedder, idf=retriever.idf, known=retriever.knows,
             refusal_threshold=self.settings.refusal_threshold, max_sentences=self.settings.max_sentences,
         )
-        texts = {doc_id: doc.text for doc_id, doc in snapshot.documents.items()}
+        texts = snapshot.texts()
         # One assignment, so a question answered while refresh() runs in another thread sees either the
         # old index or the new one, never a mix.
         self._state = _State(snapshot, retriever, answerer, texts)
@@ -167,14 +167,14 @@ class Assistant:
             )
         return snapshot
 
-    def _follow_store(self) -> None:
+    def _follow_store(self) -> "_State":
         """With a shared store (a database), serve what was last committed: one cheap version check per
-        question, a reload when another process has updated the index since."""
-        if not self.store.shared or self.store.version() == self._state.snapshot.version:
-            return
-        with _REFRESH_LOCK:
-            if self.store.version() != self._state.snapshot.version:
-                self._use(self._load_checked())
+        question, a reload when another process has updated the index since. The state to answer from."""
+        if self.store.shared and self.store.version() != self._state.snapshot.version:
+            # no lock: loading a served snapshot is one read, and a lock taken inside a reading transaction
+            # could wait on a refresh() that waits on that transaction (a rebuild drops the tables)
+            self._use(self._load_checked())
+        return self._state
 
     @staticmethod
     def _manifest_base(settings: Settings, embedder: BaseEmbedding) -> dict:
@@ -273,12 +273,12 @@ class Assistant:
         question = check_question(question)
         if top_k is not None:
             check_top_k(top_k)
-        self._follow_store()
-        state = self._state
-        answerer = self._answerer(state, mode or self.settings.answer_mode)
-        asked = Question.ask(question, history, rewrite=rewrite or answerer.standalone)
-        vector = state.retriever.embed_query(asked.query)
-        passages = state.retriever.search(asked, top_k=top_k, vector=vector)
+        with self.store.reading():  # a database: one committed state for the version check, search and rows
+            state = self._follow_store()
+            answerer = self._answerer(state, mode or self.settings.answer_mode)
+            asked = Question.ask(question, history, rewrite=rewrite or answerer.standalone)
+            vector = state.retriever.embed_query(asked.query)
+            passages = state.retriever.search(asked, top_k=top_k, vector=vector)
         extra = {"generation": generation} if generation and answerer is not state.answerer else {}
         for piece in answerer.stream(asked, passages, vector, **extra):
             if isinstance(piece, Answer):
@@ -291,8 +291,8 @@ class Assistant:
         asked = Question.ask(question)
         if top_k is not None:
             check_top_k(top_k)
-        self._follow_store()
-        return self._state.retriever.search(asked, top_k=top_k)
+        with self.store.reading():
+            return self._follow_store().retriever.search(asked, top_k=top_k)
 
     def answerer_for(self, mode: str | None = None):
         """The answerer of ``mode`` (``extractive`` or ``llm``; default: the settings'), loading the LLM

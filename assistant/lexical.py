@@ -31,6 +31,16 @@ COUNTS_FILE = "bm25.npz"
 TERMS_FILE = "bm25.json"
 
 
+def bm25_idf(passages: int, doc_freq: int) -> float:
+    """BM25's inverse passage frequency (Lucene's form, always positive; unseen terms highest)."""
+    return math.log(1 + (passages - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+def term_weight(passages: int, doc_freq: int) -> float:
+    """A question word's weight when matching sentences (``BM25Index.weight``)."""
+    return math.log(1 + (max(passages, 1) + 1) / (doc_freq + 0.5))
+
+
 def tokens(text: str) -> list[str]:
     """The terms BM25 counts: the one tokenizer (text.py), shared with the rerank and the answerers."""
     return content_terms(text)
@@ -127,8 +137,7 @@ class BM25Index:
 
     def idf(self, term: str) -> float:
         """BM25's inverse passage frequency (Lucene's form, always positive; unseen terms highest)."""
-        df = self.doc_freq(term)
-        return math.log(1 + (len(self.ids) - df + 0.5) / (df + 0.5))
+        return bm25_idf(len(self.ids), self.doc_freq(term))
 
     def weight(self, term: str) -> float:
         """A question word's weight when matching sentences: inverse passage frequency, unseen words highest.
@@ -137,8 +146,7 @@ class BM25Index:
         one-passage collection would make every question word weightless; this one keeps such a word
         at log 2 while ranking rarer words above it.
         """
-        n = max(len(self.ids), 1)
-        return math.log(1 + (n + 1) / (self.doc_freq(term) + 0.5))
+        return term_weight(len(self.ids), self.doc_freq(term))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage (in ``ids`` order) for ``query``."""
@@ -170,3 +178,7 @@ class BM25Index:
 
     def score_of(self, scores: np.ndarray, passage_id: str) -> float:
         return float(scores[self._row[passage_id]])
+
+    def scores_of(self, scores: np.ndarray, passage_ids: list[str]) -> list[float]:
+        """The scores of some passages, in the order given (a database answers these in one query)."""
+        return [float(scores[self._row[pid]]) for pid in passage_ids]

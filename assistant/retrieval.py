@@ -105,10 +105,11 @@ class HybridRetriever(BaseRetriever):
         bm25_all = self.lexical_index.scores(query)
         bm25_hits = dict(self.lexical_index.search_scores(bm25_all, max(self.candidates, k)))
         ids = sorted(set(dense_hits) | set(bm25_hits))
+        self.snapshot.prefetch(ids)  # a database store fetches the candidates' rows in one round
         missing = [pid for pid in ids if pid not in dense_hits]
         dense_hits.update(zip(missing, (self.snapshot.vectors.vectors_of(missing) @ vector).tolist()))
         cosine = np.array([dense_hits[pid] for pid in ids], dtype="float32")
-        bm25 = np.array([self.lexical_index.score_of(bm25_all, pid) for pid in ids], dtype="float32")
+        bm25 = np.array(self.lexical_index.scores_of(bm25_all, ids), dtype="float32")
         sentences = [self._sentences(pid, vector) for pid in ids]
 
         if fusion == "rrf":

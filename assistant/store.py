@@ -1,8 +1,9 @@
 """The names the index has always been imported by (``from assistant.store import IndexStore``).
 
 The store seam and its implementations live in ``assistant/stores/``: ``base.Store`` (the protocol),
-``snapshot`` (the in-memory index every store hands out), ``folder`` (the local folder with FAISS, the
-default) and ``postgres`` (PostgreSQL with pgvector).
+``snapshot`` (the in-memory index the folder store hands out), ``served`` (what a database hands out:
+search and lookups inside it), ``folder`` (the local folder with FAISS, the default), ``postgres``
+(PostgreSQL with pgvector) and ``milvus`` (Milvus).
 """
 
 from .stores import open_store

@@ -197,3 +197,86 @@ def postgres_uri(postgres_server) -> Iterator[str]:
     base = postgres_server.get_uri()
     yield base.replace("/postgres?", f"/{name}?", 1)
     postgres_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+
+
+# ------------------------------------------------------------------ a real Milvus (Milvus Lite's server)
+
+
+class MilvusServer:
+    """``milvus-lite server`` (the pymilvus protocol over a data folder) in a process of its own."""
+
+    def __init__(self, data: Path):
+        import socket
+
+        self.data = data
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        self.start()
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import time
+
+        from pymilvus import MilvusClient
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data),
+                                      "--host", "127.0.0.1", "--port", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                MilvusClient(self.uri, timeout=2, dedicated=True).close()
+                return
+            except Exception:  # noqa: BLE001 - not listening yet
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"milvus-lite server did not start: {self.proc.stderr.read()[-2000:]!r}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def milvus_server():
+    """Milvus Lite's gRPC server over a temporary folder, one per test session (the "milvus" extra). A test
+    that needs it fails, never skips, when it cannot start."""
+    import shutil
+
+    data = Path(tempfile.mkdtemp(prefix="assistant-tests-milvus-"))
+    try:
+        server = MilvusServer(data)
+    except Exception as exc:  # noqa: BLE001 - whatever stops it, the test must fail saying so
+        shutil.rmtree(data, ignore_errors=True)
+        pytest.fail(f"cannot start Milvus Lite's server ({exc.__class__.__name__}: {exc}); "
+                    "install the 'milvus' extra (.ci/run does)")
+    yield server
+    server.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def milvus_uri(milvus_server) -> Iterator[str]:
+    """A fresh, empty Milvus database on the session's server, dropped after the test."""
+    import uuid
+
+    from pymilvus import MilvusClient
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    if milvus_server.proc.poll() is not None:  # a test stopped it
+        milvus_server.start()
+    client = MilvusClient(milvus_server.uri, timeout=10, dedicated=True)
+    client.create_database(name)
+    yield f"{milvus_server.uri}/{name}"
+    if milvus_server.proc.poll() is not None:
+        milvus_server.start()
+    client = MilvusClient(milvus_server.uri, timeout=10, db_name=name, dedicated=True)
+    for collection in client.list_collections():
+        client.drop_collection(collection)
+    client.close()
+    MilvusClient(milvus_server.uri, timeout=10, dedicated=True).drop_database(name)

@@ -159,3 +159,19 @@ def retrieval_only(tmp_path_factory) -> dict:
 def test_retrieval_only_runs_with_an_onnx_backend(retrieval_only):
     assert retrieval_only["embed_backend"] == "onnx"
     assert share(retrieval_only["xquad"]["hit@1"]) and share(retrieval_only["scifact"]["nDCG@10"])
+
+
+def test_stores_benchmark_serves_from_each_backend():
+    """``bench_stores.py`` end to end at 300 passages: each backend loads, searches exactly and by HNSW,
+    and two app processes search one store at once; the sizes and timings are only checked for sense."""
+    result = run("bench_stores.py", "--passages", "300", "--queries", "10", "--throughput", "1")
+    rows = {row["backend"]: row for row in map(json.loads, result.stdout.strip().splitlines())}
+    assert list(rows) == ["folder", "postgres", "milvus"]
+    for name, row in rows.items():
+        assert row["passages"] == 300 and row["update_s"] > 0 and row["disk_mb"] > 0, row
+        assert row["rss_mb"] <= row["rss_served_mb"] <= row["peak_rss_mb"], row
+        assert row["search"]["exact"]["hybrid_p50_ms"] > 0, row
+        assert row["throughput"]["errors"] == [] and row["throughput"]["ratio"] > 0, row
+        if name != "folder":  # the databases switch between exact and HNSW search without a rebuild
+            assert 0.8 <= row["search"]["hnsw"]["recall@10"] <= 1.0, row
+    assert rows["milvus"]["milvus_server_rss_mb"] > 0

@@ -4,13 +4,15 @@
 'index'
 >>> open_store(Settings(store="postgresql://ann@db/docs"))  # doctest: +SKIP
 <PostgresStore postgresql://ann@db/docs>
+>>> open_store(Settings(store="http://milvus.internal:19530"))  # doctest: +SKIP
+<MilvusStore http://milvus.internal:19530>
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import Settings
+from ..config import Settings, is_milvus
 from .base import Store
 from .folder import IndexStore
 from .snapshot import CACHE_DIR
@@ -28,6 +30,11 @@ def open_store(settings: Settings) -> Store:
     """The store the settings name: the local folder ``index_dir`` unless ``store`` is a database URI."""
     if not settings.store:
         return IndexStore(settings.index_dir)
+    if is_milvus(settings.store):
+        from .milvus import MilvusStore  # pymilvus is an optional dependency (the "milvus" extra)
+
+        return MilvusStore(settings.store, source=source_name(settings),
+                           cache_dir=Path(settings.index_dir) / CACHE_DIR)
     from .postgres import PostgresStore  # psycopg is an optional dependency (the "postgres" extra)
 
     return PostgresStore(settings.store, source=source_name(settings),

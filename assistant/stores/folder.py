@@ -18,6 +18,7 @@ keep their passages and vectors: only added and changed documents are split and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -71,6 +72,10 @@ class IndexStore:
             return self._current_file.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return ""
+
+    def reading(self) -> contextlib.nullcontext:
+        """Nothing to hold: a loaded snapshot never changes."""
+        return contextlib.nullcontext()
 
     @property
     def _current_file(self) -> Path:

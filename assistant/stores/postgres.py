@@ -14,17 +14,22 @@ per source while its documents are compared and embedded (the same folder indexe
 once and duplicates nothing), one for the whole store while rows are written (two folders indexed at
 once both land). App processes ask ``version()`` per question and reload when it changed.
 
-Serving: ``load()`` materialises the committed index as the same in-memory ``Snapshot`` the folder store
-hands out (FAISS, BM25 counts, sentence vectors built from the rows), so retrieval, fusion and rerank are
-the local store's, answer for answer. Its cost is a full read per committed update and the index in each
-app process's memory; the HNSW and full-text indexes in the tables are where search inside the database
-goes next (the README's "Scaling out").
+    postings   BM25 term statistics: (term, passage seq) -> term count and the passage's length in terms,
+               one row per distinct term of a passage; the primary key covers the scoring columns
+
+Serving: ``load()`` reads one row (``meta``) and hands out a ``served.ServedSnapshot``: dense search is
+pgvector (``ORDER BY embedding <#> q LIMIT k``: the HNSW graph with ``vector_index = "hnsw"``, a scan of
+every vector with ``exact``), BM25 is scored by SQL over ``postings`` with the folder store's formula and
+tokens, and only the candidates' rows are fetched. An app process's memory does not grow with the corpus;
+retrieval's fusion and rerank are the folder store's, on the same numbers (BENCHMARKS.md, "Stores").
+Each question reads in one REPEATABLE READ transaction, so a search never mixes two committed updates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -39,9 +44,12 @@ from ..config import redact_uri
 from ..embeddings import EmbeddingCache
 from ..errors import (ConfigError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError,
                       StoreUnavailableError)
-from ..lexical import BM25Index
+from ..documents import Passage
+from ..lexical import B, K1, BM25Index
 from ..progress import Progress, TerminalProgress, no_progress
-from .snapshot import FORMAT_VERSION, SentenceVectors, Snapshot, UpdateReport, apply_documents, mismatch
+from .served import PassageRow, ServedSnapshot
+from .snapshot import (FORMAT_VERSION, HNSW_EF_SEARCH, SentenceVectors, Snapshot, UpdateReport, apply_documents,
+                       mismatch)
 
 log = logging.getLogger("assistant.store")
 
@@ -49,6 +57,8 @@ SCHEMA = "assistant"
 LOCK_CLASS = 0x4153  # first key of the advisory locks ("AS"); the second is 0 (the store) or a source's hash
 CONNECT_TIMEOUT = 5  # seconds: a store that does not answer by then is reported as unreachable
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
+TABLES_VERSION = 2  # 2: BM25 term statistics in ``postings``, counts in ``meta``; no tsvector column
+STREAM_ROWS = 2000  # rows per fetch when something reads the whole collection
 
 MANIFEST_KEYS = ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap", "vector_index")
 
@@ -60,7 +70,8 @@ def _schema_sql(dimension: int) -> list[str]:
         f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
         f"""CREATE TABLE {SCHEMA}.meta (
             id int PRIMARY KEY CHECK (id = 1), version bigint NOT NULL, manifest jsonb NOT NULL,
-            updated_at text NOT NULL)""",
+            updated_at text NOT NULL, tables int NOT NULL, passages bigint NOT NULL, documents bigint NOT NULL,
+            total_length bigint NOT NULL)""",
         f"""CREATE TABLE {SCHEMA}.documents (
             seq bigserial, doc_id text PRIMARY KEY, source text NOT NULL, hash text NOT NULL,
             entry jsonb NOT NULL, node jsonb NOT NULL)""",
@@ -69,20 +80,26 @@ def _schema_sql(dimension: int) -> list[str]:
             seq bigserial, passage_id text PRIMARY KEY,
             doc_id text NOT NULL REFERENCES {SCHEMA}.documents ON DELETE CASCADE,
             start_char int NOT NULL, end_char int NOT NULL, text text NOT NULL, node jsonb NOT NULL,
-            embedding vector({dim}) NOT NULL,
-            terms tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED)""",
+            embedding vector({dim}) NOT NULL, length int NOT NULL)""",
         f"CREATE INDEX ON {SCHEMA}.passages (doc_id)",
+        f"CREATE UNIQUE INDEX ON {SCHEMA}.passages (seq)",
+        f"""CREATE TABLE {SCHEMA}.postings (
+            term text NOT NULL, seq bigint NOT NULL, tf int NOT NULL, length int NOT NULL)""",
         f"""CREATE TABLE {SCHEMA}.sentences (
             passage_id text PRIMARY KEY REFERENCES {SCHEMA}.passages ON DELETE CASCADE,
             spans bytea NOT NULL, vectors bytea NOT NULL, shape int[] NOT NULL)""",
     ]
 
 
-# Built after a new store's first rows are in: one bulk build instead of a graph insert per row.
+# Built after a new store's first rows are in: one bulk build instead of a graph insert per row. The
+# postings' key covers what BM25 reads (index-only scans by term).
 SEARCH_INDEXES_SQL = [
+    "SET LOCAL maintenance_work_mem = '256MB'",  # the HNSW graph of 100k 384-d vectors fits: a faster build
     f"""CREATE INDEX passages_embedding_hnsw ON {SCHEMA}.passages USING hnsw (embedding vector_ip_ops)
         WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})""",
-    f"CREATE INDEX passages_terms_gin ON {SCHEMA}.passages USING gin (terms)",
+    f"ALTER TABLE {SCHEMA}.postings ADD CONSTRAINT postings_key PRIMARY KEY (term, seq) INCLUDE (tf, length)",
+    f"ANALYZE {SCHEMA}.passages",
+    f"ANALYZE {SCHEMA}.postings",
 ]
 
 
@@ -106,7 +123,7 @@ class PostgresStore:
         self.uri = uri
         self.source = source
         self.cache_dir = Path(cache_dir)
-        self._reader: Any = None  # one connection for version checks and loads, reopened after a failure
+        self._local = threading.local()  # per thread: its reading connection, the depth of reading()
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.describe()}>"
@@ -116,8 +133,12 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ connections
 
-    def _unreachable(self) -> StoreUnavailableError:
+    def unreachable(self) -> StoreUnavailableError:
         return StoreUnavailableError(f"cannot reach the store at {self.describe()}; start PostgreSQL or check --store")
+
+    def connect_reader(self) -> Any:
+        """A connection of its own for a long read (streaming the whole collection)."""
+        return self._connect(autocommit=False)
 
     def _connect(self, autocommit: bool) -> Any:
         import psycopg
@@ -125,7 +146,7 @@ class PostgresStore:
         try:
             return psycopg.connect(self.uri, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.OperationalError:
-            raise self._unreachable() from None
+            raise self.unreachable() from None
 
     @staticmethod
     def _register_vector(conn: Any) -> bool:
@@ -138,47 +159,125 @@ class PostgresStore:
         except Exception:  # psycopg.ProgrammingError: "vector type not found in the database"
             return False
 
-    @contextmanager
-    def _reading(self) -> Iterator[Any]:
-        """The reader connection; a lost connection becomes ``StoreUnavailableError`` and is reopened next time."""
+    def _thread_connection(self) -> Any:
+        """This thread's reading connection (autocommit; pgvector's type; the HNSW search depth)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._connect(autocommit=True)
+            conn.execute(f"SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}")  # an int: nothing to inject
+            self._local.conn, self._local.vector = conn, False
+        if not self._local.vector and not getattr(self._local, "depth", 0):  # not before the first index
+            self._local.vector = self._register_vector(conn)
+        return conn
+
+    def _lost(self) -> StoreUnavailableError:
+        """Forget this thread's connection (reopened next time) and say the store is unreachable."""
+        conn, self._local.conn, self._local.depth = getattr(self._local, "conn", None), None, 0
+        if conn is not None:
+            conn.close()
+        return self.unreachable()
+
+    def query(self, sql: str, params: Any = (), binary: bool = False) -> list[tuple]:
+        """The rows of one read on this thread's connection, in its open ``reading()`` transaction if any;
+        a lost connection is ``StoreUnavailableError`` (the next call reconnects)."""
         import psycopg
 
-        if self._reader is None or self._reader.closed:
-            self._reader = self._connect(autocommit=True)
         try:
-            yield self._reader
+            cursor = self._thread_connection().execute(sql, params, binary=binary)
+            return cursor.fetchall() if cursor.description is not None else []
         except psycopg.OperationalError:
-            self._reader.close()
-            self._reader = None
-            raise self._unreachable() from None
+            raise self._lost() from None
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads in one REPEATABLE READ, READ ONLY transaction: one committed state throughout, even while
+        a writer commits. Nested uses join the outer one."""
+        import psycopg
+
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        self.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        self._local.depth = 1
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            if getattr(self._local, "depth", 0):
+                self._local.depth = 0
+                try:
+                    self._thread_connection().execute("COMMIT" if ok else "ROLLBACK")
+                except psycopg.Error:
+                    if ok:
+                        raise self._lost() from None
+                    self._lost()  # the error being raised already says what went wrong
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """A connection for a whole-index read (``in_memory``), its errors mapped like ``query``'s."""
+        import psycopg
+
+        conn = self._connect(autocommit=True)
+        try:
+            yield conn
+        except psycopg.OperationalError:
+            raise self.unreachable() from None
+        finally:
+            conn.close()
 
     # ------------------------------------------------------------------ reading
 
-    def version(self) -> str:
-        import psycopg
+    def _meta(self) -> dict | None:
+        """The ``meta`` row as a dict (None before the first update), whatever version wrote it."""
+        if not self.query("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.meta",))[0][0]:
+            return None
+        rows = self.query(f"SELECT to_jsonb(m) FROM {SCHEMA}.meta m")
+        return rows[0][0] if rows else None
 
-        with self._reading() as conn:
-            try:
-                row = conn.execute(f"SELECT version FROM {SCHEMA}.meta").fetchone()
-            except psycopg.errors.UndefinedTable:
-                return ""
-        return str(row[0]) if row else ""
+    def version(self) -> str:
+        meta = self._meta()
+        return str(meta["version"]) if meta else ""
 
     def exists(self) -> bool:
         return self.version() != ""
 
-    def load(self) -> Snapshot:
-        import psycopg
+    def load(self) -> ServedSnapshot:
+        """The committed index, served from the database (``served.ServedSnapshot``)."""
+        with self.reading():
+            meta = self._meta()
+            if meta is None:
+                raise IndexMissingError(f"no index in {self.describe()}; run `assistant index --store ...` to build it")
+            self._check_tables(meta)
+            base = meta["manifest"]
+            manifest = {**base, "updated_at": meta["updated_at"]}
+            tables = PostgresTables(self, int(base["dimension"]), base.get("vector_index", "exact"),
+                                    meta["total_length"] / max(meta["passages"], 1))
+            return ServedSnapshot(manifest, tables, str(meta["version"]),
+                                  approximate="pgvector hnsw" if base.get("vector_index") == "hnsw" else None,
+                                  counts=(int(meta["passages"]), int(meta["documents"])))
 
+    def _check_tables(self, meta: dict) -> None:
+        if meta["manifest"].get("format") != FORMAT_VERSION or meta.get("tables") != TABLES_VERSION:
+            raise IndexMismatchError(
+                f"index in {self.describe()} has format {meta['manifest'].get('format')} (tables "
+                f"{meta.get('tables', 1)}), this version reads {FORMAT_VERSION} (tables {TABLES_VERSION}); "
+                "run `assistant index --rebuild`"
+            )
+
+    def in_memory(self) -> Snapshot:
+        """The whole committed index as an in-memory ``Snapshot`` (FAISS, BM25 counts, sentence vectors),
+        as the folder store would hand it out: for checks and comparisons, not for serving."""
         with self._reading() as conn:
             if not self._register_vector(conn) or not self.exists():
                 raise IndexMissingError(f"no index in {self.describe()}; run `assistant index --store ...` to build it")
-            try:
-                with conn.transaction():  # one committed state, even while a writer commits
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    return self._materialise(conn)
-            except psycopg.errors.UndefinedTable:
-                raise IndexMissingError(f"no index in {self.describe()}; run `assistant index --store ...`") from None
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                return self._materialise(conn)
 
     def _materialise(self, conn: Any, source: str | None = None) -> Snapshot:
         """The index (or one source's part of it, without vectors) as an in-memory ``Snapshot``."""
@@ -246,7 +345,7 @@ class PostgresStore:
                 if not touched:
                     conn.rollback()
         except psycopg.OperationalError:
-            raise self._unreachable() from None
+            raise self.unreachable() from None
         except psycopg.errors.IntegrityError:
             raise IndexBusyError(
                 f"another worker wrote the same documents to {self.describe()} at the same time; run the update again"
@@ -267,7 +366,8 @@ class PostgresStore:
         stored_base = self._stored_base(conn)
         wipe = False  # drop every source's rows: the store's model or chunking changes
         if stored_base is not None and not rebuild:
-            report.rebuilt = mismatch(stored_base, base)
+            report.rebuilt = mismatch(stored_base, base) or (
+                "" if stored_base.get("tables") == TABLES_VERSION else "the store's tables are an older version's")
             wipe = bool(report.rebuilt)
             if wipe:
                 log.warning("rebuilding the index in %s from the documents (every source's documents go; "
@@ -289,7 +389,7 @@ class PostgresStore:
         conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_CLASS,))  # the store's rows: one writer at a time
         # Another source's worker may have created or rebuilt the store while this one embedded: look again.
         now = self._stored_base(conn)
-        fresh = now is None or bool(wipe and mismatch(now, base))
+        fresh = now is None or bool(wipe and (mismatch(now, base) or now.get("tables") != TABLES_VERSION))
         if fresh:
             conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
             for statement in _schema_sql(base["dimension"]):
@@ -299,10 +399,12 @@ class PostgresStore:
                                  "during this update; run it again")
         self._register_vector(conn)
         if stored_base is None or wipe or report.rebuilt == "asked for":  # every document of this source is new
-            conn.execute(f"DELETE FROM {SCHEMA}.documents WHERE source = %s", (self.source,))
+            which, params = "d.source = %s", [self.source]
         else:
-            conn.execute(f"DELETE FROM {SCHEMA}.documents WHERE source = %s AND doc_id = ANY(%s)",
-                         (self.source, report.changed + report.deleted))
+            which, params = "d.source = %s AND d.doc_id = ANY(%s)", [self.source, report.changed + report.deleted]
+        conn.execute(f"DELETE FROM {SCHEMA}.postings WHERE seq IN (SELECT p.seq FROM {SCHEMA}.passages p "
+                     f"JOIN {SCHEMA}.documents d USING (doc_id) WHERE {which})", params)
+        conn.execute(f"DELETE FROM {SCHEMA}.documents d WHERE {which}", params)
         self._insert(conn, snap, documents, report)
         if fresh:
             for statement in SEARCH_INDEXES_SQL:
@@ -312,15 +414,15 @@ class PostgresStore:
 
     @staticmethod
     def _stored_base(conn: Any) -> dict | None:
-        """The committed manifest's model and chunking (None before the first update)."""
+        """The committed manifest's model and chunking, with the tables' version (None before the first update)."""
         import psycopg
 
-        try:
+        try:  # not to_regclass: inside this long transaction it can miss a table another writer has created
             with conn.transaction():  # a savepoint: a missing table must not spoil the transaction
-                row = conn.execute(f"SELECT manifest FROM {SCHEMA}.meta").fetchone()
+                row = conn.execute(f"SELECT to_jsonb(m) FROM {SCHEMA}.meta m").fetchone()
         except psycopg.errors.UndefinedTable:
             return None
-        return row[0] if row else None
+        return {**row[0]["manifest"], "tables": row[0].get("tables", 1)} if row else None
 
     def _own(self, conn: Any, documents: list[Document]) -> list[Document]:
         """``documents`` without those another source already holds under the same id (each skipped in
@@ -346,12 +448,26 @@ class PostgresStore:
             new_passages: list[BaseNode] = [node for node in snap.storage.docstore.docs.values()
                                             if node.ref_doc_id in new_docs]
             vectors = snap.vectors.vectors_of([node.id_ for node in new_passages])
-            with cur.copy(f"COPY {SCHEMA}.passages (passage_id, doc_id, start_char, end_char, text, node, embedding) "
-                          "FROM STDIN") as copy:
+            # BM25 term counts from the update's own index (each passage was tokenized once, when added)
+            lexical = snap.lexical
+            row_of = {pid: i for i, pid in enumerate(lexical.ids)}
+            counts = lexical.counts
+            lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.int64)
+            with cur.copy(f"COPY {SCHEMA}.passages (passage_id, doc_id, start_char, end_char, text, node, embedding, "
+                          "length) FROM STDIN") as copy:
                 for node, vector in zip(new_passages, vectors):
                     assert isinstance(node, TextNode)
                     copy.write_row((node.id_, node.ref_doc_id, node.start_char_idx or 0, node.end_char_idx or 0,
-                                    node.text, Jsonb(doc_to_json(node)), vector))
+                                    node.text, Jsonb(doc_to_json(node)), vector, int(lengths[row_of[node.id_]])))
+            seqs = dict(cur.execute(f"SELECT passage_id, seq FROM {SCHEMA}.passages WHERE doc_id = ANY(%s)",
+                                    (sorted(new_docs),)).fetchall())
+            terms = lexical.terms
+            with cur.copy(f"COPY {SCHEMA}.postings (term, seq, tf, length) FROM STDIN") as copy:
+                for node in new_passages:
+                    row = row_of[node.id_]
+                    lo, hi = counts.indptr[row], counts.indptr[row + 1]
+                    for j, tf in zip(counts.indices[lo:hi].tolist(), counts.data[lo:hi].tolist()):
+                        copy.write_row((terms[j], seqs[node.id_], int(tf), int(lengths[row])))
             with cur.copy(f"COPY {SCHEMA}.sentences (passage_id, spans, vectors, shape) FROM STDIN") as copy:
                 for node in new_passages:
                     spans, sentence_vectors = snap.sentence_vectors.of(node.id_) or (np.zeros((0, 2)), np.zeros((0,)))
@@ -362,9 +478,130 @@ class PostgresStore:
     def _bump(self, conn: Any, base: dict, updated_at: str) -> None:
         from psycopg.types.json import Jsonb
 
+        passages, total_length = conn.execute(
+            f"SELECT count(*), coalesce(sum(length), 0) FROM {SCHEMA}.passages").fetchone()
+        documents = conn.execute(f"SELECT count(*) FROM {SCHEMA}.documents").fetchone()[0]
         conn.execute(
-            f"INSERT INTO {SCHEMA}.meta (id, version, manifest, updated_at) VALUES (1, 1, %s, %s) "
+            f"INSERT INTO {SCHEMA}.meta (id, version, manifest, updated_at, tables, passages, documents, total_length) "
+            "VALUES (1, 1, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (id) DO UPDATE SET version = meta.version + 1, manifest = EXCLUDED.manifest, "
-            "updated_at = EXCLUDED.updated_at",
-            (Jsonb({k: base[k] for k in MANIFEST_KEYS}), updated_at or dt.datetime.now(dt.timezone.utc).isoformat()),
+            "updated_at = EXCLUDED.updated_at, tables = EXCLUDED.tables, passages = EXCLUDED.passages, "
+            "documents = EXCLUDED.documents, total_length = EXCLUDED.total_length",
+            (Jsonb({k: base[k] for k in MANIFEST_KEYS}), updated_at or dt.datetime.now(dt.timezone.utc).isoformat(),
+             TABLES_VERSION, passages, documents, total_length),
         )
+
+
+class PostgresTables:
+    """What a ``ServedSnapshot`` asks of PostgreSQL (``served.Tables``): each a few bound-parameter reads on the
+    calling thread's connection, inside the question's ``reading()`` transaction when there is one."""
+
+    def __init__(self, store: PostgresStore, dimension: int, vector_index: str, average_length: float):
+        self.store = store
+        self.dimension = dimension
+        self.vector_index = vector_index
+        self.avg_length = average_length
+
+    def __repr__(self) -> str:
+        return f"<PostgresTables {self.store.describe()}>"
+
+    def passage_count(self) -> int:
+        return int(self.store.query(f"SELECT passages FROM {SCHEMA}.meta")[0][0])
+
+    def document_count(self) -> int:
+        return int(self.store.query(f"SELECT documents FROM {SCHEMA}.meta")[0][0])
+
+    def average_length(self) -> float:
+        return self.avg_length
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """pgvector's ``<#>`` (the negative inner product; vectors are normalised, so -cosine). With HNSW the
+        planner walks the graph (``hnsw.ef_search`` candidates); ``exact`` orders a subquery the index
+        cannot serve, so every vector is compared."""
+        from pgvector import Vector
+
+        q = Vector(np.asarray(vector, dtype="float32"))
+        rows = self.store.query(self.dense_sql(), {"q": q, "k": int(k)})
+        return [(pid, -float(d)) for pid, d in rows]
+
+    def dense_sql(self) -> str:
+        if self.vector_index == "hnsw":
+            return f"SELECT passage_id, embedding <#> %(q)s AS d FROM {SCHEMA}.passages ORDER BY embedding <#> %(q)s LIMIT %(k)s"
+        return (f"SELECT passage_id, d FROM (SELECT passage_id, seq, embedding <#> %(q)s AS d FROM {SCHEMA}.passages "
+                "OFFSET 0) x ORDER BY d, seq LIMIT %(k)s")
+
+    def doc_freqs(self, terms: list[str]) -> dict[str, int]:
+        return dict(self.store.query(f"SELECT term, count(*) FROM {SCHEMA}.postings WHERE term = ANY(%s) GROUP BY term",
+                                     (list(terms),)))
+
+    def _bm25(self) -> str:
+        """BM25 of one postings row ``t`` for a query term ``q`` with its IDF (``lexical.BM25Index.scores``)."""
+        return "q.idf * t.tf * (%(k1)s + 1) / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * t.length / %(avg)s))"
+
+    def _params(self, weights: dict[str, float], **more: Any) -> dict[str, Any]:
+        return {"terms": list(weights), "idfs": list(weights.values()), "k1": K1, "b": B,
+                "avg": self.avg_length or 1.0, **more}
+
+    def lexical_top(self, weights: dict[str, float], k: int) -> list[tuple[str, float]]:
+        sql = (f"WITH s AS (SELECT t.seq, sum({self._bm25()}) AS score "
+               "FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) "
+               f"JOIN {SCHEMA}.postings t ON t.term = q.term GROUP BY t.seq ORDER BY score DESC, t.seq LIMIT %(k)s) "
+               f"SELECT p.passage_id, s.score FROM s JOIN {SCHEMA}.passages p ON p.seq = s.seq "
+               "ORDER BY s.score DESC, s.seq")
+        rows = self.store.query(sql, self._params(weights, k=int(k)))
+        return [(pid, float(score)) for pid, score in rows if score > 0]
+
+    def lexical_of(self, weights: dict[str, float], passage_ids: list[str]) -> dict[str, float]:
+        sql = (f"SELECT p.passage_id, sum({self._bm25()}) FROM {SCHEMA}.passages p "
+               "CROSS JOIN unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) "
+               f"JOIN {SCHEMA}.postings t ON t.term = q.term AND t.seq = p.seq "
+               "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id")
+        rows = self.store.query(sql, self._params(weights, ids=list(passage_ids)))
+        return {pid: float(score) for pid, score in rows}
+
+    def passage_rows(self, passage_ids: list[str]) -> list[PassageRow]:
+        rows = self.store.query(
+            f"SELECT p.passage_id, p.doc_id, p.start_char, p.end_char, p.text, p.embedding, s.spans, s.vectors, s.shape "
+            f"FROM {SCHEMA}.passages p JOIN {SCHEMA}.sentences s USING (passage_id) WHERE p.passage_id = ANY(%s)",
+            (list(passage_ids),), binary=True)
+        out = []
+        for pid, doc_id, start, end, text, vector, spans, vectors, shape in rows:
+            vector = vector.to_numpy() if hasattr(vector, "to_numpy") else vector  # pgvector's binary Vector
+            out.append(PassageRow(Passage(pid, doc_id, start, end, text), np.asarray(vector, dtype="float32"),
+                                  np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
+                                  np.frombuffer(vectors, dtype=np.float16).reshape(shape)))
+        return out
+
+    def documents(self, doc_ids: list[str]) -> dict[str, Document]:
+        rows = self.store.query(f"SELECT doc_id, node FROM {SCHEMA}.documents WHERE doc_id = ANY(%s)", (list(doc_ids),))
+        return {doc_id: json_to_doc(node) for doc_id, node in rows}
+
+    def passages_of(self, doc_id: str) -> list[Passage]:
+        rows = self.store.query(f"SELECT passage_id, doc_id, start_char, end_char, text FROM {SCHEMA}.passages "
+                                "WHERE doc_id = %s ORDER BY start_char", (doc_id,))
+        return [Passage(*row) for row in rows]
+
+    def _stream(self, sql: str) -> Iterator[tuple]:
+        """Rows of a read over the whole collection, a few thousand at a time (a server-side cursor on a
+        connection of its own, so the memory it takes does not grow with the corpus)."""
+        import psycopg
+
+        conn = self.store.connect_reader()
+        try:
+            with conn.transaction(), conn.cursor(name="assistant_stream") as cursor:
+                cursor.itersize = STREAM_ROWS
+                cursor.execute(sql)
+                yield from cursor
+        except psycopg.OperationalError:
+            raise self.store.unreachable() from None
+        finally:
+            conn.close()
+
+    def iter_passages(self) -> Iterator[Passage]:
+        for row in self._stream(f"SELECT passage_id, doc_id, start_char, end_char, text FROM {SCHEMA}.passages "
+                                "ORDER BY seq"):
+            yield Passage(*row)
+
+    def document_entries(self) -> Iterator[tuple[str, dict]]:
+        for doc_id, entry in self._stream(f"SELECT doc_id, entry FROM {SCHEMA}.documents ORDER BY doc_id"):
+            yield doc_id, entry

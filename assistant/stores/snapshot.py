@@ -2,9 +2,9 @@
 counts, sentence vectors and the manifest (``Snapshot``), and the one way an update turns documents into
 them (``apply_documents``: split, embed only what is new, drop what is gone).
 
-Every store (``folder.IndexStore``, ``postgres.PostgresStore``) hands retrieval a ``Snapshot`` and
-builds new ones with ``apply_documents``, so the passages, vectors and statistics are the same whichever
-store holds them.
+Every store builds its updates with ``apply_documents`` (a database store on its documents folder's part
+of the index), so the passages, vectors and statistics are the same whichever store holds them; the
+folder store hands retrieval a ``Snapshot``, a database a ``served.ServedSnapshot`` with the same reads.
 """
 
 from __future__ import annotations
@@ -291,6 +291,13 @@ class Snapshot:
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Nearest passages by cosine: approximate when the index has an HNSW graph, else exact."""
         return self.vectors.search(vector, k, self.approximate)
+
+    def prefetch(self, passage_ids: list[str]) -> None:
+        """Nothing to fetch: everything is in memory (a database's ``ServedSnapshot`` fetches here)."""
+
+    def texts(self) -> dict[str, str]:
+        """doc id -> text of every document."""
+        return {doc_id: doc.text for doc_id, doc in self.documents.items()}
 
     def refresh(self, manifest: dict) -> None:
         """Rebuild the read views (documents, passages) after the stores changed."""
