@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.config import DEFAULT_REFUSAL_THRESHOLD
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 300  # a smoke run takes ~35 s on 2 idle cores; this leaves room for a busy machine
@@ -80,7 +82,7 @@ def test_smoke_answers_speed_and_refusal_curve(smoke):
     assert indexing["passages"] > 0 and indexing["ratio"] > 0
     curve = smoke["squad2"]["curve"]
     thresholds = [p["threshold"] for p in curve]
-    assert thresholds == sorted(thresholds) and smoke["squad2"]["default"]["threshold"] == 0.5
+    assert thresholds == sorted(thresholds) and smoke["squad2"]["default"]["threshold"] == DEFAULT_REFUSAL_THRESHOLD
     assert all(share(p["refusal_recall"]) and share(p["answerable_accuracy"]) for p in curve)
     recalls = [p["refusal_recall"] for p in curve]
     assert recalls == sorted(recalls)  # a higher threshold never refuses fewer unanswerable questions
