@@ -206,12 +206,10 @@ class MilvusServer:
     """``milvus-lite server`` (the pymilvus protocol over a data folder) in a process of its own."""
 
     def __init__(self, data: Path):
-        import socket
+        from servers import free_port
 
         self.data = data
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.start()

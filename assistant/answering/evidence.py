@@ -23,7 +23,7 @@ but it does not say. They were chosen on the development sets (seed and multi-do
 SQuAD 2.0 slice; never XQuAD) because they refuse unanswerable questions while costing almost no right
 answers (together 22 unanswerable for 3 answerable at the default threshold;
 ``benchmarks/calibrate_refusal.py`` prints each rule's count per set). The others are recorded
-for that script and for ``--json`` debugging but decide nothing: on SQuAD 2.0 a missing name or an
+for that script but decide nothing: on SQuAD 2.0 a missing name or an
 unknown word is as common in answerable questions ("it", "he", a paraphrase) as in unanswerable ones,
 and a model weighing them all (tried: a logistic regression fitted on the three sets) refused 27% of
 XQuAD's answerable questions.

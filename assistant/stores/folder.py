@@ -39,8 +39,8 @@ from ..embeddings import EmbeddingCache
 from ..errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from ..lexical import BM25Index
 from ..progress import WRITING, Progress, TerminalProgress, no_progress
-from .snapshot import (CACHE_DIR, FORMAT_VERSION, HNSW_EF_SEARCH, PassageVectorStore, SentenceVectors, Snapshot,
-                       UpdateReport, apply_documents, mismatch)
+from .snapshot import (CACHE_DIR, HNSW_EF_SEARCH, PassageVectorStore, SentenceVectors, Snapshot, UpdateReport,
+                       apply_documents, check_format, mismatch)
 
 log = logging.getLogger("assistant.store")  # the shells show its warnings (process.quiet_libraries)
 
@@ -91,11 +91,7 @@ class IndexStore:
         path = self.root / "snapshots" / name
         try:
             manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-            if manifest.get("format") != FORMAT_VERSION:
-                raise IndexMismatchError(
-                    f"index in {self.root} has format {manifest.get('format')}, this version reads "
-                    f"{FORMAT_VERSION}; run `assistant index --rebuild`"
-                )
+            check_format(str(self.root), manifest)
             documents = SimpleDocumentStore.from_persist_path(str(path / DOCUMENTS_FILE))
             storage = StorageContext.from_defaults(
                 persist_dir=str(path), vector_store=PassageVectorStore.from_persist_dir(str(path))

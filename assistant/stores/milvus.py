@@ -54,12 +54,12 @@ from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
 
 from ..config import redact_uri
 from ..documents import Passage
-from ..errors import ConfigError, IndexBusyError, IndexMismatchError, IndexMissingError, StoreUnavailableError
+from ..errors import ConfigError, IndexMissingError, StoreUnavailableError
 from ..lexical import B, K1
 from ..progress import Progress, TerminalProgress, no_progress
 from .served import LRU, PassageRow, ServedSnapshot
-from .snapshot import (FORMAT_VERSION, HNSW_EF_SEARCH, SentenceVectors, Snapshot, UpdateReport, apply_documents,
-                       mismatch)
+from .snapshot import (HNSW_EF_SEARCH, SentenceVectors, Snapshot, UpdateReport, apply_documents, check_format,
+                       rebuild_reason)
 
 log = logging.getLogger("assistant.store")
 
@@ -214,10 +214,7 @@ class MilvusStore:
         if meta is None:
             raise IndexMissingError(f"no index in {self.describe()}; run `assistant index --store ...` to build it")
         base = meta["manifest"]
-        if base.get("format") != FORMAT_VERSION or meta.get("tables") != TABLES_VERSION:
-            raise IndexMismatchError(f"index in {self.describe()} has format {base.get('format')} (tables "
-                                     f"{meta.get('tables')}), this version reads {FORMAT_VERSION} (tables "
-                                     f"{TABLES_VERSION}); run `assistant index --rebuild`")
+        check_format(self.describe(), base, meta.get("tables"), TABLES_VERSION)
         for name in (META, DOCUMENTS, PASSAGES):
             self.call("load_collection", name)
         tables = MilvusTables(self, meta)
@@ -303,16 +300,8 @@ class MilvusStore:
                 progress: Progress, report: UpdateReport) -> None:
         meta = self._meta()
         stored = {**meta["manifest"], "tables": meta.get("tables")} if meta else None
-        wipe = False
-        if stored is not None and not rebuild:
-            report.rebuilt = mismatch(stored, base) or (
-                "" if stored["tables"] == TABLES_VERSION else "the store's collections are an older version's")
-            wipe = bool(report.rebuilt)
-            if wipe:
-                log.warning("rebuilding the index in %s from the documents (every source's documents go; "
-                            "index the other folders again): %s", self.describe(), report.rebuilt)
-        elif rebuild:
-            report.rebuilt = "asked for"
+        report.rebuilt = rebuild_reason(self.describe(), stored, base, TABLES_VERSION, rebuild, "collections")
+        wipe = bool(report.rebuilt) and not rebuild
         fresh = meta is None or wipe
         if not fresh:
             documents = self._own(documents, MilvusTables(self, meta))

@@ -42,14 +42,14 @@ from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
 
 from ..config import redact_uri
 from ..embeddings import EmbeddingCache
-from ..errors import (ConfigError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError,
+from ..errors import (ConfigError, IndexBusyError, IndexCorruptError, IndexMissingError,
                       StoreUnavailableError)
 from ..documents import Passage
 from ..lexical import B, K1, BM25Index
 from ..progress import Progress, TerminalProgress, no_progress
 from .served import PassageRow, ServedSnapshot
-from .snapshot import (FORMAT_VERSION, HNSW_EF_SEARCH, SentenceVectors, Snapshot, UpdateReport, apply_documents,
-                       mismatch)
+from .snapshot import (HNSW_EF_SEARCH, SentenceVectors, Snapshot, UpdateReport, apply_documents, check_format,
+                       mismatch, rebuild_reason)
 
 log = logging.getLogger("assistant.store")
 
@@ -252,7 +252,7 @@ class PostgresStore:
             meta = self._meta()
             if meta is None:
                 raise IndexMissingError(f"no index in {self.describe()}; run `assistant index --store ...` to build it")
-            self._check_tables(meta)
+            check_format(self.describe(), meta["manifest"], meta.get("tables", 1), TABLES_VERSION)
             base = meta["manifest"]
             manifest = {**base, "updated_at": meta["updated_at"]}
             tables = PostgresTables(self, int(base["dimension"]), base.get("vector_index", "exact"),
@@ -260,14 +260,6 @@ class PostgresStore:
             return ServedSnapshot(manifest, tables, str(meta["version"]),
                                   approximate="pgvector hnsw" if base.get("vector_index") == "hnsw" else None,
                                   counts=(int(meta["passages"]), int(meta["documents"])))
-
-    def _check_tables(self, meta: dict) -> None:
-        if meta["manifest"].get("format") != FORMAT_VERSION or meta.get("tables") != TABLES_VERSION:
-            raise IndexMismatchError(
-                f"index in {self.describe()} has format {meta['manifest'].get('format')} (tables "
-                f"{meta.get('tables', 1)}), this version reads {FORMAT_VERSION} (tables {TABLES_VERSION}); "
-                "run `assistant index --rebuild`"
-            )
 
     def in_memory(self) -> Snapshot:
         """The whole committed index as an in-memory ``Snapshot`` (FAISS, BM25 counts, sentence vectors),
@@ -282,11 +274,7 @@ class PostgresStore:
     def _materialise(self, conn: Any, source: str | None = None) -> Snapshot:
         """The index (or one source's part of it, without vectors) as an in-memory ``Snapshot``."""
         version, base, updated_at = conn.execute(f"SELECT version, manifest, updated_at FROM {SCHEMA}.meta").fetchone()
-        if base.get("format") != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"index in {self.describe()} has format {base.get('format')}, this version reads "
-                f"{FORMAT_VERSION}; run `assistant index --rebuild`"
-            )
+        check_format(self.describe(), base)
         where, params = ("WHERE d.source = %s", [source]) if source is not None else ("", [])
         documents = conn.execute(f"SELECT d.doc_id, d.hash, d.entry, d.node FROM {SCHEMA}.documents d {where} "
                                  "ORDER BY d.seq", params).fetchall()
@@ -364,16 +352,8 @@ class PostgresStore:
                 progress: Progress, report: UpdateReport) -> bool:
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, self.source))
         stored_base = self._stored_base(conn)
-        wipe = False  # drop every source's rows: the store's model or chunking changes
-        if stored_base is not None and not rebuild:
-            report.rebuilt = mismatch(stored_base, base) or (
-                "" if stored_base.get("tables") == TABLES_VERSION else "the store's tables are an older version's")
-            wipe = bool(report.rebuilt)
-            if wipe:
-                log.warning("rebuilding the index in %s from the documents (every source's documents go; "
-                            "index the other folders again): %s", self.describe(), report.rebuilt)
-        elif rebuild:
-            report.rebuilt = "asked for"
+        report.rebuilt = rebuild_reason(self.describe(), stored_base, base, TABLES_VERSION, rebuild)
+        wipe = bool(report.rebuilt) and not rebuild  # drop every source's rows: the store's model or chunking changes
         manifest = {**base, "documents": {}}
         if stored_base is not None and not wipe and not rebuild:
             self._register_vector(conn)

@@ -26,6 +26,7 @@ from llama_index.vector_stores.faiss import FaissMapVectorStore
 
 from ..documents import Passage, location_of, passage_splitter, sentence_spans
 from ..embeddings import EmbeddingCache, embed_with_spans, token_counter
+from ..errors import IndexMismatchError
 from ..lexical import BM25Index
 from ..progress import EMBEDDING, Progress, no_progress
 
@@ -367,6 +368,37 @@ def mismatch(manifest: dict, wanted: dict) -> str:
         if manifest.get(key) != wanted.get(key):
             return f"{key} is {manifest.get(key)!r} in the index but {wanted.get(key)!r} now"
     return ""
+
+
+def check_format(where: str, manifest: dict, tables: Any = None, tables_version: Any = None) -> None:
+    """``IndexMismatchError`` when the index at ``where`` was written in another format (or, for a database
+    store, another layout of its tables: ``tables`` against ``tables_version``)."""
+    if tables_version is None:
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexMismatchError(f"index in {where} has format {manifest.get('format')}, this version reads "
+                                     f"{FORMAT_VERSION}; run `assistant index --rebuild`")
+    elif manifest.get("format") != FORMAT_VERSION or tables != tables_version:
+        raise IndexMismatchError(f"index in {where} has format {manifest.get('format')} (tables {tables}), this "
+                                 f"version reads {FORMAT_VERSION} (tables {tables_version}); run `assistant index "
+                                 "--rebuild`")
+
+
+def rebuild_reason(where: str, stored: dict | None, base: dict, tables_version: Any, rebuild: bool,
+                   tables: str = "tables") -> str:
+    """Why an update of a database store builds it again from the documents ('' when it adds to it):
+    asked for, or the stored index (``stored``: its manifest with its ``tables`` version) was made with
+    another model or chunking, or in an older layout of its ``tables``. Every source's documents go then,
+    so it is logged."""
+    if rebuild:
+        return "asked for"
+    if stored is None:
+        return ""
+    reason = mismatch(stored, base) or (
+        "" if stored.get("tables") == tables_version else f"the store's {tables} are an older version's")
+    if reason:
+        log.warning("rebuilding the index in %s from the documents (every source's documents go; "
+                    "index the other folders again): %s", where, reason)
+    return reason
 
 
 def apply_documents(snap: Snapshot, documents: list[Document], embedder: BaseEmbedding, manifest_base: dict,
