@@ -41,7 +41,7 @@ DATE_EVIDENCE = re.compile(
 # (what the question asks, evidence a sentence must hold to answer it). The evidence must be new:
 # a year or a name that the question itself mentions does not count.
 ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
-    ("money", re.compile(r"\b(price|cost|costs|worth|how much (money|did|does|will|is|was)|spend|spent|value of)\b", re.I),
+    ("money", re.compile(r"\b(price|cost|costs|worth|how much (money|did|does|will|is|was)|how much\b[^?]*\binvest\w*|spend|spent|value of)\b", re.I),
      re.compile(r"[$€£₹¥]\s?\d[\d,.]*|\b(rs\.?|inr|usd|gbp|eur|jpy|chf|cad|aud|cny|rupees?|dollars?|euros?|pounds?|"
                 r"pence|cents?|yen|francs?|crores?|lakhs?|billion|million)\b", re.I)),
     ("number", re.compile(r"\b(how many|how much|number of|what number|(which|what) (edition|round|term|season|version|"
@@ -318,6 +318,69 @@ def focus_of(question: str) -> Focus:
     return Focus(tuple(dict.fromkeys(names)), words)
 
 
+# "Who is Kestria's trade minister?", "What is the capital of Luneth?": the question asks for the holder
+# of a role (``words``, its last one the ``head``) that belongs to a named ``owner``. A sentence about
+# the same role of another owner ("the Velmoran trade minister", "the capital of Oradia") does not
+# answer it (evidence.role_in).
+_OWNER = r"[A-Z][\w'\u2019.&-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'\u2019.&-]*)*"
+_ROLE = r"(?:(?:[a-z][a-z-]*|[A-Z]{2,5})\s+){0,3}(?:[a-z][a-z-]*|[A-Z]{2,5})"
+_ROLE_END = r"(?:\s+(?:in|as of)\s+\d{4})?\s*[?.!]*\s*$"
+ROLE_QUESTIONS = (
+    re.compile(rf"^\s*(?i:who|what|which)\s+(?:is|was|are|were|will be|has been)\s+(?:the\s+)?"
+               rf"(?P<owner>{_OWNER})['\u2019]s\s+(?P<role>{_ROLE}){_ROLE_END}"),
+    re.compile(rf"^\s*(?i:who|what|which)\s+(?:is|was|are|were|will be|has been)\s+the\s+(?P<role>{_ROLE})\s+"
+               rf"of\s+(?:the\s+)?(?P<owner>{_OWNER}){_ROLE_END}"),
+)
+# Heads that name an attribute rather than a role: "the name of X", "the population of X" are answered
+# by sentences that rarely use the word.
+GENERIC_HEADS = frozenset("""name names type kind sort part parts number title result results purpose meaning role
+    effect effects cause reason size population area date year time place location term use goal aim source
+    origin status value amount percentage function focus subject topic main best first last other
+    same""".split())
+# Words that end a phrase before "of" without naming a role ("the ruling class ahead of the Normans").
+NOT_ROLES = frozenset("ahead instead because front made out inside outside regardless".split())
+
+
+@dataclass(frozen=True)
+class Role:
+    """The role a question asks the holder of, and whose role it is."""
+
+    words: tuple[str, ...]
+    owner: str
+    who: bool = True  # "who is ...": the holder is a person, whom a sentence names with the role
+
+    @property
+    def head(self) -> str:
+        return self.words[-1]
+
+    @property
+    def phrase(self) -> str:
+        """The role and its owner as a refusal names them: "Kestria's trade minister"."""
+        return f"{self.owner}'s {' '.join(self.words)}"
+
+
+BETWEEN = re.compile(rf"\bbetween\s+(?:the\s+)?(?P<a>{_OWNER})\s+and\s+(?:the\s+)?(?P<b>{_OWNER})")
+
+
+def parties_of(text: str) -> tuple[str, str] | None:
+    """The two named parties of "between X and Y" ("trade between Oradia and Luneth"), if any."""
+    m = BETWEEN.search(text)
+    return (m.group("a"), m.group("b")) if m else None
+
+
+def role_of(question: str) -> Role | None:
+    for pattern in ROLE_QUESTIONS:
+        m = pattern.match(question)
+        if m:
+            words = m.group("role").lower().split()
+            if "of" in words and words[0] in GENERIC_HEADS:  # "the name of the count of Apulia": the count
+                words = words[len(words) - words[::-1].index("of"):]
+                words = words[1:] if words[:1] == ["the"] else words
+            if words and not any(w in STOPWORDS or w in NOT_ROLES for w in words) and words[-1] not in GENERIC_HEADS:
+                return Role(tuple(words), m.group("owner"), question.lstrip().lower().startswith("who"))
+    return None
+
+
 @dataclass(frozen=True)
 class Question:
     """One question, analysed once: ``text`` as asked, ``query`` its stand-alone form for retrieval, and
@@ -403,6 +466,22 @@ class Question:
         return focus_of(self.text)
 
     @cached_property
+    def role(self) -> Role | None:
+        """The role whose holder the question asks for, and its owner ("Kestria's trade minister")."""
+        return role_of(self.text)
+
+    @cached_property
+    def sides(self) -> list[str]:
+        """The years a question compares or asks about together ("in 2022 and 2023"), else none."""
+        found = SEVERAL_YEARS.search(self.text)
+        return re.findall(r"\b(?:1[5-9]|20)\d\d\b", found.group()) if found else []
+
+    @cached_property
+    def parties(self) -> tuple[str, str] | None:
+        """The two named parties of a relation the question asks about ("between Oradia and Luneth")."""
+        return parties_of(self.text)
+
+    @cached_property
     def dates(self) -> list[DateRef]:
         """The dates the question names ("in 2019", "last November")."""
         return dates_in(self.text)
@@ -429,7 +508,12 @@ class Question:
         """
         factor = missing_evidence_factor(self.needs, sentence, self.norm)
         around = normalise_numbers(f"{sentence} {context}")
-        for number in self.numbers:
+        numbers = self.numbers
+        if self.sides:  # "in 2021, 2022 and 2023": a sentence about one of the years holds what it needs
+            numbers = [n for n in numbers if n not in self.sides]
+            if not any(re.search(rf"\b{side}\b", around) for side in self.sides):
+                factor *= MISSING_TYPE_FACTOR
+        for number in numbers:
             if not re.search(rf"\b{re.escape(number)}\b", around):
                 factor *= MISSING_TYPE_FACTOR
         if self.name_terms and any(name == "statement" for name, _ in self.needs):

@@ -85,6 +85,8 @@ RULES = {  # candidate evidence against a sentence (features in evidence.FEATURE
     "another year (used)": lambda f: f[5] > 0,
     "an opposite (used)": lambda f: f[4] > 0,
     f"known words missing > {evidence.KNOWN_MISSING_LIMIT} (used)": lambda f: f[2] > evidence.KNOWN_MISSING_LIMIT,
+    "another owner's role or parties (used)": lambda f: f[7] > 0,
+    "the role asked about missing (used)": lambda f: f[6] > 0,
     "known words missing > 0.2": lambda f: f[2] > 0.2,
     "a name missing": lambda f: f[1] > 0,
     "unknown words missing > 0.4": lambda f: f[3] > 0.4,

@@ -10,8 +10,9 @@ import pytest
 
 from assistant import Assistant
 from assistant.answering import evidence
-from assistant.answering.evidence import Evidence, opposite_of
-from assistant.questions import Question
+from assistant.answering.evidence import Evidence, opposite_of, other_parties, role_in
+from assistant.questions import Question, role_of
+from assistant.text import sentence_terms
 from assistant.text import stem
 
 BASE = Evidence(score=0.6)
@@ -21,6 +22,8 @@ BASE = Evidence(score=0.6)
     ("other_year", True, "another year"),
     ("opposite", True, "the opposite"),
     ("known_missing", evidence.KNOWN_MISSING_LIMIT + 0.01, "a qualifier it does not say"),
+    ("other_owner", True, "another owner's"),
+    ("role_missing", True, "not the role asked about"),
 ])
 def test_evidence_against_a_sentence_says_why(field, value, reason):
     assert dataclasses.replace(BASE, **{field: value}).against == reason
@@ -51,6 +54,10 @@ FESTIVAL = {
     "festival-2022.md": "# Harbour Festival 2022\n\nThe Saturday headliner was the singer Mira Okonjo.\n\n"
                         "Attendance was 21,000 over the three days.",
     "talks.txt": "Velmora's Trade Minister, Jonas Ebbe, joined the talks. The first round of talks was held in Lisk.",
+    "observers.txt": "Kestria sent two observers to the talks.",
+    "museum.md": "# Museum guide\n\nThe museum opens at nine.\n\n## Greywick Point Lighthouse\n\n"
+                 "Its tower is 31 metres tall and was built in 1864 from local granite. "
+                 "The last resident keeper, Edwin Carrow, left in 1971.",
 }
 
 
@@ -94,3 +101,50 @@ def test_a_word_the_document_uses_elsewhere_is_a_qualifier_the_sentence_fails(fe
     assert found.known_missing > 0  # "first" and "round" are in the next sentence of the same document
     never = evidence_for(festival_bot, "Who is Velmora's finance minister?", "Velmora's Trade Minister")
     assert never.unknown_missing > 0 and never.known_missing == 0  # the document never says "finance"
+
+
+def role_evidence(question: str, sentence: str) -> tuple[bool, bool]:
+    return role_in(role_of(question), sentence, sentence_terms(sentence), set())
+
+
+@pytest.mark.parametrize("question, sentence, missing, other", [
+    ("Who is Kestria's trade minister?", "Velmora's Trade Minister, Jonas Ebbe, joined the talks.", False, True),
+    ("Who is Kestria's trade minister?", "Figures were published by the Velmoran trade ministry.", False, True),
+    ("Who is Velmora's trade minister?", "Velmora's Trade Minister, Jonas Ebbe, joined the talks.", False, False),
+    ("Who is Velmora's trade minister?", "The Velmoran trade minister, Jonas Ebbe, spoke.", False, False),
+    ("What is the capital of Luneth?", "They met in Vantry, the capital of Oradia.", False, True),
+    ("What is the capital of Luneth?", "Its capital, Brask, lies on the coast.", False, False),  # whose? unsaid
+    ("Who is Velmora's defence minister?", "Velmora's Trade Minister, Jonas Ebbe, joined the talks.", True, False),
+    ("Who is the mayor of Port Aldwin?", "Port Aldwin was chosen for its workforce.", True, False),
+    ("What is the final score of the Cup Final?", "Lisk beat Brask 2-1 in the Cup Final.", False, False),  # "what": not required
+    ("Who was the V&A's first director?", "Henry Cole, the museum's first director, opened it.", False, False),
+    ("Who is Russia's defence minister?", "The talks came after Indian Defence Minister Rajnath Singh met his Russian counterpart "
+                                          "General Sergey Shoigu.", False, False),
+    ("Who is Kestria's defence minister?", "The talks came after Indian Defence Minister Rajnath Singh met his Russian counterpart "
+                                           "General Sergey Shoigu.", False, True),
+])
+def test_a_sentence_names_the_role_asked_about_and_whose_it_is(question, sentence, missing, other):
+    assert role_evidence(question, sentence) == (missing, other)
+
+
+def test_a_sentence_relating_two_other_parties_is_about_another_relation():
+    assert other_parties(("Oradia", "Luneth"), "Trade between Velmora and Kestria was worth 4.2 billion euros.")
+    assert not other_parties(("Oradia", "Luneth"), "Trade between Oradia and Luneth grew.")
+    assert not other_parties(("Oradia", "Luneth"), "Trade grew by 4%.")
+
+
+def test_another_owners_role_is_refused_naming_what_is_missing(festival_bot):
+    found = evidence_for(festival_bot, "Who is Kestria's trade minister?", "Velmora's Trade Minister")
+    assert found.other_owner and found.against
+    refused = festival_bot.ask("Who is Kestria's trade minister?")
+    assert refused.refused and refused.missing == "Kestria's trade minister"
+    answered = festival_bot.ask("Who is Velmora's trade minister?")
+    assert not answered.refused and "Jonas Ebbe" in answered.text
+
+
+def test_a_sentence_is_read_with_its_section_heading(festival_bot):
+    # "Its tower" says nothing of the lighthouse but under its heading; read with it, it answers
+    answer = festival_bot.ask("When was the Greywick Point Lighthouse built?")
+    assert not answer.refused and "1864" in answer.text
+    refused = festival_bot.ask("Who was the first keeper of the Greywick Point Lighthouse?")
+    assert refused.refused  # the heading lifts the last keeper's sentence too; the role rule refuses it

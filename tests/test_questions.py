@@ -6,9 +6,8 @@ import pytest
 
 from assistant.errors import QuestionError
 from assistant.questions import (
-    ANSWER_TYPES, MISSING_TYPE_FACTOR, Focus, Question, asked_types, check_question, dates_in, has_new_evidence,
-    is_follow_up,
-    standalone_query,
+    ANSWER_TYPES, MISSING_TYPE_FACTOR, Focus, Question, Role, asked_types, check_question, dates_in, has_new_evidence,
+    is_follow_up, parties_of, role_of, standalone_query,
 )
 
 # ------------------------------------------------------------------ what a question asks for
@@ -22,6 +21,8 @@ def kinds(question: str) -> set[str]:
     ("How many rifles will India buy?", {"number"}),
     ("What is the price of the rifles?", {"money"}),
     ("How much did the rifles cost?", {"money", "number"}),
+    ("How much has the company invested in the plant?", {"money", "number"}),
+    ("How much do ctenophores eat in a day?", {"number"}),  # "how much" alone is an amount, not money
     ("When was the Kestrel rocket launched?", {"date"}),
     ("In which year did the bakery open?", {"date"}),
     ("Why did the second stage fail?", {"reason"}),
@@ -256,3 +257,35 @@ def test_a_sentence_holds_the_kind_of_answer_asked_for(question, sentence, holds
     q = Question(question)
     assert q.needs
     assert all(has_new_evidence(pattern, sentence, q.norm) for _, pattern in q.needs) == holds
+
+
+@pytest.mark.parametrize("question, role", [
+    ("Who is Kestria's trade minister?", Role(("trade", "minister"), "Kestria")),
+    ("What is the capital of Luneth?", Role(("capital",), "Luneth", who=False)),
+    ("Who was the first keeper of the Greywick Point Lighthouse?", Role(("first", "keeper"), "Greywick Point Lighthouse")),
+    ("Who is the CEO of Indo-Russia Rifles Private Limited?", Role(("ceo",), "Indo-Russia Rifles Private Limited")),
+    ("Who was the head coach of the Denver Broncos in 2015?", Role(("head", "coach"), "Denver Broncos")),
+    ("What was the name of the count of Apulia", Role(("count",), "Apulia", who=False)),  # the name: an attribute
+    ("Who was Edward the Confessor's half-brother?", Role(("half-brother",), "Edward the Confessor")),
+    ("What is the name of the river?", None),  # no owner named
+    ("What is the population of Velmora?", None),  # an attribute, not a role
+    ("Who was the ruling class ahead of the Normans?", None),  # "ahead of" is no role's owner
+    ("What were Isaac's chains made out of?", None),
+    ("who is the mayor of port aldwin", None),  # no capitalised owner to hold it to: decides nothing
+    ("Who signed the agreement?", None),
+])
+def test_a_question_may_ask_who_holds_a_named_owners_role(question, role):
+    assert role_of(question) == role
+
+
+def test_a_role_is_named_in_a_refusal_as_its_owners():
+    assert role_of("What is the capital of Luneth?").phrase == "Luneth's capital"
+
+
+@pytest.mark.parametrize("text, parties", [
+    ("What was the value of trade between Oradia and Luneth in 2023?", ("Oradia", "Luneth")),
+    ("Bilateral trade between Velmora and Kestria was worth 4.2 billion euros.", ("Velmora", "Kestria")),
+    ("What is the difference between a river and a canal?", None),
+])
+def test_the_named_parties_of_a_relation(text, parties):
+    assert parties_of(text) == parties

@@ -15,11 +15,17 @@ it) the extractive answerer records:
 * ``unknown_missing``: the share of words it lacks that its document never uses: as often a paraphrase
   ("outlet" for a news agency) as a thing the document never mentions ("mayor");
 * ``opposite``: it says the opposite of a question word it lacks ("shortest" over "the longest");
-* ``other_year``: the question names a year and the sentence's document title or heading names another.
+* ``other_year``: the question names a year and the sentence's document title or heading names another;
+* ``role_missing``: the question asks who holds a named owner's role ("Who is Velmora's defence
+  minister?", ``questions.Role``) and the sentence does not name the role ("Velmora's Trade Minister");
+* ``other_owner``: the sentence names that role of another owner ("the Velmoran trade ministry" for
+  Kestria's trade minister, "Vantry, the capital of Oradia" for Luneth's capital; "his Russian
+  counterpart" is Russia's), or relates two other parties ("trade between Velmora and Kestria" for
+  trade between Oradia and Luneth).
 
-Three of these are evidence *against* answering with the sentence (``Evidence.against``): another year,
-an opposite, and more than ``KNOWN_MISSING_LIMIT`` of the question's weight in words its document uses
-but it does not say. They were chosen on the development sets (seed and multi-document gold sets, the
+Five of these are evidence *against* answering with the sentence (``Evidence.against``): another year,
+an opposite, more than ``KNOWN_MISSING_LIMIT`` of the question's weight in words its document uses
+but it does not say, another owner's role, and a role not named. They were chosen on the development sets (seed and multi-document gold sets, the
 SQuAD 2.0 slice; never XQuAD) because they refuse unanswerable questions while costing almost no right
 answers (together 22 unanswerable for 3 answerable at the default threshold;
 ``benchmarks/calibrate_refusal.py`` prints each rule's count per set). The others are recorded
@@ -31,11 +37,14 @@ XQuAD's answerable questions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import astuple, dataclass
 
-from ..text import stem
+from ..questions import Role, parties_of
+from ..text import matches, stem, tokenize
 
-FEATURES = ("score", "names_missing", "known_missing", "unknown_missing", "opposite", "other_year")
+FEATURES = ("score", "names_missing", "known_missing", "unknown_missing", "opposite", "other_year", "role_missing",
+            "other_owner")
 
 # Share of the question's weight in words the sentence's document uses but the sentence does not say,
 # above which the sentence is taken to fail a qualifier (BENCHMARKS.md, "Refusal threshold"): on the
@@ -78,6 +87,8 @@ class Evidence:
     unknown_missing: float = 0.0
     opposite: bool = False
     other_year: bool = False  # the question names a year; the sentence's document or section is of another
+    role_missing: bool = False  # the question asks who holds a role ("the trade minister") the sentence does not name
+    other_owner: bool = False  # ... and the sentence names that role of another owner ("the Velmoran trade minister")
 
     def vector(self) -> tuple[float, ...]:
         return tuple(float(x) for x in astuple(self))
@@ -91,9 +102,67 @@ class Evidence:
             return "the opposite"
         if self.known_missing > KNOWN_MISSING_LIMIT:
             return "a qualifier it does not say"
+        if self.other_owner:
+            return "another owner's"
+        if self.role_missing:
+            return "not the role asked about"
         return ""
 
 
 def opposite_of(term: str, held: frozenset[str]) -> bool:
     """``held`` (a sentence's terms) holds the opposite of ``term`` (a question's)."""
     return bool(OPPOSITES.get(term, frozenset()) & held)
+
+
+TOKEN = re.compile(r"[\w'\u2019.&-]*\w")
+OWNER_PREFIX = 5  # "Velmoran" is Velmora's, "Russian" Russia's: owners match on their first letters
+
+
+def same_word(a: str, b: str) -> bool:
+    """Two stems of one word, or one a longer form of the other ("minist", "ministri")."""
+    return a == b or (min(len(a), len(b)) >= OWNER_PREFIX and (a.startswith(b) or b.startswith(a)))
+
+
+def same_owner(word: str, owner: str) -> bool:
+    word = word.lower().removesuffix("'s").removesuffix("\u2019s")
+    return any(w == word or (len(w) >= OWNER_PREFIX and word[:OWNER_PREFIX] == w[:OWNER_PREFIX])
+               for w in owner.lower().split())
+
+
+def role_in(role: Role, sentence: str, terms: frozenset[str], said: set[str]) -> tuple[bool, bool]:
+    """(role_missing, other_owner) of ``sentence`` (its ``terms``) for a question asking who holds ``role``;
+    ``said``: the role's stems the sentence holds in other words (near-synonyms), which count as named."""
+    stems = [s for w in role.words for s in tokenize(w)]
+    if not stems or not all(matches(s, terms) or s in said or any(same_word(s, t) for t in terms) for s in stems):
+        # a sentence answering "what is the final score of X" seldom says "score"; one naming who holds a
+        # role names the role ("Velmora's Trade Minister, Jonas Ebbe")
+        return bool(stems) and role.who, False
+    tokens = TOKEN.findall(sentence)
+    head = stems[-1]
+    owners = []
+    for i, token in enumerate(tokens):
+        if not any(same_word(head, t) for t in tokenize(token)):
+            continue
+        at = i - len(stems)  # the word before the role's words: "Velmora's", "the Velmoran"
+        if at >= 0 and tokens[at][0].isupper() and (at > 0 or tokens[at].endswith(("'s", "\u2019s"))):
+            owners.append(tokens[at])
+        after = tokens[i + 1:i + 4]
+        if after and after[0] == "of":
+            rest = after[2:] if len(after) > 1 and after[1] == "the" else after[1:]
+            owners.extend(w for w in rest[:1] if w[0].isupper())
+    # "Indian Defence Minister Rajnath Singh met his Russian counterpart General Sergey Shoigu": the role
+    # of the owner asked about, named by the word news uses for it
+    counterpart = any(t.lower().startswith("counterpart") and any(same_owner(w, role.owner) for w in tokens[max(0, i - 2):i])
+                      for i, t in enumerate(tokens))
+    if not owners or counterpart or any(same_owner(w, role.owner) for w in owners):
+        return False, False
+    return False, True
+
+
+def other_parties(parties: tuple[str, str], sentence: str) -> bool:
+    """The sentence relates two other named parties ("between Velmora and Kestria" for a question about
+    trade between Oradia and Luneth)."""
+    found = parties_of(sentence)
+    if found is None:
+        return False
+    return not any(same_owner(w, asked) for side in found for w in side.split() for asked in parties)

@@ -41,14 +41,13 @@ from ..questions import Question, standalone_query
 from ..store import Snapshot
 from ..text import content_terms, matches, sentence_terms, sentence_words, tokenize
 from . import strategies
-from .evidence import Evidence, opposite_of
+from .evidence import Evidence, opposite_of, other_parties, role_in
 
 DENSE_WEIGHT = 0.55
 LEXICAL_WEIGHT = 0.45
 CONTEXT_WEIGHT = 0.35  # weight of words from earlier turns in a follow-up
 MISSPELT_SIMILARITY = 0.85  # difflib ratio from which an unknown long word is taken as a misspelling
-HEADING_WEIGHT = 0.5
-  # a question word found only in the sentence's section heading counts half
+HEADING_WEIGHT = 0.5  # a question word found only in the sentence's section heading counts half
 SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
 EVIDENCE_SYNONYM = 0.60  # ... and from which it counts as said in other words when deciding to answer (0.6-0.8 swept)
 DOCUMENT_TERMS_CACHED = 256
@@ -190,11 +189,11 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         surface = question.surface
 
-        seen, keys, texts, owners, headings, befores = set(), [], [], [], [], []
+        seen, keys, texts, owners, headings, befores, sections = set(), [], [], [], [], [], []
         for passage in passages:
             text = self.snapshot.documents[passage.doc_id].text
             title = self.snapshot.title(passage.doc_id)
-            heading, before = title, ""
+            heading, before, section = title, "", None
             for start, end in self.snapshot.sentences(passage.doc_id):
                 sentence = text[start:end]
                 if end > passage.start and start < passage.end and (passage.doc_id, start, end) not in seen:
@@ -204,16 +203,21 @@ class ExtractiveAnswerer:
                     owners.append(passage)
                     headings.append(heading)
                     befores.append(before)
+                    sections.append(section)
                 if start >= passage.end:
                     break
                 if strategies.is_context(sentence):
                     heading = f"{title} {sentence}"  # the document's title and the section's heading
+                    section = ((passage.doc_id, start, end), sentence)
                 before = sentence
         if not keys:
             return []
         soft = self._synonyms([t for t in weights if t in surface], surface, texts)
         vectors = self._sentence_vectors(keys, texts)
-        dense = vectors @ np.asarray(query_vector, dtype="float32")
+        query = np.asarray(query_vector, dtype="float32")
+        # A sentence is read with its section heading too: "Its tower is 31 metres tall" answers "How
+        # tall is the Greywick Point Lighthouse?" under "## Greywick Point Lighthouse".
+        dense = np.maximum(vectors @ query, self._in_section(vectors, sections, query))
         own_dense = dense
         if question.is_follow_up:  # the query carries earlier turns; weigh the question itself equally
             own = np.asarray(self.embedder.get_query_embedding(question.text), dtype="float32")
@@ -256,6 +260,22 @@ class ExtractiveAnswerer:
             out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
                                  factor == 1.0, confidence * factor, evidence))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
+        return out
+
+    def _in_section(self, vectors: np.ndarray, sections: list, query: np.ndarray) -> np.ndarray:
+        """Each sentence's similarity to ``query`` read with its section heading ("Its tower is 31 metres
+        tall" under "## Greywick Point Lighthouse"): the cosine with the sum of the two vectors (the
+        sentence's own similarity where it has no heading)."""
+        out = vectors @ query
+        headed = [i for i, section in enumerate(sections) if section is not None]
+        if not headed:
+            return out
+        unique = list(dict.fromkeys(sections[i] for i in headed))
+        heading_vectors = self._sentence_vectors([key for key, _ in unique], [text for _, text in unique])
+        row = {section: j for j, section in enumerate(unique)}
+        summed = vectors[headed] + heading_vectors[[row[sections[i]] for i in headed]]
+        summed /= np.linalg.norm(summed, axis=1, keepdims=True) + 1e-9
+        out[headed] = summed @ query
         return out
 
     def document_terms(self, doc_id: str) -> frozenset[str]:
@@ -303,8 +323,15 @@ class ExtractiveAnswerer:
         asked_years = {t for t in question.numbers if YEAR.fullmatch(t)}
         titled_years = {t for t in above if YEAR.fullmatch(t)}
         other_year = bool(asked_years and titled_years and not asked_years & titled_years)
+        role_missing = other_owner = False
+        if question.role:
+            said = {t for t, close in soft.items()
+                    if max((sim for s, sim in close.items() if s in terms), default=0.0) >= EVIDENCE_SYNONYM}
+            role_missing, other_owner = role_in(question.role, sentence, terms, said)
+        if question.parties and not other_owner:
+            other_owner = other_parties(question.parties, sentence)
         return Evidence(round(score, 4), names_missing, known_missing / total, unknown_missing / total,
-                        opposite, other_year)
+                        opposite, other_year, role_missing, other_owner)
 
     # ------------------------------------------------------------------ answering
 

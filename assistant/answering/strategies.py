@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..questions import CAUSE, Question, dates_in, has_new_evidence
+from ..text import matches, tokenize
 
 # extractive.Candidate (a scored sentence: text, doc_id, start, score, confidence, typed, terms); not
 # imported, since extractive imports this module.
@@ -101,7 +102,8 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
         return Choice([], "")
     best = usable[0]
     if best.confidence < floor or best.refuted:  # too far from the question, or evidence against it
-        return Choice([], "")
+        role_failed = question.role and best.evidence and (best.evidence.role_missing or best.evidence.other_owner)
+        return Choice([], question.role.phrase if role_failed and best.confidence >= floor else "")
     chosen, words = [best], len(best.text.split())
     for c in usable:
         if len(chosen) >= max_sentences or c.score < best.score - SECOND_SENTENCE_MARGIN:
@@ -223,19 +225,28 @@ def comparison(ranked: list[Candidate], question: Question, max_sentences: int, 
                context=lambda c: "") -> Choice:
     """The best sentence about each side compared: each year of "in 2022 and 2023", else each name;
     a side may be named by the sentence or its ``context`` (its document's title and heading)."""
-    usable = [c for c in ranked if answerable(c) and c.score >= floor * LIST_FLOOR]
+    usable = [c for c in ranked if answerable(c) and c.score >= floor * LIST_FLOOR and not c.refuted]
     years = re.findall(r"\b(?:1[5-9]|20)\d\d\b", question.text)
     sides = years if len(years) >= 2 else [name for name in question.focus.names][:3]
     chosen = []
     for side in sides:
         pattern = re.compile(rf"(?<!\w){re.escape(side)}(?!\w)", re.I)
-        for c in usable:
-            if c not in chosen and (pattern.search(c.text) or pattern.search(context(c))):
-                chosen.append(c)
-                break
+        about = [c for c in usable if c not in chosen and (pattern.search(c.text) or pattern.search(context(c)))]
+        # each side on what is compared: among the sentences nearly as close as its best, the one that
+        # says most of the question ("The Saturday headliner was ..." before "... sponsored the stage")
+        near = [c for c in about if c.score >= about[0].score - SECOND_SENTENCE_MARGIN]
+        chosen.extend(sorted(near, key=lambda c: lacks(c, question))[:1])
     if len(chosen) < 2:
         return fact(ranked, question, max_sentences, floor)
     return Choice(in_document_order(chosen))
+
+
+def lacks(c: Candidate, question: Question) -> tuple[int, int]:
+    """How many of the question's names (which its heading or the sentence before may hold), then of
+    its other words, the sentence does not say."""
+    names = c.evidence.names_missing if c.evidence is not None else len(question.name_terms)
+    words = sum(not matches(t, c.terms) for word in question.focus.words for t in tokenize(word))
+    return names, words
 
 
 def overview(sentences: list[Candidate], vectors: np.ndarray, about: np.ndarray | None = None) -> Choice:
