@@ -264,6 +264,22 @@ def test_a_short_answer_naming_what_its_evidence_says_is_kept(llm_bot):
     assert answer.text == "Marta Olsen. [1]" and answer.citations[0].quote.startswith("Marta Olsen opened")
 
 
+def test_a_piece_of_its_evidence_that_says_nothing_new_is_quoted_whole(llm_bot):
+    bot, llm = llm_bot
+    llm.replies = ["Opened the Crumb bakery in 1998. [1]"]  # the answer cut off: only the question said back
+    answer = bot.ask(BAKERY_Q, mode="llm")
+    assert answer.text == "Marta Olsen opened the Crumb bakery in 1998. [1]"
+    assert answer.citations[0].quote == "Marta Olsen opened the Crumb bakery in 1998."
+
+
+def test_the_question_said_back_is_no_answer(llm_bot):
+    bot, llm = llm_bot
+    llm.replies = ["Who opened the crumb bakery. [1]"]
+    answer = bot.ask(BAKERY_Q, mode="llm")
+    assert [d.split(" [")[0] for d in answer.dropped] == ["Who opened the crumb bakery."]
+    assert answer.text == bot.ask(BAKERY_Q).text  # the extractive answer stands in
+
+
 def test_a_misnumbered_marker_is_recited_to_the_passage_that_supports_it(llm_bot):
     bot, llm = llm_bot
     llm.replies = ["Marta Olsen opened the Crumb bakery in 1998 [5]."]

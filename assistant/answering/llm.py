@@ -207,6 +207,16 @@ class LLMAnswerer:
                     continue
                 if not cited:  # unmarked or misnumbered: cite the one sentence that supports it best
                     good = [max(good, key=lambda n: supports[n])]
+                if not says_more(body, question):
+                    whole = fragment_of(body, [evidence[n - 1] for n in good])
+                    if whole is None:
+                        dropped.append(sentence)  # the question said back ("Jaishankar lavrov elbow thing.")
+                        continue
+                    # a piece cut from its evidence that says nothing the question does not ("Singh said
+                    # in his opening remarks.", "February 18, 2019."): the whole sentence is quoted
+                    body, good = whole.text.strip(), [evidence.index(whole) + 1]
+                if any(body == k for k, _ in kept):
+                    continue
                 kept.append((body, good))
         if not kept:
             return replace(fallback, mode=self.mode, dropped=dropped, generated=generated)
@@ -282,6 +292,31 @@ def covers_less(kept: list[tuple[str, list[int]]], chosen: list[Candidate], ques
     if question.kind in ("overview", "time"):
         return len({n for _, numbers in kept for n in numbers}) < min(3, len(chosen))
     return False
+
+
+SPEECH = frozenset(stem(w) for w in "said says say told tells added stated noted remarked according".split())
+
+
+def says_more(body: str, question: Question) -> bool:
+    """The sentence says a word the question does not, other than a number, a month or a verb of speech
+    ("Marta Olsen" for "Who opened the bakery?"; not "Singh said in his opening remarks")."""
+    asked = set(question.terms)
+    return any(t not in asked and t not in SPEECH and claims(t) for t in content_terms(body))
+
+
+def fragment_of(body: str, evidence: list[Candidate]) -> Candidate | None:
+    """The evidence sentence ``body`` is a shorter verbatim piece of, if any (quotes and spaces aside)."""
+    said = _plain(body)
+    for c in evidence:
+        source = _plain(c.text)
+        if said and said in source and len(said) < len(source):
+            return c
+    return None
+
+
+def _plain(text: str) -> str:
+    text = text.translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\""))
+    return " ".join(MARKER.sub("", text).split()).strip(" .").lower()
 
 
 def claims(body: str) -> bool:
