@@ -25,9 +25,10 @@ it) the extractive answerer records:
 
 Five of these are evidence *against* answering with the sentence (``Evidence.against``): another year,
 an opposite, more than ``KNOWN_MISSING_LIMIT`` of the question's weight in words its document uses
-but it does not say, another owner's role, and a role not named. They were chosen on the development sets (seed and multi-document gold sets, the
-SQuAD 2.0 slice; never XQuAD) because they refuse unanswerable questions while costing almost no right
-answers (together 22 unanswerable for 3 answerable at the default threshold;
+but it does not say, another owner's role, and a role not named. They were chosen on the development
+sets (seed and multi-document gold sets, the SQuAD 2.0 slice; never XQuAD) because they refuse
+unanswerable questions while costing almost no right answers (at the default threshold the first three
+refuse 22 unanswerable questions for 3 answerable ones, the two role rules 9 for none;
 ``benchmarks/calibrate_refusal.py`` prints each rule's count per set). The others are recorded
 for that script but decide nothing: on SQuAD 2.0 a missing name or an
 unknown word is as common in answerable questions ("it", "he", a paraphrase) as in unanswerable ones,
