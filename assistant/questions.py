@@ -28,7 +28,7 @@ TERMINAL_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b
 MISSING_TYPE_FACTOR = 0.75
 
 MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
-NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|lakh|lakhs|crore|crores|dozen)"
+NUMBER_WORDS = r"(once|twice|thrice|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|lakh|lakhs|crore|crores|dozen)"
 UNITS = (r"(metres?|meters?|m|km|kilomet(re|er)s?|miles?|feet|ft|foot|inch(es)?|cm|mm|yards?|kg|kilo(gram)?s?|grams?|g|"
          r"tonnes?|tons?|pounds?|lbs?|ounces?|years?|yrs?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|"
          r"storeys?|stor(ey|ie)s|floors?|hectares?|ha|acres?|square|sq|litres?|liters?|gallons?|knots?|mph|km/h|kmh|per cent|percent|%)")
@@ -38,6 +38,30 @@ DATE_EVIDENCE = re.compile(
     r"yesterday|tomorrow|tonight)\b|\b(in|since|by|until|till|from|after|before|of|around|circa|ca\.|c\.)\s+\d{2,4}\b"
     r"|\b\d+(st|nd|rd|th)[\s-]+(century|centuries|millennium)\b|\b(bc|bce|ad|ce|bp)\b|\b\d[\d,.]*\s+(years?|yr)\s+ago\b"
     r"|\b(century|decade|era|period|age|dynasty|reign|times)\b", re.I)
+# Numbers that are no count: in dates as sentences write them ("February 18, 2019", "November 2019",
+# "in 2019") and after "the" ("the two sides" refers to known ones).
+NOT_COUNTS = re.compile(
+    rf"\b[0-3]?\d(st|nd|rd|th)?\s+(of\s+)?{MONTHS}\b\.?(,?\s+(1[5-9]|20)\d\d\b)?"
+    rf"|\b{MONTHS}\b\.?(\s+[0-3]?\d(st|nd|rd|th)?\b)?(,?\s+(of\s+)?(1[5-9]|20)\d\d\b)?"
+    r"|\b(in|since|until|from|after|before|during)\s+(1[5-9]|20)\d\d\b"  # not "by 2000 guests"
+    rf"|\bthe\s+{NUMBER_WORDS}\b", re.I)
+
+
+class Counts:
+    """A pattern that does not match numbers that are no count (``NOT_COUNTS``): "How many rifles?" is
+    not answered by "dated February 18, 2019" nor by "the two sides". Matches keep their places."""
+
+    def __init__(self, pattern: re.Pattern):
+        self.pattern = pattern
+
+    def finditer(self, sentence: str):
+        masked = NOT_COUNTS.sub(lambda m: " " * len(m.group()), sentence)
+        return self.pattern.finditer(masked)
+
+    def search(self, sentence: str):
+        return next(iter(self.finditer(sentence)), None)
+
+
 # (what the question asks, evidence a sentence must hold to answer it). The evidence must be new:
 # a year or a name that the question itself mentions does not count.
 ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
@@ -46,7 +70,7 @@ ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
                 r"pence|cents?|yen|francs?|crores?|lakhs?|billion|million)\b", re.I)),
     ("number", re.compile(r"\b(how many|how much|number of|what number|(which|what) (edition|round|term|season|version|"
                           r"issue|anniversary|iteration|instalment|installment))\b", re.I),
-     re.compile(rf"\d[\d,.]*|\b{NUMBER_WORDS}\b", re.I)),
+     Counts(re.compile(rf"\d[\d,.]*|\b{NUMBER_WORDS}\b", re.I))),
     ("measure", re.compile(r"\bhow (tall|high|long|far|old|heavy|big|large|deep|wide|thick|fast|heavy|much does .+ weigh)\b"
                            r"|\bwhat (age|height|length|distance|weight|size|area|depth|width|speed)\b", re.I),
      re.compile(rf"(\d[\d,.]*|\b{NUMBER_WORDS}\b)(\s|-)?({UNITS})\b|\baged?\s+\d+", re.I)),

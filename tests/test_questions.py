@@ -252,6 +252,12 @@ def test_control_characters_and_terminal_escapes_are_not_part_of_a_question(raw)
     ("What is the price of a child ticket?", "Ticket: Child return, Price (GBP): 7.20", True),
     ("What is the price of a child ticket?", "Child tickets are sold at the pier.", False),
     ("Which edition of the summit is this?", "The 21st annual summit opens today.", True),
+    ("How many rifles did the 2019 agreement cover?", "They amended the agreement dated February 18, 2019.", False),
+    ("How many agreements were signed?", "The two sides met after November 2019 in Brasilia.", False),
+    ("How many agreements were signed?", "The two sides signed two agreements.", True),
+    ("How many people came in 2019?", "In 2019, 300 people came.", True),
+    ("How many guests attended the dinner?", "The dinner was attended by 2000 guests.", True),
+    ("How many times has Polonia won the cup?", "They won the championship in 1946, and the cup twice.", True),
 ])
 def test_a_sentence_holds_the_kind_of_answer_asked_for(question, sentence, holds):
     q = Question(question)
