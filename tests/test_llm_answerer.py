@@ -280,6 +280,20 @@ def test_the_question_said_back_is_no_answer(llm_bot):
     assert answer.text == bot.ask(BAKERY_Q).text  # the extractive answer stands in
 
 
+def test_a_fact_resting_only_on_a_far_weaker_sentence_gives_way_to_the_extractive_answer(llm_bot):
+    bot, llm = llm_bot
+    question = "Who opened the Crumb bakery?"
+    asked = Question.ask(question)
+    answerer = bot.answerer_for("extractive")
+    vector = bot.retriever.embed_query(asked.query)
+    ranked = answerer.candidates(asked, bot.retriever.search(asked, vector=vector), vector)
+    weak = next(c for c in ranked if c.text.startswith("Every Saturday"))
+    assert weak.score < ranked[0].score - 0.15  # true to its evidence, but far below the best sentence
+    llm.replies = ["Every Saturday the bakery gives unsold bread to the food bank."]
+    answer = bot.ask(question, mode="llm")
+    assert answer.text == bot.ask(question).text and "Marta Olsen" in answer.text
+
+
 def test_a_misnumbered_marker_is_recited_to_the_passage_that_supports_it(llm_bot):
     bot, llm = llm_bot
     llm.replies = ["Marta Olsen opened the Crumb bakery in 1998 [5]."]

@@ -226,6 +226,10 @@ class LLMAnswerer:
             # well worded and true to its evidence, but that evidence is too far from the question or
             # speaks against it (evidence.py): a near miss, refused as the extractive answer would be
             return replace(fallback, mode=self.mode, dropped=dropped + [body for body, _ in kept], generated=generated)
+        if choice.chosen and strays(rests_on, choice.chosen, question):
+            # a fact resting only on sentences well below the best one: the model picked a weaker quote
+            # ("Russian Foreign Minister Sergey Lavrov" for "Who was his Russian counterpart?")
+            return replace(fallback, mode=self.mode, dropped=dropped + [body for body, _ in kept], generated=generated)
         if choice.chosen and covers_less(kept, choice.chosen, question):
             # a list or an overview the model shortened: the extractive one names every member it found
             return replace(fallback, mode=self.mode, dropped=dropped, generated=generated)
@@ -317,6 +321,14 @@ def fragment_of(body: str, evidence: list[Candidate]) -> Candidate | None:
 def _plain(text: str) -> str:
     text = text.translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\""))
     return " ".join(MARKER.sub("", text).split()).strip(" .").lower()
+
+
+def strays(rests_on: list[Candidate], chosen: list[Candidate], question: Question) -> bool:
+    """A fact answer that rests on none of the sentences scoring near the extractive strategy's best."""
+    if question.kind not in ("fact", "yesno"):
+        return False
+    best = max(c.score for c in chosen)
+    return not any(c.score >= best - strategies.SECOND_SENTENCE_MARGIN for c in rests_on)
 
 
 def claims(body: str) -> bool:
