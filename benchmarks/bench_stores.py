@@ -3,6 +3,11 @@ latency (exact and HNSW), HNSW recall and throughput with one or two app process
 
     python benchmarks/bench_stores.py --passages 100000                      # folder, postgres, milvus
     python benchmarks/bench_stores.py --passages 100000 --backends postgres --throughput 20
+    python benchmarks/bench_stores.py --passages 100000 --backends postgres --work /tmp/bench-100k  # kept
+
+``--work DIR`` keeps each backend's store in ``DIR/<backend>`` instead of a temporary folder: a second run
+updates it (nothing changed: a comparison of hashes; another tables version: a rebuild) instead of loading
+the corpus again, so the serving figures can be measured again after a change in how the store searches.
 
 Synthetic documents (one passage each, Zipf-distributed words) embedded by the tests' hashed
 bag-of-words fake at 384 dimensions (MiniLM's size), so the figures are the stores' own cost, not the
@@ -228,6 +233,7 @@ def main() -> None:
     parser.add_argument("--backends", default="folder,postgres,milvus")
     parser.add_argument("--queries", type=int, default=QUERIES, help="searches per vector index (default 200)")
     parser.add_argument("--throughput", type=float, default=0, help="seconds per throughput run (0: none)")
+    parser.add_argument("--work", default="", help="keep the stores in DIR/<backend> and reuse them next time")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--index", default="", help=argparse.SUPPRESS)
     parser.add_argument("--store", default="", help=argparse.SUPPRESS)
@@ -240,7 +246,8 @@ def main() -> None:
     docs = corpus(args.passages)
     model = embedder()
     for backend in args.backends.split(","):
-        work = Path(tempfile.mkdtemp(prefix=f"bench-stores-{backend}-"))
+        work = Path(args.work) / backend if args.work else Path(tempfile.mkdtemp(prefix=f"bench-stores-{backend}-"))
+        work.mkdir(parents=True, exist_ok=True)
         server = None
         try:
             settings = Settings(embed_model="fake-hash", index_dir=work / "index", show_progress=False, docs_dir=work)
@@ -271,7 +278,8 @@ def main() -> None:
         finally:
             if server is not None:
                 server.cleanup()
-            shutil.rmtree(work, ignore_errors=True)
+            if not args.work:
+                shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
