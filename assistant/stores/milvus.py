@@ -9,13 +9,14 @@ Collections::
     assistant_passages   passage id, doc id, source, offsets, text, its BM25 terms (an analysed VARCHAR
                          whose BM25 function fills a sparse vector), the embedding (HNSW or FLAT index,
                          inner product) and its sentences' spans and float16 vectors (JSON)
+    assistant_terms      per term (Milvus's spelling, ``milvus_term``) and update: how many passages hold it
 
 Every row carries ``gen``, the version that wrote it. Serving is a ``served.ServedSnapshot``: dense search is
 Milvus's (HNSW with ``ef`` = ``HNSW_EF_SEARCH``, or FLAT for ``vector_index = "exact"``), the lexical
 candidates come from Milvus's BM25 function over the same terms the folder store counts, and their BM25
-scores (what fusion mixes) are the folder store's formula over term statistics Milvus reports
-(``TEXT_MATCH`` counts): Milvus Lite's BM25 scores differ from that formula in the third decimal, and the
-fusion was tuned on it. Milvus's own ``hybrid_search`` is not used: its rankers (weighted or RRF over
+scores (what fusion mixes) are the folder store's formula over the candidates' terms and the document
+frequencies in ``assistant_terms`` (one query per question's new words): Milvus Lite's BM25 scores differ
+from that formula in the third decimal, and the fusion was tuned on it. Milvus's own ``hybrid_search`` is not used: its rankers (weighted or RRF over
 normalised scores) are not this fusion and rerank (BENCHMARKS.md, "Stores").
 
 What Milvus cannot guarantee that PostgreSQL does: there are no transactions. An update writes its rows
@@ -23,7 +24,10 @@ with the next ``gen`` (invisible: readers filter ``gen <= version``), then commi
 (one upsert: version, counts and the documents it retired, whose older rows readers of the new version
 skip); the retired rows are deleted by the next update, with whatever a killed update left. So readers
 see an update whole or not at all, and a question still answered from the previous version finds its
-rows; one that spans two more updates may find a candidate gone (it fails, the next one works). A change
+rows; one that spans two more updates may find a candidate gone (it fails, the next one works) or a
+word's document frequency gone (counted as 0 for that question). ``assistant_terms`` follows the same
+scheme: an update writes a row at its ``gen`` for each term whose count it moves, readers take each
+term's newest row up to their version, and the next update deletes the rows that one superseded. A change
 of model or chunking drops and recreates the collections (not atomic).
 Writers are serialised by a file lock beside a Milvus Lite file; index workers against one Milvus *server*
 are not (Milvus has no locks): run them one at a time. A Milvus Lite file is opened by one process at a

@@ -16,11 +16,13 @@ once both land). App processes ask ``version()`` per question and reload when it
 
     postings   BM25 term statistics: (term, passage seq) -> term count and the passage's length in terms,
                one row per distinct term of a passage; the primary key covers the scoring columns
+    terms      term -> how many passages hold it (df), written in the update's transaction with the postings
 
 Serving: ``load()`` reads one row (``meta``) and hands out a ``served.ServedSnapshot``: dense search is
 pgvector (``ORDER BY embedding <#> q LIMIT k``: the HNSW graph with ``vector_index = "hnsw"``, a scan of
 every vector with ``exact``), BM25 is scored by SQL over ``postings`` with the folder store's formula and
-tokens, and only the candidates' rows are fetched. An app process's memory does not grow with the corpus;
+tokens (IDFs from ``terms``; the top k exact, but without aggregating the postings of common words that
+cannot change it: ``PostgresTables.lexical_top``), and only the candidates' rows are fetched. An app process's memory does not grow with the corpus;
 retrieval's fusion and rerank are the folder store's, on the same numbers (BENCHMARKS.md, "Stores").
 Each question reads in one REPEATABLE READ transaction, so a search never mixes two committed updates.
 """
