@@ -559,15 +559,17 @@ class PostgresTables:
         return [(pid, float(score)) for pid, score in rows if score > 0]
 
     def floor(self, weights: dict[str, float], k: int) -> float:
-        """A score at least ``k`` passages reach: the ``k``-th best over the postings of the rarest terms
-        (by IDF, until their document frequencies add up to ``k``), counting those terms alone; 0 when
-        fewer than ``k`` passages hold them."""
+        """A score at least ``k`` passages reach: the lowest whole score of the ``k`` best passages by the
+        rarest terms alone (by IDF, until their document frequencies add up to ``k``); 0 when fewer than
+        ``k`` passages hold them."""
         rows = self.store.query(
             "WITH q AS (SELECT q.term, q.idf, sum(x.df) OVER (ORDER BY q.idf DESC, q.term) - x.df AS rarer "
-            f"FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) JOIN {SCHEMA}.terms x USING (term)) "
-            f"SELECT sum({self._bm25()}) AS score FROM q JOIN {SCHEMA}.postings t ON t.term = q.term "
-            "WHERE q.rarer < %(k)s GROUP BY t.seq ORDER BY score DESC LIMIT %(k)s", self._params(weights, k=int(k)))
-        return float(rows[-1][0]) if len(rows) == k else 0.0
+            f"FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) JOIN {SCHEMA}.terms x USING (term)), "
+            f"seed AS (SELECT t.seq FROM q JOIN {SCHEMA}.postings t ON t.term = q.term WHERE q.rarer < %(k)s "
+            f"GROUP BY t.seq ORDER BY sum({self._bm25()}) DESC LIMIT %(k)s) "
+            f"SELECT (SELECT sum({self._bm25()}) FROM q JOIN {SCHEMA}.postings t ON t.term = q.term AND t.seq = seed.seq) "
+            "FROM seed", self._params(weights, k=int(k)))
+        return min(float(score) for score, in rows) if len(rows) == k else 0.0
 
     @staticmethod
     def optional_terms(weights: dict[str, float], floor: float) -> tuple[set[str], float]:
