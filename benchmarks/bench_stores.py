@@ -4,6 +4,7 @@ latency (exact and HNSW), HNSW recall and throughput with one or two app process
     python benchmarks/bench_stores.py --passages 100000                      # folder, postgres, milvus
     python benchmarks/bench_stores.py --passages 100000 --backends postgres --throughput 20
     python benchmarks/bench_stores.py --passages 100000 --backends postgres --work /tmp/bench-100k  # kept
+    python benchmarks/bench_stores.py --passages 100000 --backends postgres --work /tmp/bench-100k --lexical-only
 
 ``--work DIR`` keeps each backend's store in ``DIR/<backend>`` instead of a temporary folder: a second run
 serves the store it finds there (no ``update_s``) when it holds the corpus in a layout this version reads,
@@ -259,6 +260,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=QUERIES, help="searches per vector index (default 200)")
     parser.add_argument("--throughput", type=float, default=0, help="seconds per throughput run (0: none)")
     parser.add_argument("--work", default="", help="keep the stores in DIR/<backend> and reuse them next time")
+    parser.add_argument("--lexical-only", action="store_true",
+                        help="time the BM25 top 30 alone, in this process (with --work: a kept store)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--index", default="", help=argparse.SUPPRESS)
     parser.add_argument("--store", default="", help=argparse.SUPPRESS)
@@ -268,7 +271,7 @@ def main() -> None:
     if args.serve:
         serve(args)
         return
-    docs = corpus(args.passages)
+    docs: list[Document] = []  # made when a store is loaded, not for a kept one
     model = embedder()
     for backend in args.backends.split(","):
         work = Path(args.work) / backend if args.work else Path(tempfile.mkdtemp(prefix=f"bench-stores-{backend}-"))
@@ -287,9 +290,14 @@ def main() -> None:
             base = new_manifest(model.model_name, model.dimension, settings.chunk_size, settings.chunk_overlap)
             result = {"backend": backend, "passages": args.passages}
             if not (args.work and reusable(settings, args.passages)):
+                docs = docs or corpus(args.passages)
                 t = time.perf_counter()
                 open_store(settings).update(docs, model, base)
                 result["update_s"] = round(time.perf_counter() - t, 1)
+            if args.lexical_only:
+                print(json.dumps({**result, "lexical": lexical_times(open_store(settings),
+                                                                     queries(args.passages, args.queries))}))
+                continue
             result["disk_mb"] = round(disk_size(backend, work, server) / 1e6, 1)
             result.update(serving(backend, settings, args)[0])
             if backend == "milvus":
