@@ -62,7 +62,10 @@ CONNECT_TIMEOUT = 5  # seconds: a store that does not answer by then is reported
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
 TABLES_VERSION = 3  # 2: BM25 term statistics in ``postings``, counts in ``meta``; 3: document frequencies in ``terms``
 STREAM_ROWS = 2000  # rows per fetch when something reads the whole collection
-ROUNDING = 1e-9  # relative margin on BM25 bounds: sums in another order may differ in the last bits
+ROUNDING = 1e-6  # relative margin on BM25 bounds: above float32 rounding, whose ties the ranking breaks by seq
+# A posting looked up by key costs about ten read in order: at 100,000 passages, 3.8 us per lookup against
+# 0.35 us per posting aggregated (BENCHMARKS.md, "Stores: the lexical side at 100,000 passages").
+LOOKUP_COST = 10
 
 MANIFEST_KEYS = ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap", "vector_index")
 
@@ -495,6 +498,24 @@ class PostgresStore:
         )
 
 
+def seed_terms(freqs: dict[str, int], k: int) -> set[str]:
+    """The rarest terms, until their document frequencies add up to ``k``: their postings give the floor."""
+    seed, held = set(), 0
+    for term in sorted(freqs, key=lambda t: (freqs[t], t)):
+        if held >= k:
+            break
+        seed.add(term)
+        held += freqs[term]
+    return seed
+
+
+def worth_pruning(freqs: dict[str, int], optional: set[str]) -> bool:
+    """Whether looking the ``optional`` terms up by key, for at most every posting of the others, reads less
+    than aggregating the optional terms' postings."""
+    essential = sum(n for t, n in freqs.items() if t not in optional)
+    return bool(optional) and LOOKUP_COST * essential * len(optional) < sum(freqs[t] for t in optional)
+
+
 class PostgresTables:
     """What a ``ServedSnapshot`` asks of PostgreSQL (``served.Tables``): each a few bound-parameter reads on the
     calling thread's connection, inside the question's ``reading()`` transaction when there is one."""
@@ -545,30 +566,35 @@ class PostgresTables:
                 "avg": self.avg_length or 1.0, **more}
 
     def lexical_top(self, weights: dict[str, float], k: int) -> list[tuple[str, float]]:
-        """The exact BM25 top ``k``, reading only the postings that can matter (MaxScore, Turtle and Flood
-        1995): a passage's score from one term is below its bound ``idf * (k1 + 1)``, so passages holding
-        only common terms whose bounds add up to less than a score ``floor`` the top ``k`` is known to
-        reach cannot be in it. Their postings are not aggregated; the candidates that the other
-        ("essential") terms find look those terms up by key. The floor is the ``k``-th best partial score
-        over the rarest terms' postings (a score some ``k`` passages reach at least)."""
-        floor = self.floor(weights, k) * (1 - ROUNDING)
-        optional, rest = self.optional_terms(weights, floor)
+        """The exact BM25 top ``k``, reading only the postings that can matter when that is cheaper (MaxScore,
+        Turtle and Flood 1995): a passage's score from one term is below its bound ``idf * (k1 + 1)``, so
+        passages holding only common terms whose bounds add up to less than a score ``floor`` the top ``k``
+        is known to reach cannot be in it. Those "optional" terms' postings are not aggregated: the
+        candidates the other ("essential") terms find look them up by key, which pays when the essential
+        terms are rare (``worth_pruning``); a question of common words only aggregates every posting."""
+        freqs = self.doc_freqs(list(weights))
+        seed = seed_terms(freqs, k)
+        optional, rest, floor = set(), 0.0, 0.0
+        if worth_pruning(freqs, set(freqs) - seed):  # the most the floor could leave optional
+            floor = self.floor(weights, seed, k) * (1 - ROUNDING)
+            optional, rest = self.optional_terms(weights, floor)
+            if not worth_pruning(freqs, optional):
+                optional, rest = set(), 0.0
         params = self._params(weights, k=int(k), essential=[t not in optional for t in weights], rest=rest,
                               floor=floor)
         rows = self.store.query(self._top_sql(pruned=bool(optional)), params)
         return [(pid, float(score)) for pid, score in rows if score > 0]
 
-    def floor(self, weights: dict[str, float], k: int) -> float:
+    def floor(self, weights: dict[str, float], seed: set[str], k: int) -> float:
         """A score at least ``k`` passages reach: the lowest whole score of the ``k`` best passages by the
-        rarest terms alone (by IDF, until their document frequencies add up to ``k``); 0 when fewer than
-        ``k`` passages hold them."""
+        ``seed`` terms alone; 0 when fewer than ``k`` passages hold them."""
         rows = self.store.query(
-            "WITH q AS (SELECT q.term, q.idf, sum(x.df) OVER (ORDER BY q.idf DESC, q.term) - x.df AS rarer "
-            f"FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) JOIN {SCHEMA}.terms x USING (term)), "
-            f"seed AS (SELECT t.seq FROM q JOIN {SCHEMA}.postings t ON t.term = q.term WHERE q.rarer < %(k)s "
+            "WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(idfs)s::float8[], %(seed)s::bool[]) "
+            "AS q(term, idf, seed)), "
+            f"s AS (SELECT t.seq FROM q JOIN {SCHEMA}.postings t ON t.term = q.term WHERE q.seed "
             f"GROUP BY t.seq ORDER BY sum({self._bm25()}) DESC LIMIT %(k)s) "
-            f"SELECT (SELECT sum({self._bm25()}) FROM q JOIN {SCHEMA}.postings t ON t.term = q.term AND t.seq = seed.seq) "
-            "FROM seed", self._params(weights, k=int(k)))
+            f"SELECT (SELECT sum({self._bm25()}) FROM q JOIN {SCHEMA}.postings t ON t.term = q.term AND t.seq = s.seq) "
+            "FROM s", self._params(weights, k=int(k), seed=[t in seed for t in weights]))
         return min(float(score) for score, in rows) if len(rows) == k else 0.0
 
     @staticmethod
@@ -594,9 +620,9 @@ class PostgresTables:
                 "AS q(term, idf, essential)), "
                 f"e AS (SELECT t.seq, sum({self._bm25()}) AS score FROM q JOIN {SCHEMA}.postings t ON t.term = q.term "
                 "WHERE q.essential GROUP BY t.seq), "
-                f"s AS ({scored} ORDER BY score DESC, seq LIMIT %(k)s) "
+                f"s AS (SELECT * FROM ({scored}) x ORDER BY x.score::real DESC, x.seq LIMIT %(k)s) "
                 f"SELECT p.passage_id, s.score FROM s JOIN {SCHEMA}.passages p ON p.seq = s.seq "
-                "ORDER BY s.score DESC, s.seq")
+                "ORDER BY s.score::real DESC, s.seq")
 
     def lexical_of(self, weights: dict[str, float], passage_ids: list[str]) -> dict[str, float]:
         sql = (f"SELECT p.passage_id, sum({self._bm25()}) FROM {SCHEMA}.passages p "
