@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -163,10 +164,10 @@ def served_doc_freqs(settings: Settings, terms: list[str]) -> dict[str, int]:
     return served.lexical.doc_freqs(terms) if hasattr(served, "tables") else {t: served.lexical.doc_freq(t) for t in terms}
 
 
-def test_document_frequencies_follow_adds_and_deletes(docs_dir, settings, tmp_path):
+def test_document_frequencies_follow_adds_and_deletes(docs_dir, settings, backend, tmp_path):
     """Every term's document frequency (the database keeps them apart from the postings) is the in-memory
-    index's after the first build and after an update that adds, changes and deletes: a term only the
-    deleted document held is gone (0)."""
+    index's after the first build, after an update that adds, changes and deletes (a term only the
+    deleted document held is gone: 0) and after a third that brings one back."""
     reference = Settings(embed_model="fake-hash", index_dir=tmp_path / "reference-index", show_progress=False)
     before = Assistant.from_folder(docs_dir, settings=reference).snapshot.lexical
     Assistant.from_folder(docs_dir, settings=settings)
@@ -177,6 +178,14 @@ def test_document_frequencies_follow_adds_and_deletes(docs_dir, settings, tmp_pa
     terms = sorted(set(before.terms) | set(after.terms))
     assert "kestrel" in set(before.terms) - set(after.terms)  # rocket.txt's, deleted
     assert served_doc_freqs(settings, terms) == {t: after.doc_freq(t) for t in terms}
+    (docs_dir / "rocket.txt").write_text("The Kestrel rocket flew again in 2020.", encoding="utf-8")
+    again = Assistant.from_folder(docs_dir, settings=reference).snapshot.lexical
+    bot = Assistant.from_folder(docs_dir, settings=settings)
+    terms = sorted(set(terms) | set(again.terms))
+    assert served_doc_freqs(settings, terms) == {t: again.doc_freq(t) for t in terms}
+    if backend == "milvus":  # what a third update leaves: per term its newest row and the one before at most
+        rows = bot.store.client().query("assistant_terms", filter="gen >= 0", output_fields=["term"])
+        assert max(Counter(r["term"] for r in rows).values()) <= 2
 
 
 def test_the_pruned_bm25_top_k_is_the_exact_one(settings, backend, tmp_path):
