@@ -16,8 +16,9 @@ Milvus's (HNSW with ``ef`` = ``HNSW_EF_SEARCH``, or FLAT for ``vector_index = "e
 candidates come from Milvus's BM25 function over the same terms the folder store counts, and their BM25
 scores (what fusion mixes) are the folder store's formula over the candidates' terms and the document
 frequencies in ``assistant_terms`` (one query per question's new words): Milvus Lite's BM25 scores differ
-from that formula in the third decimal, and the fusion was tuned on it. Milvus's own ``hybrid_search`` is not used: its rankers (weighted or RRF over
-normalised scores) are not this fusion and rerank (BENCHMARKS.md, "Stores").
+from that formula in the third decimal, and the fusion was tuned on it. Milvus's own ``hybrid_search`` is
+not used: its rankers (weighted or RRF over normalised scores) are not this fusion and rerank
+(BENCHMARKS.md, "Stores").
 
 What Milvus cannot guarantee that PostgreSQL does: there are no transactions. An update writes its rows
 with the next ``gen`` (invisible: readers filter ``gen <= version``), then commits by rewriting the meta row
