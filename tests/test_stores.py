@@ -160,8 +160,8 @@ def test_answers_are_the_folder_stores(docs_dir, settings, tmp_path):
 
 def served_doc_freqs(settings: Settings, terms: list[str]) -> dict[str, int]:
     """What the committed store serves as each term's document frequency (0 for a term no passage holds)."""
-    served = open_store(settings).load()
-    return served.lexical.doc_freqs(terms) if hasattr(served, "tables") else {t: served.lexical.doc_freq(t) for t in terms}
+    lexical = open_store(settings).load().lexical
+    return {t: lexical.doc_freq(t) for t in terms}
 
 
 def test_document_frequencies_follow_adds_and_deletes(docs_dir, settings, backend, tmp_path):
