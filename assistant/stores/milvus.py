@@ -78,6 +78,9 @@ HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # as the PostgreSQL store's pgvector grap
 BATCH = 500  # rows per insert call
 STREAM_ROWS = 2000
 QUERY_LIMIT = 16_384  # the most rows one Milvus query returns
+# Milvus's BM25 function ranks by its own statistics, not quite the folder store's: asked for the top 30 it
+# moved 90 of SciFact's 300 top-10 rankings off the folder store's (BENCHMARKS.md, "Stores: the lexical side ...")
+OVERFETCH = 3
 # the vector index's name: Milvus Lite finds an index to drop by "<field>_idx" (any other name drops
 # whichever index comes first, here the BM25 one)
 EMBEDDING_INDEX = "embedding_idx"
@@ -588,16 +591,17 @@ class MilvusTables:
         return {term: df for term, (_, df) in newest.items() if df}
 
     def lexical_top(self, weights: dict[str, float], k: int) -> list[tuple[str, float]]:
-        """Milvus's BM25 function finds the candidates; they are scored by the folder store's formula."""
+        """Milvus's BM25 function finds ``OVERFETCH * k`` candidates; the folder store's formula scores them
+        and keeps the best ``k``."""
         query = " ".join(milvus_term(t) for t in weights)
-        hits = self.store.call("search", PASSAGES, data=[query], anns_field="sparse", limit=int(k), filter=self.visible,
+        hits = self.store.call("search", PASSAGES, data=[query], anns_field="sparse", limit=OVERFETCH * int(k),
+                               filter=self.visible,
                                search_params={"metric_type": "BM25"}, output_fields=["terms", "length"],
                                consistency_level="Strong")[0]
         for hit in hits:
             self._terms.put(hit["id"], (Counter(hit["entity"]["terms"].split()), hit["entity"]["length"]))
         scores = self.lexical_of(weights, [hit["id"] for hit in hits])
-        ranked = sorted(((pid, s) for pid, s in scores.items() if s > 0), key=lambda x: -x[1])
-        return ranked
+        return sorted(((pid, s) for pid, s in scores.items() if s > 0), key=lambda x: -x[1])[:k]
 
     def lexical_of(self, weights: dict[str, float], passage_ids: list[str]) -> dict[str, float]:
         missing = [p for p in passage_ids if p not in self._terms]
