@@ -194,7 +194,6 @@ def test_the_pruned_bm25_top_k_is_the_exact_one(settings, backend, tmp_path):
     in-memory index's, for several k."""
     if backend != "postgres":
         pytest.xfail("PostgreSQL's lexical_top (Milvus's BM25 function picks its own candidates)")
-    from assistant.stores.postgres import seed_terms, worth_pruning
     rng = np.random.default_rng(7)
     docs = tmp_path / "zipf"
     docs.mkdir()
@@ -211,9 +210,7 @@ def test_the_pruned_bm25_top_k_is_the_exact_one(settings, backend, tmp_path):
         for k in (1, 5, 30):
             with bot.store.reading():
                 found = tables.lexical_top(weights, k)
-                freqs = tables.doc_freqs(list(weights))
-                floor = tables.floor(weights, seed_terms(freqs, k), k)
-                pruned += worth_pruning(freqs, tables.optional_terms(weights, floor)[0])
+                pruned += bool(tables.pruning(weights, k)[0])
             expected = memory.search(question, k)
             assert [pid for pid, _ in found] == [pid for pid, _ in expected], (question, k)
             assert np.allclose([s for _, s in found], [s for _, s in expected], atol=1e-5)

@@ -509,11 +509,11 @@ def seed_terms(freqs: dict[str, int], k: int) -> set[str]:
     return seed
 
 
-def worth_pruning(freqs: dict[str, int], optional: set[str]) -> bool:
-    """Whether looking the ``optional`` terms up by key, for at most every posting of the others, reads less
-    than aggregating the optional terms' postings."""
+def worth_pruning(freqs: dict[str, int], optional: set[str], passing: float = 1.0) -> bool:
+    """Whether looking the ``optional`` terms up by key for the candidates (``passing``: the share of the
+    other terms' postings expected to pass the floor) reads less than aggregating the optional terms' postings."""
     essential = sum(n for t, n in freqs.items() if t not in optional)
-    return bool(optional) and LOOKUP_COST * essential * len(optional) < sum(freqs[t] for t in optional)
+    return bool(optional) and LOOKUP_COST * essential * passing * len(optional) < sum(freqs[t] for t in optional)
 
 
 class PostgresTables:
@@ -572,18 +572,26 @@ class PostgresTables:
         is known to reach cannot be in it. Those "optional" terms' postings are not aggregated: the
         candidates the other ("essential") terms find look them up by key, which pays when the essential
         terms are rare (``worth_pruning``); a question of common words only aggregates every posting."""
-        freqs = self.doc_freqs(list(weights))
-        seed = seed_terms(freqs, k)
-        optional, rest, floor = set(), 0.0, 0.0
-        if worth_pruning(freqs, set(freqs) - seed):  # the most the floor could leave optional
-            floor = self.floor(weights, seed, k) * (1 - ROUNDING)
-            optional, rest = self.optional_terms(weights, floor)
-            if not worth_pruning(freqs, optional):
-                optional, rest = set(), 0.0
+        optional, rest, floor = self.pruning(weights, k)
         params = self._params(weights, k=int(k), essential=[t not in optional for t in weights], rest=rest,
                               floor=floor)
         rows = self.store.query(self._top_sql(pruned=bool(optional)), params)
         return [(pid, float(score)) for pid, score in rows if score > 0]
+
+    def pruning(self, weights: dict[str, float], k: int) -> tuple[set[str], float, float]:
+        """What ``lexical_top`` leaves to key lookups: the optional terms (none when that does not pay), the
+        sum of their bounds and the floor."""
+        freqs = self.doc_freqs(list(weights))
+        seed = seed_terms(freqs, k)
+        if not worth_pruning(freqs, set(freqs) - seed):  # the most the floor could leave optional
+            return set(), 0.0, 0.0
+        floor = self.floor(weights, seed, k) * (1 - ROUNDING)
+        optional, rest = self.optional_terms(weights, floor)
+        # a candidate passes when its essential terms score above floor - rest: every one of them when rest
+        # reaches the floor, about none when rest is 0; in between, taken in proportion (an estimate)
+        if not worth_pruning(freqs, optional, rest / floor if optional else 1.0):
+            return set(), 0.0, 0.0
+        return optional, rest, floor
 
     def floor(self, weights: dict[str, float], seed: set[str], k: int) -> float:
         """A score at least ``k`` passages reach: the lowest whole score of the ``k`` best passages by the
