@@ -589,7 +589,7 @@ class PostgresTables:
         optional, rest = self.optional_terms(weights, floor)
         # a candidate passes when its essential terms score above floor - rest: every one of them when rest
         # reaches the floor, about none when rest is 0; in between, taken in proportion (an estimate)
-        if not worth_pruning(freqs, optional, rest / floor if optional else 1.0):
+        if not optional or not worth_pruning(freqs, optional, rest / floor):
             return set(), 0.0, 0.0
         return optional, rest, floor
 
