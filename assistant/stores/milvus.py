@@ -78,8 +78,9 @@ HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # as the PostgreSQL store's pgvector grap
 BATCH = 500  # rows per insert call
 STREAM_ROWS = 2000
 QUERY_LIMIT = 16_384  # the most rows one Milvus query returns
-# Milvus's BM25 function ranks by its own statistics, not quite the folder store's: asked for the top 30 it
-# moved 90 of SciFact's 300 top-10 rankings off the folder store's (BENCHMARKS.md, "Stores: the lexical side ...")
+# Milvus's BM25 function ranks by its own statistics, not quite the folder store's: its top 30 moved 90 of
+# SciFact's 300 top-10 rankings off the folder store's, its top 90 cut to 30 by the folder's formula none
+# (BENCHMARKS.md, "Stores: the lexical side at 100,000 passages")
 OVERFETCH = 3
 # the vector index's name: Milvus Lite finds an index to drop by "<field>_idx" (any other name drops
 # whichever index comes first, here the BM25 one)
