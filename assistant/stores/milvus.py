@@ -13,7 +13,8 @@ Collections::
 
 Every row carries ``gen``, the version that wrote it. Serving is a ``served.ServedSnapshot``: dense search is
 Milvus's (HNSW with ``ef`` = ``HNSW_EF_SEARCH``, or FLAT for ``vector_index = "exact"``), the lexical
-candidates come from Milvus's BM25 function over the same terms the folder store counts, and their BM25
+candidates come from Milvus's BM25 function over the same terms the folder store counts (``OVERFETCH``
+times as many as asked, cut by the folder store's formula), and their BM25
 scores (what fusion mixes) are the folder store's formula over the candidates' terms and the document
 frequencies in ``assistant_terms`` (one query per question's new words): Milvus Lite's BM25 scores differ
 from that formula in the third decimal, and the fusion was tuned on it. Milvus's own ``hybrid_search`` is
