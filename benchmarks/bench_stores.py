@@ -3,6 +3,13 @@ latency (exact and HNSW), HNSW recall and throughput with one or two app process
 
     python benchmarks/bench_stores.py --passages 100000                      # folder, postgres, milvus
     python benchmarks/bench_stores.py --passages 100000 --backends postgres --throughput 20
+    python benchmarks/bench_stores.py --passages 100000 --backends postgres --work /tmp/bench-100k  # kept
+    python benchmarks/bench_stores.py --passages 100000 --backends postgres --work /tmp/bench-100k --lexical-only
+
+``--work DIR`` keeps each backend's store in ``DIR/<backend>`` instead of a temporary folder: a second run
+serves the store it finds there (no ``update_s``) when it holds the corpus in a layout this version reads,
+and updates it otherwise (another tables version: a rebuild), so the serving figures can be measured again
+after a change in how the store searches without loading the corpus again.
 
 Synthetic documents (one passage each, Zipf-distributed words) embedded by the tests' hashed
 bag-of-words fake at 384 dimensions (MiniLM's size), so the figures are the stores' own cost, not the
@@ -15,7 +22,8 @@ each in a temporary folder. Per backend, one JSON line:
   ``rss_served_mb`` / ``peak_rss_mb`` after 200 hybrid searches (retrieval's whole path: dense + BM25
   candidates, fusion, sentence rerank), ``load_s``;
 * ``search`` per vector index (``exact``, ``hnsw``): hybrid search p50/p95 and dense search p50/p95 (ms),
-  and for HNSW the dense top-10's recall against exact over the same 200 queries;
+  and for HNSW the dense top-10's recall against exact over the same 200 queries; ``lexical``: the BM25
+  top 30 alone, p50/p95 (ms), on a fresh snapshot (no document frequency cached);
 * ``disk_mb`` (PostgreSQL: the schema's relations with indexes and TOAST; Milvus: its data folder); for Milvus,
   served by ``milvus-lite server`` in a process of its own, also that server's RSS; and with ``--throughput S``: hybrid searches per second over S seconds with one app
   process of 8 client threads, then two such processes at once against the same store, and the ratio.
@@ -41,7 +49,8 @@ from fakes import HashEmbedding  # noqa: E402
 from llama_index.core import Document  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
-from assistant.retrieval import HybridRetriever  # noqa: E402
+from assistant.errors import AssistantError  # noqa: E402
+from assistant.retrieval import CANDIDATES, HybridRetriever  # noqa: E402
 from assistant.store import new_manifest, open_store  # noqa: E402
 
 QUERIES = 200
@@ -138,7 +147,21 @@ def serve(args) -> None:
         out["search"][kind] = row
     out["rss_served_mb"] = round(status("VmRSS"))
     out["peak_rss_mb"] = round(status("VmHWM"))
+    out["lexical"] = lexical_times(store, texts)
     print(json.dumps(out), flush=True)
+
+
+def lexical_times(store, texts: list[str]) -> dict:
+    """The BM25 top 30 alone (retrieval's lexical candidates), p50/p95 in ms, on a snapshot loaded afresh so
+    that no document frequency is cached yet, as for an app's first questions."""
+    snapshot = store.load()
+    times = []
+    for q in texts:
+        t = time.perf_counter()
+        with store.reading():
+            snapshot.lexical.search(q, CANDIDATES)
+        times.append(1000 * (time.perf_counter() - t))
+    return {"p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
 
 
 def throughput(store, retriever, texts, vectors, clients: int, seconds: float) -> dict:
@@ -212,6 +235,14 @@ class milvus_server:
         self.proc.wait(30)
 
 
+def reusable(settings: Settings, passages: int) -> bool:
+    """The store (kept by ``--work``) holds ``passages`` passages in a layout this version reads."""
+    try:
+        return len(open_store(settings).load().passages) == passages
+    except AssistantError:
+        return False
+
+
 def disk_size(backend: str, work: Path, server) -> float:
     if backend == "postgres":
         out = server.psql("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
@@ -228,6 +259,9 @@ def main() -> None:
     parser.add_argument("--backends", default="folder,postgres,milvus")
     parser.add_argument("--queries", type=int, default=QUERIES, help="searches per vector index (default 200)")
     parser.add_argument("--throughput", type=float, default=0, help="seconds per throughput run (0: none)")
+    parser.add_argument("--work", default="", help="keep the stores in DIR/<backend> and reuse them next time")
+    parser.add_argument("--lexical-only", action="store_true",
+                        help="time the BM25 top 30 alone, in this process (with --work: a kept store)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--index", default="", help=argparse.SUPPRESS)
     parser.add_argument("--store", default="", help=argparse.SUPPRESS)
@@ -237,10 +271,11 @@ def main() -> None:
     if args.serve:
         serve(args)
         return
-    docs = corpus(args.passages)
+    docs: list[Document] = []  # made when a store is loaded, not for a kept one
     model = embedder()
     for backend in args.backends.split(","):
-        work = Path(tempfile.mkdtemp(prefix=f"bench-stores-{backend}-"))
+        work = Path(args.work) / backend if args.work else Path(tempfile.mkdtemp(prefix=f"bench-stores-{backend}-"))
+        work.mkdir(parents=True, exist_ok=True)
         server = None
         try:
             settings = Settings(embed_model="fake-hash", index_dir=work / "index", show_progress=False, docs_dir=work)
@@ -253,10 +288,17 @@ def main() -> None:
                 server = milvus_server(work / "milvus.db")
                 settings = settings.replace(store=server.uri)
             base = new_manifest(model.model_name, model.dimension, settings.chunk_size, settings.chunk_overlap)
-            t = time.perf_counter()
-            open_store(settings).update(docs, model, base)
-            result = {"backend": backend, "passages": args.passages, "update_s": round(time.perf_counter() - t, 1),
-                      "disk_mb": round(disk_size(backend, work, server) / 1e6, 1)}
+            result = {"backend": backend, "passages": args.passages}
+            if not (args.work and reusable(settings, args.passages)):
+                docs = docs or corpus(args.passages)
+                t = time.perf_counter()
+                open_store(settings).update(docs, model, base)
+                result["update_s"] = round(time.perf_counter() - t, 1)
+            if args.lexical_only:
+                print(json.dumps({**result, "lexical": lexical_times(open_store(settings),
+                                                                     queries(args.passages, args.queries))}))
+                continue
+            result["disk_mb"] = round(disk_size(backend, work, server) / 1e6, 1)
             result.update(serving(backend, settings, args)[0])
             if backend == "milvus":
                 result["milvus_server_rss_mb"] = server.rss_mb()
@@ -271,7 +313,8 @@ def main() -> None:
         finally:
             if server is not None:
                 server.cleanup()
-            shutil.rmtree(work, ignore_errors=True)
+            if not args.work:
+                shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the figures and the rankings compared question by question with the folder store
     python benchmarks/bench_stores_retrieval.py                          # folder, postgres, milvus; both sets
     python benchmarks/bench_stores_retrieval.py --backends milvus --sets xquad --out milvus.json
     python benchmarks/bench_stores_retrieval.py --backends postgres-tsrank   # the lexical side by ts_rank instead
+    python benchmarks/bench_stores_retrieval.py --backends folder,milvus --sets scifact --sample 60  # a slow store
 
 The public sets come from ../shared/benchmarks or $ASSISTANT_BENCHMARK_DATA. PostgreSQL with pgvector is
 started by pgserver, Milvus Lite runs from a file, both in temporary folders. Prints one line per set and
@@ -107,7 +108,11 @@ def main() -> None:
     parser.add_argument("--out", help="write the figures and rankings here (JSON)")
     parser.add_argument("--embedding-cache", help="a folder keeping the embeddings between runs and stores")
     parser.add_argument("--compare", help="rankings of an earlier run (--out) to compare with, e.g. the folder's")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="this many questions per set, drawn at random (seed 0; every document kept)")
     args = parser.parse_args()
+    if args.sample and args.compare:
+        raise SystemExit("--sample compares stores within one run: name the folder in --backends, not --compare")
     embedder = load_embedder("all-MiniLM-L6-v2", 32)
     if args.embedding_cache:
         cache_embeddings(embedder, Path(args.embedding_cache))
@@ -115,6 +120,8 @@ def main() -> None:
     out: dict = {}
     for set_name in args.sets.split(","):
         data = bench_data.xquad() if set_name == "xquad" else bench_data.scifact()
+        if args.sample:
+            data = data.sample(args.sample)
         out[set_name] = {}
         for backend in args.backends.split(","):
             work = Path(tempfile.mkdtemp(prefix=f"bench-stores-{backend}-"))

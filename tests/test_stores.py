@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,65 @@ def test_answers_are_the_folder_stores(docs_dir, settings, tmp_path):
         assert sorted(bot.snapshot.passages) == sorted(folder.snapshot.passages), step
         same_results(results(bot), results(folder))
         assert [bot.ask(q).text for q in QUESTIONS] == [folder.ask(q).text for q in QUESTIONS], step
+
+
+def served_doc_freqs(settings: Settings, terms: list[str]) -> dict[str, int]:
+    """What the committed store serves as each term's document frequency (0 for a term no passage holds)."""
+    lexical = open_store(settings).load().lexical
+    return {t: lexical.doc_freq(t) for t in terms}
+
+
+def test_document_frequencies_follow_adds_and_deletes(docs_dir, settings, backend, tmp_path):
+    """Every term's document frequency (the database keeps them apart from the postings) is the in-memory
+    index's after the first build, after an update that adds, changes and deletes (a term only the
+    deleted document held is gone: 0) and after a third that brings one back."""
+    reference = Settings(embed_model="fake-hash", index_dir=tmp_path / "reference-index", show_progress=False)
+    before = Assistant.from_folder(docs_dir, settings=reference).snapshot.lexical
+    Assistant.from_folder(docs_dir, settings=settings)
+    assert served_doc_freqs(settings, before.terms) == {t: before.doc_freq(t) for t in before.terms}
+    modify(docs_dir)
+    after = Assistant.from_folder(docs_dir, settings=reference).snapshot.lexical
+    Assistant.from_folder(docs_dir, settings=settings)
+    terms = sorted(set(before.terms) | set(after.terms))
+    assert "kestrel" in set(before.terms) - set(after.terms)  # rocket.txt's, deleted
+    assert served_doc_freqs(settings, terms) == {t: after.doc_freq(t) for t in terms}
+    (docs_dir / "rocket.txt").write_text("The Kestrel rocket flew again in 2020.", encoding="utf-8")
+    again = Assistant.from_folder(docs_dir, settings=reference).snapshot.lexical
+    bot = Assistant.from_folder(docs_dir, settings=settings)
+    terms = sorted(set(terms) | set(again.terms))
+    assert served_doc_freqs(settings, terms) == {t: again.doc_freq(t) for t in terms}
+    if backend == "milvus":  # what a third update leaves: per term its newest row and the one before at most
+        rows = bot.store.client().query("assistant_terms", filter="gen >= 0", output_fields=["term"])
+        assert max(Counter(r["term"] for r in rows).values()) <= 2
+
+
+def test_the_pruned_bm25_top_k_is_the_exact_one(settings, backend, tmp_path):
+    """PostgreSQL reads only the postings that can change the top k (MaxScore): on Zipf-distributed words,
+    where the commonest are in nearly every passage and get pruned, the top k and its scores are the
+    in-memory index's, for several k."""
+    if backend != "postgres":
+        pytest.xfail("PostgreSQL's lexical_top (Milvus's BM25 function picks its own candidates)")
+    rng = np.random.default_rng(7)
+    docs = tmp_path / "zipf"
+    docs.mkdir()
+    words = np.minimum(rng.zipf(1.3, size=(300, 30)), 2000)
+    for i, row in enumerate(words):
+        (docs / f"z{i:03d}.txt").write_text(" ".join(f"w{j}" for j in row) + ".", encoding="utf-8")
+    bot = Assistant.from_folder(docs, settings=settings)
+    memory = bot.store.in_memory().lexical
+    tables = bot.snapshot.tables
+    pruned = 0
+    for row in words[::10]:
+        question = " ".join(f"w{j}" for j in row[:6])
+        weights = bot.snapshot.lexical.scores(question).weights
+        for k in (1, 5, 30):
+            with bot.store.reading():
+                found = tables.lexical_top(weights, k)
+                pruned += bool(tables.pruning(weights, k)[0])
+            expected = memory.search(question, k)
+            assert [pid for pid, _ in found] == [pid for pid, _ in expected], (question, k)
+            assert np.allclose([s for _, s in found], [s for _, s in expected], atol=1e-5)
+    assert pruned > 20, pruned  # of 90 searches: the pruning was exercised
 
 
 def test_loading_without_an_update(docs_dir, settings):
@@ -454,7 +514,7 @@ def test_tables_of_an_older_version_are_a_mismatch_and_rebuilt(docs_dir, setting
     Assistant.from_folder(docs_dir, settings=settings)
     name = settings.store.split("/")[3].split("?")[0]
     postgres_server.psql(f"\\c {name}\nUPDATE assistant.meta SET tables = 1;")
-    with pytest.raises(IndexMismatchError, match=r"\(tables 1\), this version reads 2 \(tables 2\)"):
+    with pytest.raises(IndexMismatchError, match=r"\(tables 1\), this version reads 2 \(tables 3\)"):
         Assistant.from_folder(docs_dir, settings=settings, update=False)
     bot = Assistant.from_folder(docs_dir, settings=settings)
     assert bot.last_update.rebuilt == "the store's tables are an older version's"

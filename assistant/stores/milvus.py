@@ -9,21 +9,27 @@ Collections::
     assistant_passages   passage id, doc id, source, offsets, text, its BM25 terms (an analysed VARCHAR
                          whose BM25 function fills a sparse vector), the embedding (HNSW or FLAT index,
                          inner product) and its sentences' spans and float16 vectors (JSON)
+    assistant_terms      per term (Milvus's spelling, ``milvus_term``) and update: how many passages hold it
 
 Every row carries ``gen``, the version that wrote it. Serving is a ``served.ServedSnapshot``: dense search is
 Milvus's (HNSW with ``ef`` = ``HNSW_EF_SEARCH``, or FLAT for ``vector_index = "exact"``), the lexical
-candidates come from Milvus's BM25 function over the same terms the folder store counts, and their BM25
-scores (what fusion mixes) are the folder store's formula over term statistics Milvus reports
-(``TEXT_MATCH`` counts): Milvus Lite's BM25 scores differ from that formula in the third decimal, and the
-fusion was tuned on it. Milvus's own ``hybrid_search`` is not used: its rankers (weighted or RRF over
-normalised scores) are not this fusion and rerank (BENCHMARKS.md, "Stores").
+candidates come from Milvus's BM25 function over the same terms the folder store counts (``OVERFETCH``
+times as many as asked, cut by the folder store's formula), and their BM25
+scores (what fusion mixes) are the folder store's formula over the candidates' terms and the document
+frequencies in ``assistant_terms`` (one query per question's new words): Milvus Lite's BM25 scores differ
+from that formula in the third decimal, and the fusion was tuned on it. Milvus's own ``hybrid_search`` is
+not used: its rankers (weighted or RRF over normalised scores) are not this fusion and rerank
+(BENCHMARKS.md, "Stores").
 
 What Milvus cannot guarantee that PostgreSQL does: there are no transactions. An update writes its rows
 with the next ``gen`` (invisible: readers filter ``gen <= version``), then commits by rewriting the meta row
 (one upsert: version, counts and the documents it retired, whose older rows readers of the new version
 skip); the retired rows are deleted by the next update, with whatever a killed update left. So readers
 see an update whole or not at all, and a question still answered from the previous version finds its
-rows; one that spans two more updates may find a candidate gone (it fails, the next one works). A change
+rows; one that spans two more updates may find a candidate gone (it fails, the next one works) or a
+word's document frequency gone (counted as 0 for that question). ``assistant_terms`` follows the same
+scheme: an update writes a row at its ``gen`` for each term whose count it moves, readers take each
+term's newest row up to their version, and the next update deletes the rows that one superseded. A change
 of model or chunking drops and recreates the collections (not atomic).
 Writers are serialised by a file lock beside a Milvus Lite file; index workers against one Milvus *server*
 are not (Milvus has no locks): run them one at a time. A Milvus Lite file is opened by one process at a
@@ -63,8 +69,9 @@ from .snapshot import (HNSW_EF_SEARCH, SentenceVectors, Snapshot, UpdateReport, 
 
 log = logging.getLogger("assistant.store")
 
-META, DOCUMENTS, PASSAGES = "assistant_meta", "assistant_documents", "assistant_passages"
-TABLES_VERSION = 1
+META, DOCUMENTS, PASSAGES, TERMS = "assistant_meta", "assistant_documents", "assistant_passages", "assistant_terms"
+COLLECTIONS = (META, DOCUMENTS, PASSAGES, TERMS)
+TABLES_VERSION = 2  # 2: document frequencies in ``assistant_terms``
 CONNECT_TIMEOUT = 5  # seconds
 TEXT_PART = 16_000  # characters per document part: at most 64,000 bytes of UTF-8, under Milvus's 65,535
 MAX_VARCHAR = 65_535
@@ -72,6 +79,10 @@ HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # as the PostgreSQL store's pgvector grap
 BATCH = 500  # rows per insert call
 STREAM_ROWS = 2000
 QUERY_LIMIT = 16_384  # the most rows one Milvus query returns
+# Milvus's BM25 function ranks by its own statistics, not quite the folder store's: its top 30 moved 90 of
+# SciFact's 300 top-10 rankings off the folder store's, its top 90 cut to 30 by the folder's formula none
+# (BENCHMARKS.md, "Stores: the lexical side at 100,000 passages")
+OVERFETCH = 3
 # the vector index's name: Milvus Lite finds an index to drop by "<field>_idx" (any other name drops
 # whichever index comes first, here the BM25 one)
 EMBEDDING_INDEX = "embedding_idx"
@@ -171,7 +182,7 @@ class MilvusStore:
                     self.forget()
                     raise self.unreachable() from None
                 if attempt == 1 and "call load()" in str(exc):  # a restarted server has released the collections
-                    for name in (META, DOCUMENTS, PASSAGES):
+                    for name in COLLECTIONS:
                         if self.client().has_collection(name):
                             self.client().load_collection(name)
                     continue
@@ -215,7 +226,7 @@ class MilvusStore:
             raise IndexMissingError(f"no index in {self.describe()}; run `assistant index --store ...` to build it")
         base = meta["manifest"]
         check_format(self.describe(), base, meta.get("tables"), TABLES_VERSION)
-        for name in (META, DOCUMENTS, PASSAGES):
+        for name in COLLECTIONS:
             self.call("load_collection", name)
         tables = MilvusTables(self, meta)
         return ServedSnapshot({**base, "updated_at": meta["updated_at"]}, tables, str(meta["version"]),
@@ -323,14 +334,17 @@ class MilvusStore:
             self.call("delete", name, filter=f"gen > {old}")
             if meta.get("retired"):
                 self.call("delete", name, filter=f"doc_id in {literal(meta['retired'])} and gen < {old}")
+        self._prune_terms(tables, old)
         gen = old + 1
         retired = sorted(set(report.changed + report.deleted))
         if report.rebuilt == "asked for" and not fresh:  # every document of this source is new
             retired = sorted(d for d, _ in tables.document_entries(source=self.source))
-        gone = tables.rows(PASSAGES, f"doc_id in {literal(retired)} and gen <= {old}", ["length"]) if retired else []
+        gone = tables.rows(PASSAGES, f"doc_id in {literal(retired)} and gen <= {old}", ["length", "terms"]) \
+            if retired else []
         new_docs = set(report.added + report.changed) if not (fresh or report.rebuilt == "asked for") \
             else {doc.doc_id for doc in documents}
-        added, added_length = self._insert(snap, documents, new_docs, gen)
+        added, added_length, held = self._insert(snap, documents, new_docs, gen)
+        self._write_terms(tables, held, passages_holding(gone), gen)
         if kind_changed and not fresh:
             self.index_embedding(base["vector_index"])
         documents_count = self.call("query", DOCUMENTS, output_fields=["count(*)"], consistency_level="Strong",
@@ -344,6 +358,28 @@ class MilvusStore:
         # answering from the previous version keeps finding them (an immediate delete made such a question
         # a refusal in tests/test_stores.py::test_two_apps_answer_while_a_third_process_indexes).
         self.call("upsert", META, [{"id": "meta", "version": gen, "info": info, "v": [1.0, 0.0]}])
+
+    def _prune_terms(self, tables: "MilvusTables", old: int) -> None:
+        """Drop the term rows no reader of version ``old`` or later needs: what a killed update wrote, rows
+        superseded by ``old``'s (readers take each term's newest row up to their version), and terms that
+        ``old`` counted out (df 0: no row reads the same), in that order, so a reader never sees an older df."""
+        self.call("delete", TERMS, filter=f"gen > {old}")
+        rewritten = [r["term"] for r in tables.rows(TERMS, f"gen == {old}", ["term"])]
+        for start in range(0, len(rewritten), BATCH):
+            self.call("delete", TERMS, filter=f"term in {literal(rewritten[start:start + BATCH])} and gen < {old}")
+        self.call("delete", TERMS, filter=f"gen == {old} and df == 0")
+
+    def _write_terms(self, tables: "MilvusTables", added: Counter, gone: Counter, gen: int) -> None:
+        """Each term whose document frequency moves (passages ``added`` holding it, less those ``gone``) gets
+        a row at ``gen``: the count ``tables`` (the previous version) serves, plus the change."""
+        change = Counter(added)
+        change.subtract(gone)
+        terms = sorted(term for term, n in change.items() if n)
+        before = tables.term_freqs(terms)
+        rows = [{"id": f"{gen}|{term}", "term": term, "gen": gen, "df": before.get(term, 0) + change[term],
+                 "v": [1.0, 0.0]} for term in terms]
+        for start in range(0, len(rows), BATCH):
+            self.call("upsert", TERMS, rows[start:start + BATCH])
 
     def _own(self, documents: list[Document], tables: "MilvusTables") -> list[Document]:
         ids = [doc.doc_id for doc in documents]
@@ -360,7 +396,7 @@ class MilvusStore:
     def _create(self, base: dict) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-        for name in (META, DOCUMENTS, PASSAGES):
+        for name in COLLECTIONS:
             if self.call("has_collection", name):
                 self.call("drop_collection", name)
 
@@ -384,6 +420,12 @@ class MilvusStore:
         docs.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
         docs.add_field("info", DataType.JSON)
         self.call("create_collection", DOCUMENTS, schema=docs, index_params=dummy(docs), consistency_level="Strong")
+        terms = MilvusClient.create_schema(auto_id=False)
+        terms.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_VARCHAR)
+        terms.add_field("term", DataType.VARCHAR, max_length=MAX_VARCHAR)
+        terms.add_field("gen", DataType.INT64)
+        terms.add_field("df", DataType.INT64)
+        self.call("create_collection", TERMS, schema=terms, index_params=dummy(terms), consistency_level="Strong")
         passages = MilvusClient.create_schema(auto_id=False)
         passages.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_VARCHAR)
         for name in ("doc_id", "source"):
@@ -420,8 +462,10 @@ class MilvusStore:
         self.call("create_index", PASSAGES, index)
         self.call("load_collection", PASSAGES)
 
-    def _insert(self, snap: Snapshot, documents: list[Document], new_docs: set[str], gen: int) -> tuple[int, int]:
-        """Write the new documents' rows with ``gen``; (passages written, their BM25 length)."""
+    def _insert(self, snap: Snapshot, documents: list[Document], new_docs: set[str],
+                gen: int) -> tuple[int, int, Counter]:
+        """Write the new documents' rows with ``gen``; (passages written, their BM25 length, how many of
+        them hold each term)."""
         by_id = {doc.doc_id: doc for doc in documents}
         rows = []
         for doc_id in sorted(d for d in by_id if d in new_docs):
@@ -440,11 +484,12 @@ class MilvusStore:
         counts = lexical.counts
         nodes = [n for n in snap.storage.docstore.docs.values() if n.ref_doc_id in new_docs]
         vectors = snap.vectors.vectors_of([n.id_ for n in nodes])
-        rows, total = [], 0
+        rows, total, held = [], 0, Counter()
         for node, vector in zip(nodes, vectors):
             assert isinstance(node, TextNode)
             r = row_of[node.id_]
             lo, hi = counts.indptr[r], counts.indptr[r + 1]
+            held.update(milvus_term(lexical.terms[j]) for j in counts.indices[lo:hi].tolist())
             terms = " ".join(" ".join([milvus_term(lexical.terms[j])] * int(tf))
                              for j, tf in zip(counts.indices[lo:hi].tolist(), counts.data[lo:hi].tolist()))
             length = int(counts.data[lo:hi].sum())
@@ -462,7 +507,7 @@ class MilvusStore:
                 rows = []
         if rows:
             self.call("upsert", PASSAGES, rows)
-        return len(nodes), total
+        return len(nodes), total, held
 
 
 def with_text(node: dict, text: str) -> dict:
@@ -473,6 +518,11 @@ def with_text(node: dict, text: str) -> dict:
     if isinstance(data.get("text_resource"), dict):
         data["text_resource"]["text"] = text
     return node
+
+
+def passages_holding(rows: list[dict]) -> Counter:
+    """How many of these passage rows hold each term (in Milvus's spelling, ``milvus_term``)."""
+    return Counter(term for row in rows for term in set(row["terms"].split()))
 
 
 def sentences_of(value: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -527,24 +577,33 @@ class MilvusTables:
         return [(hit["id"], float(hit["distance"])) for hit in hits]
 
     def doc_freqs(self, terms: list[str]) -> dict[str, int]:
-        out = {}
-        for term in terms:
-            rows = self.store.call("query", PASSAGES, output_fields=["count(*)"], consistency_level="Strong",
-                                   filter=f"{self.visible} and TEXT_MATCH(terms, {literal(milvus_term(term))})")
-            out[term] = int(rows[0]["count(*)"]) if rows else 0
-        return out
+        found = self.term_freqs([milvus_term(t) for t in terms])
+        return {t: found[milvus_term(t)] for t in terms if milvus_term(t) in found}
+
+    def term_freqs(self, terms: list[str]) -> dict[str, int]:
+        """Document frequencies by Milvus's spelling of the terms: each term's newest row up to this version."""
+        newest: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(terms), BATCH):
+            for row in self.store.call("query", TERMS, filter=f"gen <= {self.version} and term in "
+                                                              f"{literal(terms[start:start + BATCH])}",
+                                       output_fields=["term", "gen", "df"], limit=QUERY_LIMIT,
+                                       consistency_level="Strong"):
+                if row["gen"] > newest.get(row["term"], (-1, 0))[0]:
+                    newest[row["term"]] = (row["gen"], row["df"])
+        return {term: df for term, (_, df) in newest.items() if df}
 
     def lexical_top(self, weights: dict[str, float], k: int) -> list[tuple[str, float]]:
-        """Milvus's BM25 function finds the candidates; they are scored by the folder store's formula."""
+        """Milvus's BM25 function finds ``OVERFETCH * k`` candidates; the folder store's formula scores them
+        and keeps the best ``k``."""
         query = " ".join(milvus_term(t) for t in weights)
-        hits = self.store.call("search", PASSAGES, data=[query], anns_field="sparse", limit=int(k), filter=self.visible,
+        hits = self.store.call("search", PASSAGES, data=[query], anns_field="sparse", limit=OVERFETCH * int(k),
+                               filter=self.visible,
                                search_params={"metric_type": "BM25"}, output_fields=["terms", "length"],
                                consistency_level="Strong")[0]
         for hit in hits:
             self._terms.put(hit["id"], (Counter(hit["entity"]["terms"].split()), hit["entity"]["length"]))
         scores = self.lexical_of(weights, [hit["id"] for hit in hits])
-        ranked = sorted(((pid, s) for pid, s in scores.items() if s > 0), key=lambda x: -x[1])
-        return ranked
+        return sorted(((pid, s) for pid, s in scores.items() if s > 0), key=lambda x: -x[1])[:k]
 
     def lexical_of(self, weights: dict[str, float], passage_ids: list[str]) -> dict[str, float]:
         missing = [p for p in passage_ids if p not in self._terms]

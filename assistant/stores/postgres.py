@@ -16,11 +16,13 @@ once both land). App processes ask ``version()`` per question and reload when it
 
     postings   BM25 term statistics: (term, passage seq) -> term count and the passage's length in terms,
                one row per distinct term of a passage; the primary key covers the scoring columns
+    terms      term -> how many passages hold it (df), written in the update's transaction with the postings
 
 Serving: ``load()`` reads one row (``meta``) and hands out a ``served.ServedSnapshot``: dense search is
 pgvector (``ORDER BY embedding <#> q LIMIT k``: the HNSW graph with ``vector_index = "hnsw"``, a scan of
 every vector with ``exact``), BM25 is scored by SQL over ``postings`` with the folder store's formula and
-tokens, and only the candidates' rows are fetched. An app process's memory does not grow with the corpus;
+tokens (IDFs from ``terms``; the top k exact, but without aggregating the postings of common words that
+cannot change it: ``PostgresTables.lexical_top``), and only the candidates' rows are fetched. An app process's memory does not grow with the corpus;
 retrieval's fusion and rerank are the folder store's, on the same numbers (BENCHMARKS.md, "Stores").
 Each question reads in one REPEATABLE READ transaction, so a search never mixes two committed updates.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -57,8 +60,12 @@ SCHEMA = "assistant"
 LOCK_CLASS = 0x4153  # first key of the advisory locks ("AS"); the second is 0 (the store) or a source's hash
 CONNECT_TIMEOUT = 5  # seconds: a store that does not answer by then is reported as unreachable
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
-TABLES_VERSION = 2  # 2: BM25 term statistics in ``postings``, counts in ``meta``; no tsvector column
+TABLES_VERSION = 3  # 2: BM25 term statistics in ``postings``, counts in ``meta``; 3: document frequencies in ``terms``
 STREAM_ROWS = 2000  # rows per fetch when something reads the whole collection
+ROUNDING = 1e-6  # relative margin on BM25 bounds: above float32 rounding, whose ties the ranking breaks by seq
+# A posting looked up by key costs about ten read in order: at 100,000 passages, 3.8 us per lookup against
+# 0.35 us per posting aggregated (BENCHMARKS.md, "Stores: the lexical side at 100,000 passages").
+LOOKUP_COST = 10
 
 MANIFEST_KEYS = ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap", "vector_index")
 
@@ -85,6 +92,7 @@ def _schema_sql(dimension: int) -> list[str]:
         f"CREATE UNIQUE INDEX ON {SCHEMA}.passages (seq)",
         f"""CREATE TABLE {SCHEMA}.postings (
             term text NOT NULL, seq bigint NOT NULL, tf int NOT NULL, length int NOT NULL)""",
+        f"CREATE TABLE {SCHEMA}.terms (term text PRIMARY KEY, df int NOT NULL CHECK (df > 0))",
         f"""CREATE TABLE {SCHEMA}.sentences (
             passage_id text PRIMARY KEY REFERENCES {SCHEMA}.passages ON DELETE CASCADE,
             spans bytea NOT NULL, vectors bytea NOT NULL, shape int[] NOT NULL)""",
@@ -100,6 +108,7 @@ SEARCH_INDEXES_SQL = [
     f"ALTER TABLE {SCHEMA}.postings ADD CONSTRAINT postings_key PRIMARY KEY (term, seq) INCLUDE (tf, length)",
     f"ANALYZE {SCHEMA}.passages",
     f"ANALYZE {SCHEMA}.postings",
+    f"ANALYZE {SCHEMA}.terms",
 ]
 
 
@@ -382,8 +391,7 @@ class PostgresStore:
             which, params = "d.source = %s", [self.source]
         else:
             which, params = "d.source = %s AND d.doc_id = ANY(%s)", [self.source, report.changed + report.deleted]
-        conn.execute(f"DELETE FROM {SCHEMA}.postings WHERE seq IN (SELECT p.seq FROM {SCHEMA}.passages p "
-                     f"JOIN {SCHEMA}.documents d USING (doc_id) WHERE {which})", params)
+        self._delete_postings(conn, which, params)
         conn.execute(f"DELETE FROM {SCHEMA}.documents d WHERE {which}", params)
         self._insert(conn, snap, documents, report)
         if fresh:
@@ -391,6 +399,19 @@ class PostgresStore:
                 conn.execute(statement)
         self._bump(conn, base, snap.manifest["updated_at"])
         return True
+
+    @staticmethod
+    def _delete_postings(conn: Any, which: str, params: list) -> None:
+        """Drop the postings of the passages of the documents ``which`` selects and count them out of
+        ``terms``, in one statement: a term no passage holds any more leaves it (the two writes touch
+        other rows: df equal to the count gone, df above it)."""
+        conn.execute(
+            f"WITH gone AS (DELETE FROM {SCHEMA}.postings WHERE seq IN (SELECT p.seq FROM {SCHEMA}.passages p "
+            f"JOIN {SCHEMA}.documents d USING (doc_id) WHERE {which}) RETURNING term), "
+            "counts AS (SELECT term, count(*) AS n FROM gone GROUP BY term), "
+            f"emptied AS (DELETE FROM {SCHEMA}.terms x USING counts WHERE x.term = counts.term AND x.df = counts.n) "
+            f"UPDATE {SCHEMA}.terms x SET df = x.df - counts.n FROM counts WHERE x.term = counts.term "
+            "AND x.df > counts.n", params)
 
     @staticmethod
     def _stored_base(conn: Any) -> dict | None:
@@ -442,12 +463,17 @@ class PostgresStore:
             seqs = dict(cur.execute(f"SELECT passage_id, seq FROM {SCHEMA}.passages WHERE doc_id = ANY(%s)",
                                     (sorted(new_docs),)).fetchall())
             terms = lexical.terms
+            held: Counter[int] = Counter()  # term column -> how many new passages hold it
             with cur.copy(f"COPY {SCHEMA}.postings (term, seq, tf, length) FROM STDIN") as copy:
                 for node in new_passages:
                     row = row_of[node.id_]
                     lo, hi = counts.indptr[row], counts.indptr[row + 1]
+                    held.update(counts.indices[lo:hi].tolist())
                     for j, tf in zip(counts.indices[lo:hi].tolist(), counts.data[lo:hi].tolist()):
                         copy.write_row((terms[j], seqs[node.id_], int(tf), int(lengths[row])))
+            cur.execute(f"INSERT INTO {SCHEMA}.terms (term, df) SELECT * FROM unnest(%s::text[], %s::int[]) "
+                        "ON CONFLICT (term) DO UPDATE SET df = terms.df + EXCLUDED.df",
+                        ([terms[j] for j in held], list(held.values())))
             with cur.copy(f"COPY {SCHEMA}.sentences (passage_id, spans, vectors, shape) FROM STDIN") as copy:
                 for node in new_passages:
                     spans, sentence_vectors = snap.sentence_vectors.of(node.id_) or (np.zeros((0, 2)), np.zeros((0,)))
@@ -470,6 +496,24 @@ class PostgresStore:
             (Jsonb({k: base[k] for k in MANIFEST_KEYS}), updated_at or dt.datetime.now(dt.timezone.utc).isoformat(),
              TABLES_VERSION, passages, documents, total_length),
         )
+
+
+def seed_terms(freqs: dict[str, int], k: int) -> set[str]:
+    """The rarest terms, until their document frequencies add up to ``k``: their postings give the floor."""
+    seed, held = set(), 0
+    for term in sorted(freqs, key=lambda t: (freqs[t], t)):
+        if held >= k:
+            break
+        seed.add(term)
+        held += freqs[term]
+    return seed
+
+
+def worth_pruning(freqs: dict[str, int], optional: set[str], passing: float = 1.0) -> bool:
+    """Whether looking the ``optional`` terms up by key for the candidates (``passing``: the share of the
+    other terms' postings expected to pass the floor) reads less than aggregating the optional terms' postings."""
+    essential = sum(n for t, n in freqs.items() if t not in optional)
+    return bool(optional) and LOOKUP_COST * essential * passing * len(optional) < sum(freqs[t] for t in optional)
 
 
 class PostgresTables:
@@ -511,8 +555,7 @@ class PostgresTables:
                 "OFFSET 0) x ORDER BY d, seq LIMIT %(k)s")
 
     def doc_freqs(self, terms: list[str]) -> dict[str, int]:
-        return dict(self.store.query(f"SELECT term, count(*) FROM {SCHEMA}.postings WHERE term = ANY(%s) GROUP BY term",
-                                     (list(terms),)))
+        return dict(self.store.query(f"SELECT term, df FROM {SCHEMA}.terms WHERE term = ANY(%s)", (list(terms),)))
 
     def _bm25(self) -> str:
         """BM25 of one postings row ``t`` for a query term ``q`` with its IDF (``lexical.BM25Index.scores``)."""
@@ -523,13 +566,71 @@ class PostgresTables:
                 "avg": self.avg_length or 1.0, **more}
 
     def lexical_top(self, weights: dict[str, float], k: int) -> list[tuple[str, float]]:
-        sql = (f"WITH s AS (SELECT t.seq, sum({self._bm25()}) AS score "
-               "FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) "
-               f"JOIN {SCHEMA}.postings t ON t.term = q.term GROUP BY t.seq ORDER BY score DESC, t.seq LIMIT %(k)s) "
-               f"SELECT p.passage_id, s.score FROM s JOIN {SCHEMA}.passages p ON p.seq = s.seq "
-               "ORDER BY s.score DESC, s.seq")
-        rows = self.store.query(sql, self._params(weights, k=int(k)))
+        """The exact BM25 top ``k``, reading only the postings that can matter when that is cheaper (MaxScore,
+        Turtle and Flood 1995): a passage's score from one term is below its bound ``idf * (k1 + 1)``, so
+        passages holding only common terms whose bounds add up to less than a score ``floor`` the top ``k``
+        is known to reach cannot be in it. Those "optional" terms' postings are not aggregated: the
+        candidates the other ("essential") terms find look them up by key, which pays when the essential
+        terms are rare (``worth_pruning``); a question of common words only aggregates every posting."""
+        optional, rest, floor = self.pruning(weights, k)
+        params = self._params(weights, k=int(k), essential=[t not in optional for t in weights], rest=rest,
+                              floor=floor)
+        rows = self.store.query(self._top_sql(pruned=bool(optional)), params)
         return [(pid, float(score)) for pid, score in rows if score > 0]
+
+    def pruning(self, weights: dict[str, float], k: int) -> tuple[set[str], float, float]:
+        """What ``lexical_top`` leaves to key lookups: the optional terms (none when that does not pay), the
+        sum of their bounds and the floor."""
+        freqs = self.doc_freqs(list(weights))
+        seed = seed_terms(freqs, k)
+        if not worth_pruning(freqs, set(freqs) - seed):  # the most the floor could leave optional
+            return set(), 0.0, 0.0
+        floor = self.floor(weights, seed, k) * (1 - ROUNDING)
+        optional, rest = self.optional_terms(weights, floor)
+        # a candidate passes when its essential terms score above floor - rest: every one of them when rest
+        # reaches the floor, about none when rest is 0; in between, taken in proportion (an estimate)
+        if not optional or not worth_pruning(freqs, optional, rest / floor):
+            return set(), 0.0, 0.0
+        return optional, rest, floor
+
+    def floor(self, weights: dict[str, float], seed: set[str], k: int) -> float:
+        """A score at least ``k`` passages reach: the lowest whole score of the ``k`` best passages by the
+        ``seed`` terms alone; 0 when fewer than ``k`` passages hold them."""
+        rows = self.store.query(
+            "WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(idfs)s::float8[], %(seed)s::bool[]) "
+            "AS q(term, idf, seed)), "
+            f"s AS (SELECT t.seq FROM q JOIN {SCHEMA}.postings t ON t.term = q.term WHERE q.seed "
+            f"GROUP BY t.seq ORDER BY sum({self._bm25()}) DESC LIMIT %(k)s) "
+            f"SELECT (SELECT sum({self._bm25()}) FROM q JOIN {SCHEMA}.postings t ON t.term = q.term AND t.seq = s.seq) "
+            "FROM s", self._params(weights, k=int(k), seed=[t in seed for t in weights]))
+        return min(float(score) for score, in rows) if len(rows) == k else 0.0
+
+    @staticmethod
+    def optional_terms(weights: dict[str, float], floor: float) -> tuple[set[str], float]:
+        """MaxScore's non-essential terms (the commonest, while their bounds add up to less than ``floor``)
+        and the sum of their bounds."""
+        optional, rest = set(), 0.0
+        for term, idf in sorted(weights.items(), key=lambda item: (item[1], item[0])):
+            bound = idf * (K1 + 1)
+            if rest + bound >= floor:
+                break
+            optional.add(term)
+            rest += bound
+        return optional, rest
+
+    def _top_sql(self, pruned: bool) -> str:
+        """The top ``k`` query: every posting of the essential terms aggregated; with ``pruned``, the
+        candidates that can still reach ``floor`` add the optional terms' scores by key lookups."""
+        scored = (f"SELECT e.seq, e.score + coalesce((SELECT sum({self._bm25()}) FROM q JOIN {SCHEMA}.postings t "
+                  "ON t.term = q.term AND t.seq = e.seq WHERE NOT q.essential), 0) AS score FROM e "
+                  "WHERE e.score + %(rest)s >= %(floor)s" if pruned else "SELECT e.seq, e.score FROM e")
+        return ("WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(idfs)s::float8[], %(essential)s::bool[]) "
+                "AS q(term, idf, essential)), "
+                f"e AS (SELECT t.seq, sum({self._bm25()}) AS score FROM q JOIN {SCHEMA}.postings t ON t.term = q.term "
+                "WHERE q.essential GROUP BY t.seq), "
+                f"s AS (SELECT * FROM ({scored}) x ORDER BY x.score::real DESC, x.seq LIMIT %(k)s) "
+                f"SELECT p.passage_id, s.score FROM s JOIN {SCHEMA}.passages p ON p.seq = s.seq "
+                "ORDER BY s.score::real DESC, s.seq")
 
     def lexical_of(self, weights: dict[str, float], passage_ids: list[str]) -> dict[str, float]:
         sql = (f"SELECT p.passage_id, sum({self._bm25()}) FROM {SCHEMA}.passages p "
