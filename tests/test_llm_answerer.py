@@ -13,7 +13,7 @@ import pytest
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 
 from assistant import Assistant
-from assistant.answering.llm import INJECTION, LLMAnswerer, Prompts
+from assistant.answering.llm import INJECTION, SPEECH_TAG, LLMAnswerer, Prompts
 from assistant.questions import Question
 from assistant.errors import ConfigError
 
@@ -341,3 +341,13 @@ def test_a_list_the_model_shortened_gives_way_to_the_extractive_one(tmp_path, fa
     answer = bot.ask("List all the people mentioned", mode="llm")
     assert {"Berg", "Dunmore", "Ruud", "Varga"} <= set(extractive.text.replace(".", " ").split())
     assert answer.text == extractive.text and answer.mode == "llm"
+
+
+@pytest.mark.parametrize("sentence, tag", [
+    ("Singh said in his opening remarks.", True),  # who spoke and where, not what was said
+    ("Singh said that defence ties had progressed.", False),
+    ('Shoigu said: "Cooperation is important."', False),
+    ("Marta Olsen opened the bakery.", False),
+])
+def test_a_speech_tag_without_its_speech_is_no_claim(sentence, tag):
+    assert bool(SPEECH_TAG.match(sentence)) == tag

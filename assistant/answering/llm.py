@@ -207,7 +207,7 @@ class LLMAnswerer:
                     continue
                 if not cited:  # unmarked or misnumbered: cite the one sentence that supports it best
                     good = [max(good, key=lambda n: supports[n])]
-                if not says_more(body, question):
+                if not says_more(body, question) or SPEECH_TAG.match(body):
                     whole = fragment_of(body, [evidence[n - 1] for n in good])
                     if whole is None:
                         dropped.append(sentence)  # the question said back ("Jaishankar lavrov elbow thing.")
@@ -301,10 +301,15 @@ def covers_less(kept: list[tuple[str, list[int]]], chosen: list[Candidate], ques
 SPEECH = frozenset(stem(w) for w in "said says say told tells added stated noted remarked according".split())
 
 
+# Who spoke and where, without what was said: "Singh said in his opening remarks."
+SPEECH_TAG = re.compile(r"^[\w\s.'\u2019-]{1,40}?\b(said|says|told|added|stated|noted|remarked)\b"
+                        r"(\s+(in|at|on|during|to|after|before)\b[^.,;:\"\u201c\u201d]*)?[.!]?$", re.I)
+
+
 def says_more(body: str, question: Question) -> bool:
-    """The sentence says a word the question does not, other than a number, a month or a verb of speech
-    ("Marta Olsen" for "Who opened the bakery?"; not "Singh said in his opening remarks")."""
-    asked = set(question.terms)
+    """The sentence says a word the question (or a follow-up's context) does not, other than a number, a
+    month or a verb of speech ("Marta Olsen" for "Who opened the bakery?"; not "Opened the bakery.")."""
+    asked = set(question.terms) | set(question.query_terms)
     return any(t not in asked and t not in SPEECH and claims(t) for t in content_terms(body))
 
 
