@@ -58,9 +58,6 @@ class Counts:
         masked = NOT_COUNTS.sub(lambda m: " " * len(m.group()), sentence)
         return self.pattern.finditer(masked)
 
-    def search(self, sentence: str):
-        return next(iter(self.finditer(sentence)), None)
-
 
 # (what the question asks, evidence a sentence must hold to answer it). The evidence must be new:
 # a year or a name that the question itself mentions does not count.
@@ -343,7 +340,7 @@ def focus_of(question: str) -> Focus:
 
 
 # "Who is Kestria's trade minister?", "What is the capital of Luneth?": the question asks for the holder
-# of a role (``words``, its last one the ``head``) that belongs to a named ``owner``. A sentence about
+# of a role (``words``) that belongs to a named ``owner``. A sentence about
 # the same role of another owner ("the Velmoran trade minister", "the capital of Oradia") does not
 # answer it (evidence.role_in).
 _OWNER = r"[A-Z][\w'\u2019.&-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'\u2019.&-]*)*"
@@ -372,10 +369,6 @@ class Role:
     words: tuple[str, ...]
     owner: str
     who: bool = True  # "who is ...": the holder is a person, whom a sentence names with the role
-
-    @property
-    def head(self) -> str:
-        return self.words[-1]
 
     @property
     def phrase(self) -> str:

@@ -20,7 +20,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:  # so `import fakes` works in every import mode
     sys.path.insert(0, str(TESTS_DIR))
 
-from fakes import register_fakes  # noqa: E402
+from fakes import register_fakes, write_folder  # noqa: E402
 
 from assistant import Assistant, Settings  # noqa: E402
 
@@ -146,10 +146,7 @@ DOCS = {
 
 @pytest.fixture
 def docs_dir(tmp_path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = write_folder(tmp_path / "docs", DOCS)
     return folder
 
 

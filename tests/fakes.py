@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -123,3 +124,11 @@ class HeldHashEmbedding(HashEmbedding):
 
 
 FAKES["fake-held"] = HeldHashEmbedding
+
+
+def write_folder(folder: Path, files: dict[str, str]) -> Path:
+    """``folder`` made and filled with ``files`` (name -> text): a tiny documents folder for a test."""
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder

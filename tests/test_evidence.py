@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from fakes import write_folder
 
 from assistant import Assistant
 from assistant.answering import evidence
@@ -63,10 +64,7 @@ FESTIVAL = {
 
 @pytest.fixture
 def festival_bot(tmp_path, fake_settings) -> Assistant:
-    folder = tmp_path / "festival"
-    folder.mkdir()
-    for name, text in FESTIVAL.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = write_folder(tmp_path / "festival", FESTIVAL)
     return Assistant.from_folder(folder, settings=fake_settings)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakes import write_folder
 
 from assistant import Assistant
 from assistant.answering.strategies import is_context, is_question
@@ -31,10 +32,7 @@ CLUB = {
 
 @pytest.fixture
 def club_bot(tmp_path, fake_settings) -> Assistant:
-    folder = tmp_path / "club"
-    folder.mkdir()
-    for name, text in CLUB.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = write_folder(tmp_path / "club", CLUB)
     return Assistant.from_folder(folder, settings=fake_settings.replace(refusal_threshold=0.3))
 
 
@@ -157,10 +155,7 @@ TALKS = {
 
 @pytest.fixture
 def talks_bot(tmp_path, fake_settings) -> Assistant:
-    folder = tmp_path / "talks"
-    folder.mkdir()
-    for name, text in TALKS.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = write_folder(tmp_path / "talks", TALKS)
     return Assistant.from_folder(folder, settings=fake_settings)
 
 

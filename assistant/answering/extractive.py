@@ -217,7 +217,7 @@ class ExtractiveAnswerer:
         query = np.asarray(query_vector, dtype="float32")
         # A sentence is read with its section heading too: "Its tower is 31 metres tall" answers "How
         # tall is the Greywick Point Lighthouse?" under "## Greywick Point Lighthouse".
-        dense = np.maximum(vectors @ query, self._in_section(vectors, sections, query))
+        dense = self._in_section(vectors @ query, vectors, sections, query)
         own_dense = dense
         if question.is_follow_up:  # the query carries earlier turns; weigh the question itself equally
             own = np.asarray(self.embedder.get_query_embedding(question.text), dtype="float32")
@@ -262,20 +262,20 @@ class ExtractiveAnswerer:
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
         return out
 
-    def _in_section(self, vectors: np.ndarray, sections: list, query: np.ndarray) -> np.ndarray:
-        """Each sentence's similarity to ``query`` read with its section heading ("Its tower is 31 metres
-        tall" under "## Greywick Point Lighthouse"): the cosine with the sum of the two vectors (the
-        sentence's own similarity where it has no heading)."""
-        out = vectors @ query
+    def _in_section(self, dense: np.ndarray, vectors: np.ndarray, sections: list, query: np.ndarray) -> np.ndarray:
+        """``dense`` (each sentence's similarity to ``query``), raised where the sentence read with its
+        section heading is closer ("Its tower is 31 metres tall" under "## Greywick Point Lighthouse"):
+        the cosine with the sum of the two vectors."""
         headed = [i for i, section in enumerate(sections) if section is not None]
         if not headed:
-            return out
+            return dense
         unique = list(dict.fromkeys(sections[i] for i in headed))
         heading_vectors = self._sentence_vectors([key for key, _ in unique], [text for _, text in unique])
         row = {section: j for j, section in enumerate(unique)}
         summed = vectors[headed] + heading_vectors[[row[sections[i]] for i in headed]]
         summed /= np.linalg.norm(summed, axis=1, keepdims=True) + 1e-9
-        out[headed] = summed @ query
+        out = dense.copy()
+        out[headed] = np.maximum(dense[headed], summed @ query)
         return out
 
     def document_terms(self, doc_id: str) -> frozenset[str]:
@@ -309,11 +309,11 @@ class ExtractiveAnswerer:
         total = sum(w for _, w in focus_stems) + sum(self.idf(t) for name in question.name_terms for t in name) or 1.0
         known_missing = unknown_missing = 0.0
         opposite = False
+        # question words the sentence says in other words (a near-synonym close enough to decide on)
+        said = {t for t, close in soft.items()
+                if max((sim for s, sim in close.items() if s in terms), default=0.0) >= EVIDENCE_SYNONYM}
         for t, w in focus_stems:
-            if matches(t, held):
-                continue
-            close = soft.get(t, {})
-            if max((sim for s, sim in close.items() if s in terms), default=0.0) >= EVIDENCE_SYNONYM:
+            if matches(t, held) or t in said:
                 continue
             opposite = opposite or opposite_of(t, terms)
             if matches(t, document):
@@ -325,8 +325,6 @@ class ExtractiveAnswerer:
         other_year = bool(asked_years and titled_years and not asked_years & titled_years)
         role_missing = other_owner = False
         if question.role:
-            said = {t for t, close in soft.items()
-                    if max((sim for s, sim in close.items() if s in terms), default=0.0) >= EVIDENCE_SYNONYM}
             role_missing, other_owner = role_in(question.role, sentence, terms, said)
         if question.parties and not other_owner:
             other_owner = other_parties(question.parties, sentence)
