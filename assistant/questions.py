@@ -339,6 +339,32 @@ def focus_of(question: str) -> Focus:
     return Focus(tuple(dict.fromkeys(names)), words)
 
 
+# "Which news agency reported ...", "In what Pacific port city did ...": the words after "which" or "what"
+# name the kind of thing the answer is, not something the answering sentence must say ("ANI" answers the
+# first without the word "agency"). The phrase ends at the first word that cannot be part of it.
+TYPE_PHRASE = re.compile(r"(?:^|[,;:]\s*|\b(?:in|at|from|of|by|for|on|to|with|and)\s+)(?:which|what)\s+"
+                         r"(?P<phrase>[A-Za-z-]+(?:\s+[A-Za-z-]+){0,3})", re.I)
+NOT_TYPE_WORDS = frozenset("""kind kinds sort sorts type types""".split())
+
+
+def answer_type_of(question: str) -> tuple[str, ...]:
+    """The words naming the kind of thing asked for ("news agency", "South American capital", "military
+    rank"), or () when the question asks "what is ...", "what did ..."."""
+    found = TYPE_PHRASE.search(question)
+    if not found:
+        return ()
+    out = []
+    for word in found.group("phrase").split()[:3]:
+        lower = word.lower()
+        if lower in STOPWORDS or re.fullmatch(_AUX, lower) or (len(lower) > 4 and lower.endswith("ed")):
+            break  # "is", "the", "did", "reported": the phrase is over
+        if out and lower.endswith("s") and not lower.endswith("ss") and not out[-1].lower().endswith("s"):
+            break  # "which country hosts": a singular noun and its verb
+        if lower not in NOT_TYPE_WORDS:
+            out.append(word)
+    return tuple(out)
+
+
 # "Who is Kestria's trade minister?", "What is the capital of Luneth?": the question asks for the holder
 # of a role (``words``) that belongs to a named ``owner``. A sentence about
 # the same role of another owner ("the Velmoran trade minister", "the capital of Oradia") does not
@@ -481,6 +507,11 @@ class Question:
     def focus(self) -> Focus:
         """The names and words of the question as asked that an answer must be about."""
         return focus_of(self.text)
+
+    @cached_property
+    def answer_type(self) -> tuple[str, ...]:
+        """The words naming the kind of thing asked for ("news agency" in "Which news agency ...")."""
+        return answer_type_of(self.text)
 
     @cached_property
     def role(self) -> Role | None:

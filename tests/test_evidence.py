@@ -146,3 +146,25 @@ def test_a_sentence_is_read_with_its_section_heading(festival_bot):
     assert not answer.refused and "1864" in answer.text
     refused = festival_bot.ask("Who was the first keeper of the Greywick Point Lighthouse?")
     assert refused.refused  # the heading lifts the last keeper's sentence too; the role rule refuses it
+
+
+def lexical_of(folder, settings, question: str, quote_starts: str) -> float:
+    bot = Assistant.from_folder(folder, settings=settings)
+    answerer = bot.answerer_for("extractive")
+    asked = Question.ask(question)
+    vector = bot.retriever.embed_query(asked.query)
+    ranked = answerer.candidates(asked, bot.retriever.search(asked, vector=vector), vector)
+    return next(c for c in ranked if c.text.startswith(quote_starts)).lexical
+
+
+def test_words_naming_the_kind_of_answer_are_not_required_where_no_document_uses_them(tmp_path, fake_settings):
+    deal = "The council signed the harbour contract on Monday, reported ANI."
+    question = "Which news agency reported the harbour contract?"
+    alone = write_folder(tmp_path / "alone", {"deal.txt": deal})
+    assert lexical_of(alone, fake_settings, question, "The council") == pytest.approx(1.0)
+    # a collection that uses the word holds the sentence to it, whichever document the sentence is in
+    used = write_folder(tmp_path / "used", {"deal.txt": deal, "agency.txt": "The agency opened an office in Lisk."})
+    assert lexical_of(used, fake_settings, question, "The council") < 0.8
+    # a sentence naming nothing the question does not (no candidate answer) is held to them too
+    unnamed = write_folder(tmp_path / "unnamed", {"deal.txt": "The council signed the harbour contract, it was reported."})
+    assert lexical_of(unnamed, fake_settings, question, "The council") < 0.8

@@ -213,6 +213,23 @@ def test_focus_is_the_names_and_words_an_answer_must_be_about(question, names, w
     assert Question(question).focus == Focus(names, words)
 
 
+@pytest.mark.parametrize("question, words", [
+    ("Which news agency reported the rifle contract?", ("news", "agency")),
+    ("In what Pacific port city did the preceding summit take place?", ("Pacific", "port", "city")),
+    ("What military rank is given for Sergey Shoigu?", ("military", "rank")),
+    ("which summit number is this", ("summit", "number")),
+    ("Which country hosts the summit?", ("country",)),  # a singular noun and its verb
+    ("Which countries signed the treaty?", ("countries",)),
+    ("What disease outbreak stopped the meeting?", ("disease", "outbreak")),
+    ("How many rifles, and at what price?", ("price",)),
+    ("What is the capital of Luneth?", ()),
+    ("What did Putin say?", ()),
+    ("Who reported the deal?", ()),
+])
+def test_the_words_naming_the_kind_of_answer(question, words):
+    assert Question(question).answer_type == words
+
+
 def test_a_question_about_what_someone_said_needs_their_name():
     q = Question("What did Putin say?")
     assert q.evidence_factor("Putin said the talks went well.") == 1.0

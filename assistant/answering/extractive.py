@@ -8,7 +8,8 @@ Each candidate sentence (every sentence of the retrieved passages) is scored by
 
 * ``dense``: cosine similarity of its embedding to the stand-alone query's embedding;
 * ``lexical``: the IDF-weighted share of the question's content words it contains (words from earlier
-  turns count a third as much);
+  turns count a third as much); the words naming the kind of answer ("Which news agency ...") are left
+  out where no document uses them and the sentence names something the question does not ("ANI");
 * ``answer type``: a question asking how many / when / who / why / how much it cost needs a number, a
   date, a name, a reason or an amount of money in the sentence; without one the score is cut.
 
@@ -229,13 +230,20 @@ class ExtractiveAnswerer:
         inheritable = {t for terms in question.name_terms for t in terms} | set(question.numbers)
         own_total = sum(w for t, w in weights.items() if t in own_terms) or 1.0
         focus_stems = self.focus_stems(question)
+        # "Which news agency reported ...": a sentence whose document never uses the words naming the kind
+        # of answer ("agency") is not held to them when it names something the question does not ("ANI")
+        type_stems = {s for w in question.answer_type for s in tokenize(w)} & set(weights)
+        asked = set(question.stems) | set(question.context_stems)
         out = []
         for (doc_id, start, end), sentence, passage, heading, before, d, d_own in zip(
                 keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist()):
             terms = sentence_terms(sentence)
             above = sentence_terms(heading) if heading else frozenset()
             lexical = own_lexical = 0.0
+            unsaid = self.unsaid_type(type_stems, doc_id, sentence, asked)
             for t, w in weights.items():
+                if t in unsaid:
+                    continue
                 if matches(t, terms):
                     found = w
                 elif t in inheritable and matches(t, above):
@@ -247,11 +255,13 @@ class ExtractiveAnswerer:
                 lexical += found
                 if t in own_terms:
                     own_lexical += found
-            lexical /= total
+            dropped = sum(weights[t] for t in unsaid)
+            lexical /= max(total - dropped, 1e-9)
             score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
             # A follow-up ranks sentences in the light of the conversation, but a sentence that answers
             # the question as asked is not refused for the context's words it lacks.
-            own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / own_total
+            own_dropped = sum(weights[t] for t in unsaid if t in own_terms)
+            own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / max(own_total - own_dropped, 1e-9)
             factor = question.evidence_factor(sentence, f"{heading} {before}")
             confidence = max(score, own_score) if question.is_follow_up else score
             evidence = self.evidence(question, focus_stems, confidence * factor, sentence, terms, above,
@@ -261,6 +271,20 @@ class ExtractiveAnswerer:
                                  factor == 1.0, confidence * factor, evidence))
         out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
         return out
+
+    def unsaid_type(self, type_stems: set[str], doc_id: str, sentence: str, asked: set[str]) -> set[str]:
+        """Of the words naming the kind of answer asked for, those the sentence's document never uses,
+        when the sentence names something the question does not (a candidate answer); else none."""
+        if not type_stems:
+            return set()
+        # the whole collection, not the sentence's document: else a document that never uses "country"
+        # would be favoured for "In what country is Normandy?" over the one that does
+        known = self.known or (lambda t: matches(t, self.document_terms(doc_id)))
+        unused = {t for t in type_stems if not known(t)}
+        if not unused or not ANSWER_LIKE.search(" ".join(
+                w for w in ANSWER_TOKEN.findall(sentence)[1:] if not set(tokenize(w)) <= asked)):
+            return set()
+        return unused
 
     def _in_section(self, dense: np.ndarray, vectors: np.ndarray, sections: list, query: np.ndarray) -> np.ndarray:
         """``dense`` (each sentence's similarity to ``query``), raised where the sentence read with its
@@ -516,6 +540,10 @@ class ExtractiveAnswerer:
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
         return sentences, vectors
 
+
+# A candidate answer: a capitalised word, a number or a code (the sentence's first word aside)
+ANSWER_TOKEN = re.compile(r"[\w'\u2019.+-]*\w")
+ANSWER_LIKE = re.compile(r"(?<![\w'\u2019.+-])(?:[A-Z][\w'\u2019.+-]*\w|[A-Z]|\d[\w,.+-]*)")
 
 PLURAL_DOCUMENTS = re.compile(r"\b(documents|articles|files|texts|reports|papers|sources|all of (them|it)|everything|"
                               r"collection|folder)\b", re.I)
