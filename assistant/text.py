@@ -86,6 +86,33 @@ def sentence_words(sentence: str) -> tuple[tuple[str, str], ...]:
     return tuple(words(sentence))
 
 
+@lru_cache(maxsize=100_000)
+def phrases(text: str, longest: int = 3) -> tuple[tuple[str, str], ...]:
+    """Runs of two to ``longest`` adjacent content words ("top diplomat", "annual summit"; punctuation and
+    stopwords end a run), each as (its stems joined by a space, its words): what a phrase said in other
+    words is matched on."""
+    text = DIGIT_GROUPING.sub("", text.lower()).replace("\u2019", "'")
+    runs, run, last = [], [], 0
+    for m in WORD.finditer(text):
+        word = m.group().removesuffix("'s")
+        if word in STOPWORDS or text[last:m.start()].strip():
+            if len(run) > 1:
+                runs.append(run)
+            run = []
+        if word not in STOPWORDS:
+            run.append((stem(word) if word.isalpha() else word, word))
+        last = m.end()
+    if len(run) > 1:
+        runs.append(run)
+    out = {}
+    for run in runs:
+        for size in range(2, longest + 1):
+            for i in range(len(run) - size + 1):
+                piece = run[i:i + size]
+                out.setdefault(" ".join(s for s, _ in piece), " ".join(w for _, w in piece))
+    return tuple(out.items())
+
+
 def matches(term: str, terms: frozenset[str]) -> bool:
     """A question word is among a sentence's terms; 'ak-203' also matches 'AK 203'."""
     if term in terms:

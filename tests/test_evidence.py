@@ -7,10 +7,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from fakes import write_folder
+from fakes import HashEmbedding, hash_vector, write_folder
 
 from assistant import Assistant
 from assistant.answering import evidence
+from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.evidence import Evidence, opposite_of, other_parties, role_in
 from assistant.questions import Question, role_of
 from assistant.text import sentence_terms
@@ -168,3 +169,31 @@ def test_words_naming_the_kind_of_answer_are_not_required_where_no_document_uses
     # a sentence naming nothing the question does not (no candidate answer) is held to them too
     unnamed = write_folder(tmp_path / "unnamed", {"deal.txt": "The council signed the harbour contract, it was reported."})
     assert lexical_of(unnamed, fake_settings, question, "The council") < 0.8
+
+
+class Paraphrases(HashEmbedding):
+    """Hashed bag of words, but some phrases say what others do (as a real model has them)."""
+
+    def _embed(self, text: str) -> list[float]:
+        same = {"top diplomat": "foreign minister", "diplomat": "minister diplomat", "yearly": "annual",
+                "yearly meeting": "annual meeting"}
+        return hash_vector(same.get(text, text))
+
+
+def phrase_synonyms(question: str, sentence: str) -> dict[str, dict[str, float]]:
+    answerer = ExtractiveAnswerer(None, Paraphrases(), idf=lambda term: 1.0)
+    asked = Question(question)
+    weights = {t: 1.0 for t in asked.stems}
+    return answerer._phrase_synonyms(asked, weights, asked.surface, {0: sentence})[0]
+
+
+def test_a_phrase_said_in_other_words_counts_for_each_of_its_words():
+    found = phrase_synonyms("Who is Moscow's top diplomat?", "Russian Foreign Minister Sergey Lavrov spoke.")
+    assert found["top"]["foreign minist"] == pytest.approx(1.0) and found["diplomat"]["foreign minist"] == pytest.approx(1.0)
+    assert "moscow" not in found  # a name is matched on its own, never as part of a phrase
+
+
+def test_a_unit_saying_one_word_of_a_phrase_is_not_the_phrase():
+    # "annual" says "yearly", not "yearly meeting": "meeting" is not credited through it
+    found = phrase_synonyms("When is the yearly meeting held?", "The annual report was late.")
+    assert "meet" not in found

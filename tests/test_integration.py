@@ -55,6 +55,11 @@ ANSWERABLE = [
     # paraphrases that share few words with the text
     ("What kept the two countries from holding their yearly summit in 2020?", "Covid-19"),
     ("How did the foreign ministers greet each other when they met in New Delhi?", "bump elbows"),
+    # the words naming the kind of answer are not in the article ("agency"): ANI is named
+    ("Which news agency reported the contract?", "ANI"),
+    ("What military rank is given for Sergey Shoigu?", "General"),
+    # a phrase said in other words, on a second look before refusing ("top diplomat": Foreign Minister)
+    ("Who is Moscow's top diplomat?", "Lavrov"),
 ]
 
 UNANSWERABLE = [
@@ -81,11 +86,11 @@ def test_answers_with_the_cited_fact(bot, question, expected):
 # Known gaps of the extractive answerer, kept visible: a detail buried in a long sentence scores low
 # (the sentence embedding is diluted) and a near-miss shares most words with a real sentence. They are
 # strict xfails: the day one of them passes, the suite says so and it moves up to the lists above.
-# A question word that the article never uses is as often a paraphrase ("news agency" for "ANI") as a
+# A question word that the article never uses is as often a paraphrase ("outlet" for a news agency) as a
 # thing it never mentions ("calibre"): the answerer cannot tell which (answering/evidence.py), so the
 # similarity of the sentence decides, and here it decides wrongly both ways.
 KNOWN_GAPS = [
-    ("Which news agency reported the contract?", "ANI"),
+    ("Which outlet is credited for the story?", "ANI"),
 ]
 KNOWN_REFUSAL_GAPS = [
     "What is the calibre of the AK-203 rifle?",

@@ -22,3 +22,12 @@ def test_hyphenated_words_also_count_as_their_parts():
     assert content_terms("AK-203 rifles") == ["ak-203", "ak", "203", "rifl"]
     assert matches("ak-203", frozenset(content_terms("the AK 203"))) is True
     assert matches("ak-203", frozenset(content_terms("the AK"))) is False
+
+
+def test_phrases_are_runs_of_adjacent_content_words():
+    from assistant.text import phrases
+    found = dict(phrases("Who is Moscow's top diplomat, and what disease outbreak stopped the yearly meeting?"))
+    assert found == {"moscow top": "moscow top", "top diplomat": "top diplomat", "moscow top diplomat": "moscow top diplomat",
+                     "diseas outbreak": "disease outbreak", "outbreak stop": "outbreak stopped",
+                     "diseas outbreak stop": "disease outbreak stopped", "yearli meet": "yearly meeting"}
+    assert phrases("It was not held.") == ()  # stopwords and punctuation end a run

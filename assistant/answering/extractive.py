@@ -13,6 +13,9 @@ Each candidate sentence (every sentence of the retrieved passages) is scored by
 * ``answer type``: a question asking how many / when / who / why / how much it cost needs a number, a
   date, a name, a reason or an amount of money in the sentence; without one the score is cut.
 
+Before refusing, the best few sentences get a second look: a phrase of the question said in other words
+("Moscow's top diplomat" for "Russian Foreign Minister") counts for each of its words.
+
 A sentence also matches the words of its section heading and its document's title (at half weight),
 and a number or name the question insists on may stand there or in the sentence before, so "Its tower
 is 31 metres tall" under "# The Harwick Point Lighthouse" answers "How tall is the Harwick Point
@@ -40,7 +43,7 @@ from ..citations import Answer, Citation, refusal
 from ..documents import Passage
 from ..questions import Question, standalone_query
 from ..store import Snapshot
-from ..text import content_terms, matches, sentence_terms, sentence_words, tokenize
+from ..text import content_terms, matches, phrases, sentence_terms, sentence_words, tokenize
 from . import strategies
 from .evidence import Evidence, opposite_of, other_parties, role_in
 
@@ -51,6 +54,8 @@ MISSPELT_SIMILARITY = 0.85  # difflib ratio from which an unknown long word is t
 HEADING_WEIGHT = 0.5  # a question word found only in the sentence's section heading counts half
 SYNONYM_MIN = 0.55  # word-embedding similarity from which a question word counts as found (guns ~ rifles 0.80)
 EVIDENCE_SYNONYM = 0.60  # ... and from which it counts as said in other words when deciding to answer (0.6-0.8 swept)
+PHRASE_SYNONYM = 0.58  # similarity from which a question phrase counts as said in other words ("top diplomat" ~ "foreign minister" 0.62)
+SECOND_LOOK = 8  # sentences read for the question's phrases in other words when the best would be refused
 DOCUMENT_TERMS_CACHED = 256
 YEAR = re.compile(r"(1[5-9]|20)\d\d")
 
@@ -234,43 +239,110 @@ class ExtractiveAnswerer:
         # of answer ("agency") is not held to them when it names something the question does not ("ANI")
         type_stems = {s for w in question.answer_type for s in tokenize(w)} & set(weights)
         asked = set(question.stems) | set(question.context_stems)
-        out = []
-        for (doc_id, start, end), sentence, passage, heading, before, d, d_own in zip(
-                keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist()):
-            terms = sentence_terms(sentence)
-            above = sentence_terms(heading) if heading else frozenset()
-            lexical = own_lexical = 0.0
-            unsaid = self.unsaid_type(type_stems, doc_id, sentence, asked)
-            for t, w in weights.items():
-                if t in unsaid:
-                    continue
-                if matches(t, terms):
-                    found = w
-                elif t in inheritable and matches(t, above):
-                    found = w * HEADING_WEIGHT
-                elif t in soft:  # the sentence holds a near-synonym of this question word
-                    found = w * max((sim for stem, sim in soft[t].items() if stem in terms), default=0.0)
-                else:
-                    continue
-                lexical += found
-                if t in own_terms:
-                    own_lexical += found
-            dropped = sum(weights[t] for t in unsaid)
-            lexical /= max(total - dropped, 1e-9)
-            score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
-            # A follow-up ranks sentences in the light of the conversation, but a sentence that answers
-            # the question as asked is not refused for the context's words it lacks.
-            own_dropped = sum(weights[t] for t in unsaid if t in own_terms)
-            own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / max(own_total - own_dropped, 1e-9)
-            factor = question.evidence_factor(sentence, f"{heading} {before}")
-            confidence = max(score, own_score) if question.is_follow_up else score
-            evidence = self.evidence(question, focus_stems, confidence * factor, sentence, terms, above,
-                                     sentence_terms(before) if before else frozenset(), soft,
-                                     self.document_terms(doc_id))
-            out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
-                                 factor == 1.0, confidence * factor, evidence))
-        out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
+        def scored(soft: dict[str, dict[str, float]], phrased: dict[int, frozenset[str]]) -> list[Candidate]:
+            out = []
+            for i, ((doc_id, start, end), sentence, passage, heading, before, d, d_own) in enumerate(zip(
+                    keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist())):
+                terms = sentence_terms(sentence)
+                units = terms | phrased.get(i, frozenset())  # its words and, on a second look, its phrases
+                above = sentence_terms(heading) if heading else frozenset()
+                lexical = own_lexical = 0.0
+                unsaid = self.unsaid_type(type_stems, doc_id, sentence, asked)
+                for t, w in weights.items():
+                    if t in unsaid:
+                        continue
+                    if matches(t, terms):
+                        found = w
+                    elif t in inheritable and matches(t, above):
+                        found = w * HEADING_WEIGHT
+                    elif t in soft:  # the sentence holds a near-synonym of this question word
+                        found = w * max((sim for unit, sim in soft[t].items() if unit in units), default=0.0)
+                    else:
+                        continue
+                    lexical += found
+                    if t in own_terms:
+                        own_lexical += found
+                dropped = sum(weights[t] for t in unsaid)
+                lexical /= max(total - dropped, 1e-9)
+                score = DENSE_WEIGHT * max(d, 0.0) + LEXICAL_WEIGHT * lexical
+                # A follow-up ranks sentences in the light of the conversation, but a sentence that answers
+                # the question as asked is not refused for the context's words it lacks.
+                own_dropped = sum(weights[t] for t in unsaid if t in own_terms)
+                own_score = DENSE_WEIGHT * max(d_own, 0.0) + LEXICAL_WEIGHT * own_lexical / max(own_total - own_dropped, 1e-9)
+                factor = question.evidence_factor(sentence, f"{heading} {before}")
+                confidence = max(score, own_score) if question.is_follow_up else score
+                evidence = self.evidence(question, focus_stems, confidence * factor, sentence, terms, above,
+                                         sentence_terms(before) if before else frozenset(), soft,
+                                         self.document_terms(doc_id), units)
+                out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
+                                     factor == 1.0, confidence * factor, evidence))
+            out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
+            return out
+
+        out = scored(soft, {})
+        # A second look before refusing: the question's phrases said in other words ("Moscow's top
+        # diplomat" for "Russian Foreign Minister"), over the best few sentences only (they are embedded)
+        if out and max(c.confidence for c in out[:SECOND_LOOK]) < self.refusal_threshold:
+            index = {key: i for i, key in enumerate(keys)}
+            look = [index[(c.doc_id, c.start, c.end)] for c in out[:SECOND_LOOK]]
+            extra, phrased = self._phrase_synonyms(question, weights, surface, {i: texts[i] for i in look})
+            if extra:
+                merged = {t: dict(soft.get(t, {})) for t in set(soft) | set(extra)}
+                for t, close in extra.items():
+                    for unit, sim in close.items():
+                        merged[t][unit] = max(sim, merged[t].get(unit, 0.0))
+                out = scored(merged, phrased)
         return out
+
+    def _phrase_synonyms(self, question: Question, weights: dict[str, float], surface: dict[str, str],
+                         sentences: dict[int, str]) -> tuple[dict[str, dict[str, float]], dict[int, frozenset[str]]]:
+        """The question's phrases and words said in other words by ``sentences`` (by index): for each question
+        word, the sentence units (a word's stem, or a phrase's stems "foreign minist") close to a phrase or
+        word of the question holding it; and each sentence's phrases. A unit sharing a word with the
+        question's phrase is not its paraphrase ("yearly meeting" is not said by "meeting")."""
+        named = {t for terms in question.name_terms for t in terms}  # a name is matched on its own
+        asked = [(key, text) for key, text in phrases(question.text)
+                 if not named & set(key.split()) and all(t in weights for t in key.split())]
+        asked += [(t, surface[t]) for t in weights if t in surface and surface[t].isalpha()]
+        if not asked:
+            return {}, {}
+        units: dict[str, str] = {}
+        phrased: dict[int, frozenset[str]] = {}
+        for i, sentence in sentences.items():
+            own = phrases(sentence)
+            phrased[i] = frozenset(key for key, _ in own)
+            units.update(own)
+            units.update((stem, word) for stem, word in sentence_words(sentence) if word.isalpha())
+        targets = [key for key in units if key not in weights]
+        if not targets:
+            return {}, phrased
+        texts = sorted({text for _, text in asked} | {units[k] for k in targets})
+        vectors = dict(zip(texts, self._cached_vectors([("w", t, 0) for t in texts], texts)))
+        matrix = np.stack([vectors[units[k]] for k in targets])
+        single = {key: matrix @ vectors[text] for key, text in asked if " " not in key}
+        position = {key: j for j, key in enumerate(targets)}
+        out: dict[str, dict[str, float]] = {}
+        for key, text in asked:
+            words = key.split()
+            if len(words) == 1:  # a word against phrases only: words are matched already
+                candidates = [j for j, k in enumerate(targets) if " " in k]
+            else:
+                candidates = range(len(targets))
+            sims = matrix @ vectors[text]
+            for j in candidates:
+                if sims[j] < PHRASE_SYNONYM or set(targets[j].split()) & set(words):
+                    continue
+                # it says one of the phrase's words ("annual" for "yearly meeting"), or one of its words says
+                # the question's word ("russia counterpart" for "moscow"): not the phrase in other words
+                if len(words) > 1 and any(single[w][j] >= sims[j] for w in words if w in single):
+                    continue
+                if len(words) == 1 and any(sims[position[u]] >= sims[j] for u in targets[j].split() if u in position):
+                    continue
+                for t in words:
+                    if t in weights:
+                        close = out.setdefault(t, {})
+                        close[targets[j]] = max(float(sims[j]), close.get(targets[j], 0.0))
+        return out, phrased
 
     def unsaid_type(self, type_stems: set[str], doc_id: str, sentence: str, asked: set[str]) -> set[str]:
         """Of the words naming the kind of answer asked for, those the sentence's document never uses,
@@ -323,7 +395,8 @@ class ExtractiveAnswerer:
 
     def evidence(self, question: Question, focus_stems: list[tuple[str, float]], score: float, sentence: str,
                  terms: frozenset[str], above: frozenset[str], before: frozenset[str],
-                 soft: dict[str, dict[str, float]], document: frozenset[str] = frozenset()) -> Evidence:
+                 soft: dict[str, dict[str, float]], document: frozenset[str] = frozenset(),
+                 units: frozenset[str] | None = None) -> Evidence:
         """What ``sentence`` (its ``terms``; ``above``: those of its heading and its document's title;
         ``before``: those of the sentence before; ``document``: those of its whole document) holds of
         ``question`` (see ``evidence.py``)."""
@@ -334,8 +407,9 @@ class ExtractiveAnswerer:
         known_missing = unknown_missing = 0.0
         opposite = False
         # question words the sentence says in other words (a near-synonym close enough to decide on)
+        units = terms if units is None else units
         said = {t for t, close in soft.items()
-                if max((sim for s, sim in close.items() if s in terms), default=0.0) >= EVIDENCE_SYNONYM}
+                if max((sim for s, sim in close.items() if s in units), default=0.0) >= EVIDENCE_SYNONYM}
         for t, w in focus_stems:
             if matches(t, held) or t in said:
                 continue
