@@ -171,6 +171,11 @@ def test_words_naming_the_kind_of_answer_are_not_required_where_no_document_uses
     assert lexical_of(unnamed, fake_settings, question, "The council") < 0.8
 
 
+def test_words_asking_for_a_kind_of_answer_are_not_required_where_no_document_uses_them(tmp_path, fake_settings):
+    folder = write_folder(tmp_path / "day", {"day.txt": "Later in the day, the council will meet Brask Shipping."})
+    assert lexical_of(folder, fake_settings, "What is happening later in the day?", "Later") == pytest.approx(1.0)
+
+
 class Paraphrases(HashEmbedding):
     """Hashed bag of words, but some phrases say what others do (as a real model has them)."""
 

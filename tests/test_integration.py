@@ -60,6 +60,8 @@ ANSWERABLE = [
     ("What military rank is given for Sergey Shoigu?", "General"),
     # a phrase said in other words, on a second look before refusing ("top diplomat": Foreign Minister)
     ("Who is Moscow's top diplomat?", "Lavrov"),
+    # a word that says what kind of answer is wanted ("happening") is not asked of the sentence
+    ("What is happening later in the day?", "Putin"),
 ]
 
 UNANSWERABLE = [

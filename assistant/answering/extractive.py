@@ -41,9 +41,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..questions import Question, standalone_query
+from ..questions import ASKING_WORDS, Question, standalone_query
 from ..store import Snapshot
-from ..text import content_terms, matches, phrases, sentence_terms, sentence_words, tokenize
+from ..text import content_terms, matches, phrases, sentence_terms, sentence_words, tokenize, words
 from . import strategies
 from .evidence import Evidence, opposite_of, other_parties, role_in
 
@@ -238,6 +238,7 @@ class ExtractiveAnswerer:
         # "Which news agency reported ...": a sentence whose document never uses the words naming the kind
         # of answer ("agency") is not held to them when it names something the question does not ("ANI")
         type_stems = {s for w in question.answer_type for s in tokenize(w)} & set(weights)
+        type_stems |= {s for s, w in words(question.text) if w in ASKING_WORDS} & set(weights)  # "happening"
         asked = set(question.stems) | set(question.context_stems)
         def scored(soft: dict[str, dict[str, float]], phrased: dict[int, frozenset[str]]) -> list[Candidate]:
             out = []
