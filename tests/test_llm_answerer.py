@@ -351,3 +351,29 @@ def test_a_list_the_model_shortened_gives_way_to_the_extractive_one(tmp_path, fa
 ])
 def test_a_speech_tag_without_its_speech_is_no_claim(sentence, tag):
     assert bool(SPEECH_TAG.match(sentence)) == tag
+
+
+
+def test_a_fact_leaving_out_the_best_sentence_for_one_saying_less_of_the_question_strays():
+    from types import SimpleNamespace as Sentence
+
+    from assistant.answering.llm import strays
+    question = Question("What did Shoigu say he was confident Russia and India will help with?")
+    best = Sentence(doc_id="a", start=90, score=0.697, lexical=0.782)  # "I am confident that Russia and India will help ..."
+    near = Sentence(doc_id="a", start=0, score=0.692, lexical=0.565)  # "Shoigu said: “Russia-India defence cooperation ..."
+    other = Sentence(doc_id="a", start=40, score=0.690, lexical=0.700)
+    assert strays([near], [best, near], question)  # the best left out for one saying far less of the question
+    assert not strays([best], [best, near], question)
+    assert not strays([other], [best, other], question)  # as near in words: the model's pick stands
+    assert strays([Sentence(doc_id="a", start=0, score=0.4, lexical=0.9)], [best], question)  # far below the best
+    assert not strays([near], [best, near], Question("Who are the people mentioned?"))  # lists: covers_less decides
+
+
+def test_a_supported_answer_without_the_kind_of_answer_asked_for_is_refused(llm_bot):
+    # true to its evidence and close to the question, but "how much" wants a sum the sentence does not give
+    bot, llm = llm_bot
+    question = "How much did Marta Olsen pay for the Crumb bakery?"
+    assert bot.ask(question).refused
+    llm.replies = ["Marta Olsen opened the Crumb bakery in 1998 [1]."]
+    answer = bot.ask(question, mode="llm")
+    assert llm.prompts and answer.refused and answer.citations == []

@@ -84,6 +84,15 @@ def answerable(c: Candidate) -> bool:
     return not is_context(c.text) and not is_question(c.text)
 
 
+def holds_kind(c: Candidate, question: Question) -> bool:
+    """``c`` can answer ``question`` as a fact: a sentence (not a heading, not a question) holding each
+    strict kind of answer asked for (a sum of money for "how much will India pay") beyond the question."""
+    if not answerable(c):
+        return False
+    strict = [pattern for name, pattern in question.needs if name in STRICT_TYPES]
+    return c.typed or all(has_new_evidence(pattern, c.text, question.norm) for pattern in strict)
+
+
 @dataclass
 class Choice:
     """The sentences a strategy picked, best first, or why it found none (``missing``)."""
@@ -95,9 +104,7 @@ class Choice:
 def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
     """The best sentence that holds the kind of answer asked for (a number for "how many", a speech for
     "what did X say"), and the runner-up when it scores nearly as well."""
-    strict = [pattern for name, pattern in question.needs if name in STRICT_TYPES]
-    usable = [c for c in ranked if answerable(c) and (c.typed or all(
-        has_new_evidence(pattern, c.text, question.norm) for pattern in strict))]
+    usable = [c for c in ranked if holds_kind(c, question)]
     if not usable:
         return Choice([], "")
     best = usable[0]
