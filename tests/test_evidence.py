@@ -11,7 +11,7 @@ from fakes import HashEmbedding, hash_vector, write_folder
 
 from assistant import Assistant
 from assistant.answering import evidence
-from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.extractive import ANAPHOR, ExtractiveAnswerer
 from assistant.answering.evidence import Evidence, opposite_of, other_parties, role_in
 from assistant.questions import Question, role_of
 from assistant.text import sentence_terms
@@ -202,3 +202,26 @@ def test_a_unit_saying_one_word_of_a_phrase_is_not_the_phrase():
     # "annual" says "yearly", not "yearly meeting": "meeting" is not credited through it
     found = phrase_synonyms("When is the yearly meeting held?", "The annual report was late.")
     assert "meet" not in found
+
+
+def test_a_sentence_about_what_its_heading_or_the_sentence_before_names_holds_those_names(tmp_path, fake_settings):
+    folder = write_folder(tmp_path / "plant", {"plant.md": (
+        "# Brightwater Robotics opens a plant in Lisk\n\nThe plant will build robots for warehouses. "
+        "The company has invested 48 million euros in the site. The festival director said the site was noisy.")})
+    question = "How much has Brightwater Robotics invested in the site?"
+    # "The company ..." is about what the heading names: its names count in full, not at half weight
+    assert lexical_of(folder, fake_settings, question, "The company") == pytest.approx(1.0)
+    # "The festival director" is about the director: the heading's names count at half weight
+    assert lexical_of(folder, fake_settings, question, "The festival director") < 0.8
+
+
+@pytest.mark.parametrize("sentence, about_before", [
+    ("It was commissioned by Odo.", True),
+    ("They even lent their name to the castle.", True),
+    ("The company has invested 48 million euros.", True),
+    ("The festival director, Helen Strand, said so.", False),
+    ("The Saturday headliner was Copper Tides.", False),
+    ("Italy won the cup.", False),
+])
+def test_a_sentence_opening_with_a_pronoun_or_a_bare_noun_as_subject_is_about_what_came_before(sentence, about_before):
+    assert (ANAPHOR.match(sentence) is not None) == about_before

@@ -19,7 +19,9 @@ Before refusing, the best few sentences get a second look: a phrase of the quest
 A sentence also matches the words of its section heading and its document's title (at half weight),
 and a number or name the question insists on may stand there or in the sentence before, so "Its tower
 is 31 metres tall" under "# The Harwick Point Lighthouse" answers "How tall is the Harwick Point
-Lighthouse?", and a festival report titled "... 2021" answers for 2021.
+Lighthouse?", and a festival report titled "... 2021" answers for 2021. A sentence whose subject points
+back ("It was commissioned by Odo", "The company has invested ...") holds those names in full, and
+those of the sentence before it too.
 
 Refusal is a finding about the documents: a name, code or number the question is about that no
 document mentions refuses at once and says so ("they never mention S-400"); so does a list, time or
@@ -246,6 +248,7 @@ class ExtractiveAnswerer:
                     keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist())):
                 terms = sentence_terms(sentence)
                 units = terms | phrased.get(i, frozenset())  # its words and, on a second look, its phrases
+                anaphoric = ANAPHOR.match(sentence) is not None
                 above = sentence_terms(heading) if heading else frozenset()
                 lexical = own_lexical = 0.0
                 unsaid = self.unsaid_type(type_stems, doc_id, sentence, asked)
@@ -255,7 +258,9 @@ class ExtractiveAnswerer:
                     if matches(t, terms):
                         found = w
                     elif t in inheritable and matches(t, above):
-                        found = w * HEADING_WEIGHT
+                        found = w * (1.0 if anaphoric else HEADING_WEIGHT)
+                    elif t in inheritable and anaphoric and matches(t, sentence_terms(before)):
+                        found = w  # "The company has invested ..." after the sentence naming it
                     elif t in soft:  # the sentence holds a near-synonym of this question word
                         found = w * max((sim for unit, sim in soft[t].items() if unit in units), default=0.0)
                     else:
@@ -615,6 +620,14 @@ class ExtractiveAnswerer:
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
         return sentences, vectors
 
+
+# A sentence about what the one before it (or its heading) names: "It", "The company", "The festival"
+# ("The festival director said" is about the director: the noun must be the subject, a verb next)
+ANAPHOR = re.compile(r"^\W*(?:(?:It|He|She|They|Its|His|Her|Their)\b|The (?:company|firm|group|plant|factory|city|"
+                     r"town|country|festival|band|team|club|museum|school|university|college|government|party|"
+                     r"organi[sz]ation|river|building|station|event|agreement|treaty|contract|project|film|book|"
+                     r"album|ship|bridge|tower|church|park|airport|hospital|species|state|region|island|lake)"
+                     r"\s+(?:has|have|had|is|was|were|are|will|would|can|could|also|then|now|later|[a-z]+ed)\b)")
 
 # A candidate answer: a capitalised word, a number or a code (the sentence's first word aside)
 ANSWER_TOKEN = re.compile(r"[\w'\u2019.+-]*\w")
