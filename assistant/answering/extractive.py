@@ -237,21 +237,24 @@ class ExtractiveAnswerer:
         inheritable = {t for terms in question.name_terms for t in terms} | set(question.numbers)
         own_total = sum(w for t, w in weights.items() if t in own_terms) or 1.0
         focus_stems = self.focus_stems(question)
-        # "Which news agency reported ...": a sentence whose document never uses the words naming the kind
-        # of answer ("agency") is not held to them when it names something the question does not ("ANI")
+        # the words naming the kind of answer ("news agency") or asking for one ("happening", "how many")
         type_stems = {s for w in question.answer_type for s in tokenize(w)} & set(weights)
-        type_stems |= {s for s, w in words(question.text) if w in ASKING_WORDS} & set(weights)  # "happening"
+        type_stems |= {s for s, w in words(question.text) if w in ASKING_WORDS} & set(weights)
+        unused_type = self.unused_words(type_stems, None) if self.known is not None else None
         asked = set(question.stems) | set(question.context_stems)
         def scored(soft: dict[str, dict[str, float]], phrased: dict[int, frozenset[str]]) -> list[Candidate]:
             out = []
             for i, ((doc_id, start, end), sentence, passage, heading, before, d, d_own) in enumerate(zip(
                     keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist())):
                 terms = sentence_terms(sentence)
-                units = terms | phrased.get(i, frozenset())  # its words and, on a second look, its phrases
+                units = terms | phrased[i] if i in phrased else terms  # its words, and on a second look its phrases
                 anaphoric = ANAPHOR.match(sentence) is not None
                 above = sentence_terms(heading) if heading else frozenset()
                 lexical = own_lexical = 0.0
-                unsaid = self.unsaid_type(type_stems, doc_id, sentence, asked)
+                # "Which news agency reported ...": the words naming the kind of answer ("agency") are not
+                # asked of a sentence naming a candidate answer ("ANI") when no document uses them
+                unused = unused_type if unused_type is not None else self.unused_words(type_stems, doc_id)
+                unsaid = unused if unused and names_an_answer(sentence, asked) else set()
                 for t, w in weights.items():
                     if t in unsaid:
                         continue
@@ -350,19 +353,14 @@ class ExtractiveAnswerer:
                         close[targets[j]] = max(float(sims[j]), close.get(targets[j], 0.0))
         return out, phrased
 
-    def unsaid_type(self, type_stems: set[str], doc_id: str, sentence: str, asked: set[str]) -> set[str]:
-        """Of the words naming the kind of answer asked for, those the sentence's document never uses,
-        when the sentence names something the question does not (a candidate answer); else none."""
-        if not type_stems:
+    def unused_words(self, stems: set[str], doc_id: str | None) -> set[str]:
+        """Those of ``stems`` no document uses: the whole collection's vocabulary where the store keeps it
+        (else a document that never uses "country" would be favoured for "In what country is Normandy?"
+        over one that does), else the document ``doc_id``'s."""
+        if not stems:
             return set()
-        # the whole collection, not the sentence's document: else a document that never uses "country"
-        # would be favoured for "In what country is Normandy?" over the one that does
         known = self.known or (lambda t: matches(t, self.document_terms(doc_id)))
-        unused = {t for t in type_stems if not known(t)}
-        if not unused or not ANSWER_LIKE.search(" ".join(
-                w for w in ANSWER_TOKEN.findall(sentence)[1:] if not set(tokenize(w)) <= asked)):
-            return set()
-        return unused
+        return {t for t in stems if not known(t)}
 
     def _in_section(self, dense: np.ndarray, vectors: np.ndarray, sections: list, query: np.ndarray) -> np.ndarray:
         """``dense`` (each sentence's similarity to ``query``), raised where the sentence read with its
@@ -628,6 +626,13 @@ ANAPHOR = re.compile(r"^\W*(?:(?:It|He|She|They|Its|His|Her|Their)\b|The (?:comp
                      r"organi[sz]ation|river|building|station|event|agreement|treaty|contract|project|film|book|"
                      r"album|ship|bridge|tower|church|park|airport|hospital|species|state|region|island|lake)"
                      r"\s+(?:has|have|had|is|was|were|are|will|would|can|could|also|then|now|later|[a-z]+ed)\b)")
+
+def names_an_answer(sentence: str, asked: set[str]) -> bool:
+    """The sentence names something the question does not: a capitalised word (its first word aside), a
+    number or a code ("reported ANI" for "Which news agency reported ...")."""
+    return ANSWER_LIKE.search(" ".join(w for w in ANSWER_TOKEN.findall(sentence)[1:]
+                                       if not set(tokenize(w)) <= asked)) is not None
+
 
 # A candidate answer: a capitalised word, a number or a code (the sentence's first word aside)
 ANSWER_TOKEN = re.compile(r"[\w'\u2019.+-]*\w")
