@@ -293,6 +293,10 @@ ASKING_WORDS = frozenset("""summarize summarise summary overview gist recap rund
     many much happen happened happening occur occurred took take place event events kind sort type way ways thing things
     please give show know detail details information info quick short brief tldr overall general whole entire
     mentioned mention named listed anything something""".split())
+# Those of them that only ask ("What is happening ...", "how many ..."), never name what a sentence is
+# about the way "point" does in "the boiling point": a sentence is not asked to hold them.
+ASKING_ONLY = frozenset("""many much happen happened happening occur occurred took take place mention mentioned
+    named listed know tell please give show explain describe""".split()) & ASKING_WORDS
 # Capitalised words that describe rather than name ("Which South American capital", "a Pacific port"):
 # a paraphrase uses them for what the documents name, so they are words, not names, of the focus.
 DESCRIPTORS = frozenset("""north south east west northern southern eastern western central american european

@@ -34,18 +34,20 @@ def server(tmp_path_factory):
         "ASSISTANT_CONFIG": str(config), "ASSISTANT_API_KEYS": f"{KEY_ALL}=*;{KEY_SEEDS}={SEEDS}",
         "XDG_DATA_HOME": str(work / "data"), "ASSISTANT_SHOW_PROGRESS": "false",
     })
-    assert GUARD  # the server runs under the network guard (AppProcess starts it through GUARD)
-    # the second collection loads in the background: wait until it answers
-    with httpx.Client(base_url=proc.url, headers={"Authorization": f"Bearer {KEY_ALL}"}, timeout=120) as http:
-        for _ in range(240):
-            r = http.post("/v1/chat/completions", json={"model": "harbour", "messages": [
-                {"role": "user", "content": "Who was the Saturday headliner at the 2021 Harbourlight Music Festival?"}]})
-            if r.status_code != 503:
-                break
-            threading.Event().wait(0.5)
-        assert r.status_code == 200, r.text
-    yield proc
-    proc.stop()
+    try:
+        assert GUARD  # the server runs under the network guard (AppProcess starts it through GUARD)
+        # the second collection loads in the background: wait until it answers
+        with httpx.Client(base_url=proc.url, headers={"Authorization": f"Bearer {KEY_ALL}"}, timeout=120) as http:
+            for _ in range(240):
+                r = http.post("/v1/chat/completions", json={"model": "harbour", "messages": [
+                    {"role": "user", "content": "Who was the Saturday headliner at the 2021 Harbourlight Music Festival?"}]})
+                if r.status_code != 503:
+                    break
+                threading.Event().wait(0.5)
+            assert r.status_code == 200, r.text
+        yield proc
+    finally:
+        proc.stop()  # a server that failed its start is stopped too, not left holding its port
 
 
 def client(server, key: str = KEY_ALL) -> openai.OpenAI:
@@ -306,3 +308,24 @@ def test_without_keys_only_this_machine_may_call(library):
         assert rebound.get("/v1/models").status_code == 403
     with TestClient(app, base_url="http://localhost:7860", client=("127.0.0.1", 5000)) as named:
         assert named.get("/v1/models").status_code == 200
+
+
+def test_the_chat_server_is_built_with_the_api_routes_before_it_serves(tmp_path):
+    # added after launch() returned, the routes were missing for a client that came at once: 404 from /v1
+    from assistant.api.keys import ApiKeys
+    from assistant.api.server import launch_with_chat
+    from assistant.library import Library
+
+    class Demo:
+        def launch(self, **options):
+            self.options = options
+            self.server_app = "app"
+
+    demo = Demo()
+    config = tmp_path / "assistant.toml"
+    config.write_text(f'[collections.docs]\ndocs_dir = "{tmp_path / "docs"}"\nindex_dir = "{tmp_path / "index"}"\n',
+                      encoding="utf-8")
+    launch_with_chat(demo, Library.from_config(config), ApiKeys(), host="127.0.0.1", port=0, launch_options={})
+    paths = {getattr(route, "path", None) for route in demo.options["app_kwargs"]["routes"]}
+    assert {"/v1/models", "/v1/chat/completions", "/mcp"} <= paths
+    assert demo.options["app_kwargs"]["exception_handlers"] and "lifespan" in demo.options["app_kwargs"]

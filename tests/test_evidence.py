@@ -189,7 +189,7 @@ def phrase_synonyms(question: str, sentence: str) -> dict[str, dict[str, float]]
     answerer = ExtractiveAnswerer(None, Paraphrases(), idf=lambda term: 1.0)
     asked = Question(question)
     weights = {t: 1.0 for t in asked.stems}
-    return answerer._phrase_synonyms(asked, weights, asked.surface, {0: sentence})[0]
+    return answerer.phrase_synonyms(asked, weights, asked.surface, {0: sentence})[0]
 
 
 def test_a_phrase_said_in_other_words_counts_for_each_of_its_words():

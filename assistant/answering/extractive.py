@@ -43,7 +43,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
-from ..questions import ASKING_WORDS, Question, standalone_query
+from ..questions import ASKING_ONLY, Question, standalone_query
 from ..store import Snapshot
 from ..text import content_terms, matches, phrases, sentence_terms, sentence_words, tokenize, words
 from . import strategies
@@ -239,7 +239,7 @@ class ExtractiveAnswerer:
         focus_stems = self.focus_stems(question)
         # the words naming the kind of answer ("news agency") or asking for one ("happening", "how many")
         type_stems = {s for w in question.answer_type for s in tokenize(w)} & set(weights)
-        type_stems |= {s for s, w in words(question.text) if w in ASKING_WORDS} & set(weights)
+        type_stems |= {s for s, w in words(question.text) if w in ASKING_ONLY} & set(weights)
         unused_type = self.unused_words(type_stems, None) if self.known is not None else None
         asked = set(question.stems) | set(question.context_stems)
         def scored(soft: dict[str, dict[str, float]], phrased: dict[int, frozenset[str]]) -> list[Candidate]:
@@ -294,7 +294,7 @@ class ExtractiveAnswerer:
         if out and max(c.confidence for c in out[:SECOND_LOOK]) < self.refusal_threshold:
             index = {key: i for i, key in enumerate(keys)}
             look = [index[(c.doc_id, c.start, c.end)] for c in out[:SECOND_LOOK]]
-            extra, phrased = self._phrase_synonyms(question, weights, surface, {i: texts[i] for i in look})
+            extra, phrased = self.phrase_synonyms(question, weights, surface, {i: texts[i] for i in look})
             if extra:
                 merged = {t: dict(soft.get(t, {})) for t in set(soft) | set(extra)}
                 for t, close in extra.items():
@@ -303,7 +303,7 @@ class ExtractiveAnswerer:
                 out = scored(merged, phrased)
         return out
 
-    def _phrase_synonyms(self, question: Question, weights: dict[str, float], surface: dict[str, str],
+    def phrase_synonyms(self, question: Question, weights: dict[str, float], surface: dict[str, str],
                          sentences: dict[int, str]) -> tuple[dict[str, dict[str, float]], dict[int, frozenset[str]]]:
         """The question's phrases and words said in other words by ``sentences`` (by index): for each question
         word, the sentence units (a word's stem, or a phrase's stems "foreign minist") close to a phrase or

@@ -1,7 +1,7 @@
 """One port for the OpenAI-compatible API (``/v1``), MCP (``/mcp``) and the browser chat (``/``).
 
-``assistant serve`` runs all three (``launch_with_chat``: the chat's own Gradio server, the API attached to
-it); ``assistant api`` runs the API and MCP without the browser app (``build_server`` + ``run``). The
+``assistant serve`` runs all three (``launch_with_chat``: the chat's own Gradio server, built with the API's
+routes); ``assistant api`` runs the API and MCP without the browser app (``build_server`` + ``run``). The
 server binds 127.0.0.1 by default and, until API keys are configured, answers API and MCP requests from
 loopback clients only (``keys.py``). Uvicorn's access log is off: request lines would carry nothing
 secret, but nothing is logged that does not need to be.
@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.routing import Mount, Route
 
 from ..errors import ConfigError
 from ..library import Library
@@ -24,44 +25,46 @@ from .keys import ApiKeys
 def build_server(library: Library, keys: ApiKeys, *, mcp: bool = True) -> FastAPI:
     """The API and MCP alone (``assistant api``, tests, benchmarks): ``/v1`` and ``/mcp`` over ``library``."""
     mcp_app, lifespan = _mcp(library, keys, mcp)
-    app = FastAPI(title="doc-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    attach(app, library, keys, mcp_app)
-    return app
+    return FastAPI(title="doc-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan,
+                   **api_parts(library, keys, mcp_app))
 
 
 def launch_with_chat(demo: Any, library: Library, keys: ApiKeys, *, host: str, port: int,
                      launch_options: dict[str, Any], mcp: bool = True) -> Any:
-    """Serve the browser chat with Gradio's own ``launch()`` and attach ``/v1`` and ``/mcp`` to its app.
+    """Serve the browser chat with Gradio's own ``launch()``, its app built with ``/v1`` and ``/mcp``.
 
     Mounting the chat on an app of ours (``gr.mount_gradio_app``, Gradio 6.31) lost questions in the
     browser now and then on a busy machine (tests/test_browser.py failed in about half of a dozen runs; with
     launch() in none of 6), so the chat keeps the server it is tested on and the API joins it: Gradio has
-    no catch-all route, and its app runs the MCP lifespan as its own (``app_kwargs``). Returns after the
-    server started; block with ``demo.block_thread()``.
+    no catch-all route and builds its app with our ``app_kwargs`` (the API's routes, its error handler,
+    the MCP lifespan). The routes are there before the server takes its first request: added after
+    ``launch()`` returned, a client that came at once (the test fixture on a busy machine) got 404 from
+    ``/v1``. Returns after the server started; block with ``demo.block_thread()``.
     """
     mcp_app, lifespan = _mcp(library, keys, mcp)
     options = dict(launch_options)
+    app_kwargs = {**options.get("app_kwargs", {}), **api_parts(library, keys, mcp_app)}
     if lifespan is not None:
-        options["app_kwargs"] = {**options.get("app_kwargs", {}), "lifespan": lifespan}
+        app_kwargs["lifespan"] = lifespan
+    options["app_kwargs"] = app_kwargs
     try:
         demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
                     quiet=True, **options)
     except OSError as exc:
         raise ConfigError(f"cannot serve on {host}:{port} ({exc}); pass another --port or --host") from None
-    attach(demo.server_app, library, keys, mcp_app)
     return demo.server_app
 
 
-def attach(app: FastAPI, library: Library, keys: ApiKeys, mcp_app: Any = None) -> None:
-    """Add the ``/v1`` routes (and ``/mcp``) to ``app``, with OpenAI-shaped errors for invalid bodies."""
+def api_parts(library: Library, keys: ApiKeys, mcp_app: Any = None) -> dict[str, Any]:
+    """The FastAPI arguments that make an app serve ``/v1`` (and ``/mcp``): its routes, and OpenAI-shaped
+    errors for invalid bodies."""
     async def invalid(request: Request, exc: RequestValidationError):
         return openai.ApiError(400, "the request is not valid; send JSON with 'model' and 'messages'").response()
 
-    app.add_exception_handler(RequestValidationError, invalid)
-    app.include_router(openai.routes(library, keys))
+    routes = list(openai.routes(library, keys).routes)
     if mcp_app is not None:
-        app.add_route("/mcp", mcp_app, include_in_schema=False)  # without the slash too, no redirect
-        app.mount("/mcp", mcp_app)
+        routes += [Route("/mcp", mcp_app), Mount("/mcp", app=mcp_app)]  # without the slash too, no redirect
+    return {"routes": routes, "exception_handlers": {RequestValidationError: invalid}}
 
 
 def _mcp(library: Library, keys: ApiKeys, wanted: bool) -> tuple[Any, Any]:
