@@ -576,6 +576,11 @@ class Question:
         return factor
 
     @cached_property
+    def name_stems(self) -> frozenset[str]:
+        """Every term of the question's names, together."""
+        return frozenset(t for terms in self.name_terms for t in terms)
+
+    @cached_property
     def name_terms(self) -> list[set[str]]:
         """The terms of each name the question is about (numbers aside: they count on their own)."""
         out = []

@@ -234,7 +234,7 @@ class ExtractiveAnswerer:
         own_terms = set(question.stems)
         # Only the names and numbers the question insists on are taken from a heading or title: its
         # common words there ("rifle", "contract") would lift every sentence of the document alike.
-        inheritable = {t for terms in question.name_terms for t in terms} | set(question.numbers)
+        inheritable = question.name_stems | set(question.numbers)
         own_total = sum(w for t, w in weights.items() if t in own_terms) or 1.0
         focus_stems = self.focus_stems(question)
         # the words naming the kind of answer ("news agency") or asking for one ("happening", "how many")
@@ -309,9 +309,8 @@ class ExtractiveAnswerer:
         word, the sentence units (a word's stem, or a phrase's stems "foreign minist") close to a phrase or
         word of the question holding it; and each sentence's phrases. A unit sharing a word with the
         question's phrase is not its paraphrase ("yearly meeting" is not said by "meeting")."""
-        named = {t for terms in question.name_terms for t in terms}  # a name is matched on its own
-        asked = [(key, text) for key, text in phrases(question.text)
-                 if not named & set(key.split()) and all(t in weights for t in key.split())]
+        asked = [(key, text) for key, text in phrases(question.text)  # a name is matched on its own
+                 if not question.name_stems & set(key.split()) and all(t in weights for t in key.split())]
         asked += [(t, surface[t]) for t in weights if t in surface and surface[t].isalpha()]
         if not asked:
             return {}, {}
@@ -328,26 +327,23 @@ class ExtractiveAnswerer:
         texts = sorted({text for _, text in asked} | {units[k] for k in targets})
         vectors = dict(zip(texts, self._cached_vectors([("w", t, 0) for t in texts], texts)))
         matrix = np.stack([vectors[units[k]] for k in targets])
-        single = {key: matrix @ vectors[text] for key, text in asked if " " not in key}
+        sims_of = {key: matrix @ vectors[text] for key, text in asked}
         position = {key: j for j, key in enumerate(targets)}
+        phrase_targets = [j for j, k in enumerate(targets) if " " in k]
         out: dict[str, dict[str, float]] = {}
-        for key, text in asked:
-            words = key.split()
-            if len(words) == 1:  # a word against phrases only: words are matched already
-                candidates = [j for j, k in enumerate(targets) if " " in k]
-            else:
-                candidates = range(len(targets))
-            sims = matrix @ vectors[text]
-            for j in candidates:
-                if sims[j] < PHRASE_SYNONYM or set(targets[j].split()) & set(words):
+        for key, _ in asked:
+            parts, sims = key.split(), sims_of[key]
+            # a word against phrases only: words are matched already (``_synonyms``)
+            for j in phrase_targets if len(parts) == 1 else range(len(targets)):
+                if sims[j] < PHRASE_SYNONYM or set(targets[j].split()) & set(parts):
                     continue
                 # it says one of the phrase's words ("annual" for "yearly meeting"), or one of its words says
                 # the question's word ("russia counterpart" for "moscow"): not the phrase in other words
-                if len(words) > 1 and any(single[w][j] >= sims[j] for w in words if w in single):
+                if len(parts) > 1 and any(sims_of[w][j] >= sims[j] for w in parts if w in sims_of):
                     continue
-                if len(words) == 1 and any(sims[position[u]] >= sims[j] for u in targets[j].split() if u in position):
+                if len(parts) == 1 and any(sims[position[u]] >= sims[j] for u in targets[j].split() if u in position):
                     continue
-                for t in words:
+                for t in parts:
                     if t in weights:
                         close = out.setdefault(t, {})
                         close[targets[j]] = max(float(sims[j]), close.get(targets[j], 0.0))
@@ -393,8 +389,7 @@ class ExtractiveAnswerer:
     def focus_stems(self, question: Question) -> list[tuple[str, float]]:
         """The question's words other than its names (stems, each with its weight): what a sentence must
         say, in these or other words, to answer it."""
-        named = {t for terms in question.name_terms for t in terms}
-        stems = dict.fromkeys(s for w in question.focus.words for s in tokenize(w) if s not in named)
+        stems = dict.fromkeys(s for w in question.focus.words for s in tokenize(w) if s not in question.name_stems)
         return [(s, self.idf(s)) for s in stems]
 
     def evidence(self, question: Question, focus_stems: list[tuple[str, float]], score: float, sentence: str,
