@@ -12,7 +12,7 @@ from fakes import HashEmbedding, hash_vector, write_folder
 from assistant import Assistant
 from assistant.answering import evidence
 from assistant.answering.extractive import ANAPHOR, ExtractiveAnswerer
-from assistant.answering.evidence import Evidence, opposite_of, other_parties, role_in
+from assistant.answering.evidence import Evidence, contrasts, opposite_of, other_parties, role_in
 from assistant.questions import Question, role_of
 from assistant.text import sentence_terms
 from assistant.text import stem
@@ -181,7 +181,8 @@ class Paraphrases(HashEmbedding):
 
     def _embed(self, text: str) -> list[float]:
         same = {"top diplomat": "foreign minister", "diplomat": "minister diplomat", "yearly": "annual",
-                "yearly meeting": "annual meeting"}
+                "yearly meeting": "annual meeting", "southern": "northern", "southern branch": "northern branch",
+                "final destination": "first port"}
         return hash_vector(same.get(text, text))
 
 
@@ -202,6 +203,24 @@ def test_a_unit_saying_one_word_of_a_phrase_is_not_the_phrase():
     # "annual" says "yearly", not "yearly meeting": "meeting" is not credited through it
     found = phrase_synonyms("When is the yearly meeting held?", "The annual report was late.")
     assert "meet" not in found
+
+
+def test_a_word_and_its_opposite_never_say_each_other_however_close_their_vectors(tmp_path, fake_settings):
+    # a model puts "southern" and "northern" close; the sentence says the opposite, not the word in other words
+    folder = write_folder(tmp_path / "river", {"river.txt": (
+        "The river splits near Arnhem. The northern branch keeps the name Lek until it reaches the sea.")})
+    bot = Assistant.from_folder(folder, settings=fake_settings, embedder=Paraphrases())
+    answerer = bot.answerer_for("extractive")
+    asked = Question.ask("Which name does the southern branch keep until it reaches the sea?")
+    vector = bot.retriever.embed_query(asked.query)
+    ranked = answerer.candidates(asked, bot.retriever.search(asked, vector=vector), vector)
+    quote = next(c for c in ranked if c.text.startswith("The northern branch"))
+    assert quote.evidence.opposite and quote.refuted
+    assert bot.ask("Which name does the southern branch keep until it reaches the sea?").refused
+    # nor does a phrase holding the opposite say the question's phrase ("first port" for "final destination")
+    found = phrase_synonyms("What was the final destination of the ship?", "Lisk was the first port of the ship.")
+    assert found and not any("first port" in close for close in found.values())
+    assert contrasts(stem("first"), stem("last")) and not opposite_of(stem("last"), frozenset({stem("first")}))
 
 
 def test_a_sentence_about_what_its_heading_or_the_sentence_before_names_holds_those_names(tmp_path, fake_settings):

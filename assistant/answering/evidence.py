@@ -115,6 +115,20 @@ def opposite_of(term: str, held: frozenset[str]) -> bool:
     return bool(OPPOSITES.get(term, frozenset()) & held)
 
 
+# Words that contrast although the rule above does not take one for evidence against a sentence
+_CONTRASTS = [("first", "last"), ("earliest", "latest"), ("first", "final"), ("begin", "end"), ("beginning", "end")]
+CONTRASTS: dict[str, frozenset[str]] = dict(OPPOSITES)
+for _a, _b in _CONTRASTS:
+    for _x, _y in ((_a, _b), (_b, _a)):
+        CONTRASTS[stem(_x)] = CONTRASTS.get(stem(_x), frozenset()) | {stem(_y)}
+
+
+def contrasts(a: str, b: str) -> bool:
+    """Two stems that say opposite things ("northern", "southern"; "first", "last"): word embeddings put
+    them close, but neither says the other in other words."""
+    return b in CONTRASTS.get(a, frozenset())
+
+
 TOKEN = re.compile(r"[\w'\u2019.&-]*\w")
 OWNER_PREFIX = 5  # "Velmoran" is Velmora's, "Russian" Russia's: owners match on their first letters
 

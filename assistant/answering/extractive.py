@@ -47,7 +47,7 @@ from ..questions import ASKING_ONLY, Question, standalone_query
 from ..store import Snapshot
 from ..text import content_terms, matches, phrases, sentence_terms, sentence_words, tokenize, words
 from . import strategies
-from .evidence import Evidence, opposite_of, other_parties, role_in
+from .evidence import Evidence, contrasts, opposite_of, other_parties, role_in
 
 DENSE_WEIGHT = 0.55
 LEXICAL_WEIGHT = 0.45
@@ -182,7 +182,8 @@ class ExtractiveAnswerer:
             if not word.isalpha():
                 continue
             sims = matrix @ vectors[word]
-            close = {stems[i]: float(sims[i]) for i in np.nonzero(sims >= SYNONYM_MIN)[0]}
+            close = {stems[i]: float(sims[i]) for i in np.nonzero(sims >= SYNONYM_MIN)[0]
+                     if not contrasts(stem, stems[i])}
             if close:
                 out[stem] = close
         return out
@@ -337,6 +338,8 @@ class ExtractiveAnswerer:
             for j in phrase_targets if len(parts) == 1 else range(len(targets)):
                 if sims[j] < PHRASE_SYNONYM or set(targets[j].split()) & set(parts):
                     continue
+                if any(contrasts(p, u) for p in parts for u in targets[j].split()):
+                    continue  # "southern branch" does not say "northern flow" in other words
                 # it says one of the phrase's words ("annual" for "yearly meeting"), or one of its words says
                 # the question's word ("russia counterpart" for "moscow"): not the phrase in other words
                 if len(parts) > 1 and any(sims_of[w][j] >= sims[j] for w in parts if w in sims_of):
