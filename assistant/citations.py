@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from .readers import describe_location
 
 MARKER = re.compile(r"\s?\[(\d+)\]")
-REFUSAL = "The documents don't say."  # a refusal that can name what is missing says "The documents don't mention X."
+REFUSAL = "The documents don't say."  # one that can name what is missing: "The documents don't mention X." / "don't say how ..."
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Answer:
     dropped: list[str] = field(default_factory=list)  # generated sentences removed as unsupported (llm mode)
     generated: str = field(default="", repr=False)  # the model's raw text before verification (llm mode)
     kind: str = "fact"  # what the question asked for: fact, list, overview, time, reason, yesno, comparison
-    missing: str = ""  # on a refusal, what the documents lack ("S-400"), when that is known
+    missing: str = ""  # on a refusal, what the documents lack ("S-400", "how old Rajnath Singh is"), when known
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -70,11 +70,21 @@ class Answer:
         return data
 
 
+CLAUSE = re.compile(r"^(?:\w+\s+){0,2}(?:what|which|who|whom|whose|when|where|why|how|whether)\b", re.I)
+
+
+def says_or_mentions(missing: str) -> str:
+    """The verb a refusal names ``missing`` with: the documents don't *say* how old someone is, don't
+    *mention* S-400."""
+    return "say" if CLAUSE.match(missing) else "mention"
+
+
 def refusal(question: str, query: str = "", confidence: float = 0.0, passages: list | None = None,
             mode: str = "extractive", kind: str = "fact", missing: str = "") -> Answer:
-    """The answer that says the documents don't answer; ``missing`` names what they lack, if known."""
+    """The answer that says the documents don't answer; ``missing`` names what they lack, if known: a
+    name ("S-400"), a role ("IPCC's first chair"), or the question as a clause ("how old he is")."""
     if missing:
-        text = f"The documents don't mention {missing}."
+        text = f"The documents don't {says_or_mentions(missing)} {missing}."
     else:
         text = f"{REFUSAL} Nothing in the indexed documents answers this question closely enough to quote."
     return Answer(text=text, refused=True, question=question, query=query, confidence=confidence,

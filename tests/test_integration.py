@@ -117,7 +117,20 @@ def test_refuses_what_the_article_does_not_say(bot, question):
     answer = bot.ask(question)
     assert answer.refused, answer.text
     assert answer.citations == []
-    assert answer.text.startswith(("The documents don't say.", "The documents don't mention "))
+    assert answer.text.startswith(("The documents don't say", "The documents don't mention "))
+
+
+@pytest.mark.parametrize("question,said", [
+    ("How old is Rajnath Singh?", "The documents don't say how old Rajnath Singh is."),
+    ("How much will India pay for the AK-203 rifles?", "The documents don't say how much India will pay for the AK-203 rifles."),
+    ("What did Putin say at the summit?", "The documents don't say what Putin said at the summit."),
+    ("What is the cost of a single AK-203 rifle?", "The documents don't mention the cost of a single AK-203 rifle."),
+    ("Where will the AK-203 rifles be manufactured?", "The documents don't say where the AK-203 rifles will be manufactured."),
+])
+def test_a_refusal_says_what_the_documents_do_not(bot, question, said):
+    # the article is on the topic, so no name is missing: the refusal names what was asked instead
+    answer = bot.ask(question)
+    assert answer.refused and answer.text == said and answer.missing and answer.missing in said
 
 
 @pytest.mark.parametrize("turns,expected", [

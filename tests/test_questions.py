@@ -7,7 +7,7 @@ import pytest
 from assistant.errors import QuestionError
 from assistant.questions import (
     ANSWER_TYPES, MISSING_TYPE_FACTOR, Focus, Question, Role, asked_types, check_question, dates_in, has_new_evidence,
-    is_follow_up, parties_of, role_of, standalone_query,
+    indirect, is_follow_up, parties_of, role_of, standalone_query,
 )
 
 # ------------------------------------------------------------------ what a question asks for
@@ -312,3 +312,55 @@ def test_a_role_is_named_in_a_refusal_as_its_owners():
 ])
 def test_the_named_parties_of_a_relation(text, parties):
     assert parties_of(text) == parties
+
+
+# ------------------------------------------------------------------ what a refusal names
+
+
+@pytest.mark.parametrize("question, clause", [
+    ("How old is Rajnath Singh?", "how old Rajnath Singh is"),
+    ("How old is he?", "how old he is"),
+    ("How much will India pay for the AK-203 rifles?", "how much India will pay for the AK-203 rifles"),
+    ("Where will the AK-203 rifles be manufactured?", "where the AK-203 rifles will be manufactured"),
+    ("How many agreements did Modi and Putin sign at the summit?", "how many agreements Modi and Putin signed at the summit"),
+    ("What did Putin say at the summit?", "what Putin said at the summit"),
+    ("What calibre of ammunition does the AK-203 fire?", "what calibre of ammunition the AK-203 fires"),
+    ("how much does one ak-203 cost", "how much one ak-203 costs"),
+    ("Why did the leaders skip their yearly summit?", "why the leaders skipped their yearly summit"),
+    ("To where did Ethelred flee?", "to where Ethelred fled"),
+    ("When was the first 2+2 dialogue held?", "when the first 2+2 dialogue was held"),
+    ("What was the weather like in New Delhi?", "what the weather was like in New Delhi"),
+    ("What is the section of the gorge recognized by UNESCO called?", "what the section of the gorge recognized by UNESCO is called"),
+    ("Since when has he been Russia's defence minister?", "since when he has been Russia's defence minister"),
+    ("What was Fecamp Abbey the centre of?", "what Fecamp Abbey was the centre of"),
+    ("What is the meeting about?", "what the meeting is about"),
+    ("In what year was there an attempt to withdraw?", "in what year there was an attempt to withdraw"),
+    ("How many rifles were covered by the agreement?", "how many rifles were covered by the agreement"),
+    ("How many upland areas are in central Germany?", "how many upland areas are in central Germany"),
+    ("How many times more did the other nations have to pay?", "how many times more the other nations had to pay"),
+    ("How did the two countries' top diplomats greet each other?", "how the two countries' top diplomats greeted each other"),
+    ("What disease stopped the yearly meeting?", "what disease stopped the yearly meeting"),
+    ("Who won the 2019 election?", "who won the 2019 election"),
+    ("Who will headline the 2024 festival?", "who will headline the 2024 festival"),
+    ("What is happening later in the day?", "what is happening later in the day"),
+    ("Is the AK-203 made in India?", "whether the AK-203 is made in India"),
+    ("Did Putin attend the 2+2 dialogue?", "whether Putin attended the 2+2 dialogue"),
+    # "what is" a noun phrase: the noun phrase
+    ("What is the cost of a single AK-203 rifle?", "the cost of a single AK-203 rifle"),
+    ("What was Brightwater Robotics' revenue in 2022?", "Brightwater Robotics' revenue in 2022"),
+    ("What was the name of the leader ennobled by Henry III?", "the name of the leader ennobled by Henry III"),
+    # where the words do not show which is the subject and which the verb, no clause is made
+    ("When did the first India-Russia summit take place?", ""),
+    ("How much does a monthly pass for the harbour ferry cost?", ""),
+    ("what did lavrov say about afghanistan", ""),
+    ("On what scale would scientists show measurements?", ""),
+    ("Summarize the article.", ""),
+    ("what rifles", ""),
+])
+def test_a_question_as_the_clause_a_refusal_names(question, clause):
+    assert indirect(question) == clause
+
+
+def test_a_refusal_names_the_role_asked_for_before_the_clause():
+    assert Question("Who is Kestria's trade minister?").sought == "Kestria's trade minister"
+    assert Question("How old is Rajnath Singh?").sought == "how old Rajnath Singh is"

@@ -271,6 +271,10 @@ def test_render_sources_for_a_refusal_and_for_a_vanished_document():
                      kind="fact", missing="Peru")
     assert '<strong>No sources.</strong> No indexed document mentions Peru, so nothing is cited.' in \
         render_sources(missing, 0, {}, lambda d: None)
+    unsaid = Answer("The documents don't say how old he is.", refused=True, question="How old is he?",
+                    missing="how old he is")
+    assert '<strong>No sources.</strong> No indexed document says how old he is, so nothing is cited.' in \
+        render_sources(unsaid, 0, {}, lambda d: None)
     c = Citation(1, "gone.txt", "Gone", "Old words.", 10, 20, 0.5)
     out = render_sources(Answer("Old words. [1]", [c], question="q"), 0, {}, lambda d: None)
     assert '<blockquote class="passage"><mark class="cited">Old words.</mark></blockquote>' in out

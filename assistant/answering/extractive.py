@@ -451,7 +451,7 @@ class ExtractiveAnswerer:
                 missing: str = "") -> Answer:
         confidence = ranked[0].confidence if ranked else 0.0
         return refusal(question.text, question.query, round(confidence, 4), passages, mode or self.mode,
-                       kind=question.kind, missing=missing)
+                       kind=question.kind, missing=missing or question.sought)
 
     def missing_focus(self, question: Question, passages: list[Passage]) -> str:
         """The names, codes and numbers the question is about that no document mentions, as one phrase

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..citations import MARKER, Answer, Citation
+from ..citations import MARKER, Answer, Citation, says_or_mentions
 from ..core import Chat, DocumentInfo
 from ..pages import IMAGE_KINDS, PageView
 from ..readers import SUPPORTED
@@ -150,8 +150,8 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
             f'<div class="answer-kind">asked for {html.escape(kind)}</div>')
     cards = []
     if answer.refused and answer.missing:
-        cards.append(f'<div class="sources-refused"><strong>No sources.</strong> No indexed document mentions '
-                     f"{html.escape(answer.missing)}, so nothing is cited.</div>")
+        cards.append(f'<div class="sources-refused"><strong>No sources.</strong> No indexed document '
+                     f"{says_or_mentions(answer.missing)}s {html.escape(answer.missing)}, so nothing is cited.</div>")
     elif answer.refused:
         cards.append('<div class="sources-refused"><strong>No sources.</strong> Nothing in the indexed documents '
                      "answers this question closely enough to quote, so nothing is cited.</div>")
