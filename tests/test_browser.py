@@ -209,8 +209,9 @@ def test_refusals_and_bad_input_get_clear_messages(page):
     ask(page, "What will the weather be in Delhi during the summit?")
     refusal = bot_messages(page).last.locator(".refusal")
     expect(refusal).to_contain_text("Not in the documents")
-    expect(refusal).to_contain_text("The documents don't say.")
-    expect(page.locator("#sources .sources-refused")).to_contain_text("No sources.")
+    expect(refusal).to_contain_text("The documents don't say what the weather will be in Delhi during the summit.")
+    expect(page.locator("#sources .sources-refused")).to_contain_text(
+        "No sources. No indexed document says what the weather will be in Delhi during the summit")
 
     box = page.locator("#question textarea")
     box.fill("   ")
