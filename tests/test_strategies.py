@@ -109,6 +109,9 @@ def test_a_name_no_document_mentions_is_refused_naming_it(club_bot):
     assert answer.refused and answer.missing == "Kestrel Sailing Club"
     assert answer.text == "The documents don't mention Kestrel Sailing Club."
     assert answer.to_dict()["missing"] == "Kestrel Sailing Club" and answer.to_dict()["kind"] == "fact"
+    # a role the documents never name is refused naming the role and its owner, as the question wrote it
+    answer = club_bot.ask("Who is the CFO of the Fenwick Rowing Club?")
+    assert answer.refused and answer.text == "The documents don't mention Fenwick Rowing Club's CFO."
 
 
 def test_a_yes_no_question_leads_with_the_evidence_not_a_bare_yes(club_bot):

@@ -462,6 +462,11 @@ class ExtractiveAnswerer:
             vocabulary = {t for p in passages for t in content_terms(p.text)}
             known = vocabulary.__contains__
         absent = [name for name in question.focus.names if not self.mentioned(name, known)]
+        role = question.role
+        if absent and role and all(name.lower() in role.words for name in absent):
+            # "Who is the CEO of Indo-Russia Rifles?": the role the documents never name, with its owner
+            return re.sub("|".join(rf"\b{re.escape(n.lower())}\b" for n in absent),
+                          lambda m: next(n for n in absent if n.lower() == m.group()), role.phrase)
         return " and ".join(absent)
 
     def mentioned(self, name: str, known) -> bool:
