@@ -12,7 +12,7 @@ from fakes import HashEmbedding, hash_vector, write_folder
 from assistant import Assistant
 from assistant.answering import evidence
 from assistant.answering.extractive import ANAPHOR, ExtractiveAnswerer
-from assistant.answering.evidence import Evidence, contrasts, opposite_of, other_parties, role_in
+from assistant.answering.evidence import Evidence, contrasts, opposite_of, other_parties, other_time, role_in
 from assistant.questions import Question, role_of
 from assistant.text import sentence_terms
 from assistant.text import stem
@@ -22,6 +22,7 @@ BASE = Evidence(score=0.6)
 
 @pytest.mark.parametrize("field, value, reason", [
     ("other_year", True, "another year"),
+    ("other_time", True, "another time"),
     ("opposite", True, "the opposite"),
     ("known_missing", evidence.KNOWN_MISSING_LIMIT + 0.01, "a qualifier it does not say"),
     ("other_owner", True, "another owner's"),
@@ -221,6 +222,24 @@ def test_a_word_and_its_opposite_never_say_each_other_however_close_their_vector
     found = phrase_synonyms("What was the final destination of the ship?", "Lisk was the first port of the ship.")
     assert found and not any("first port" in close for close in found.values())
     assert contrasts(stem("first"), stem("last")) and not opposite_of(stem("last"), frozenset({stem("first")}))
+
+
+@pytest.mark.parametrize("question, sentence, other", [
+    # the next one of something, over one that is over
+    ("Where will the next 2+2 dialogue be held?", "The ministers held a 2+2 dialogue in Delhi.", True),
+    ("When is the next restoration of the engine?", "Volunteers restored its engine between 1998 and 2004.", True),
+    ("Where will the next round of talks take place?", "The next round of talks will take place in Orvane.", False),
+    ("What is next to the lighthouse?", "The keeper's cottage was built next to it.", False),  # a place, not a time
+    # what was done, over what will be
+    ("What did Modi and Putin agree on?", "Modi and Putin will hold a meeting later in the day.", True),
+    ("What did Modi and Putin agree on?", "Modi and Putin agreed to extend the treaty.", False),
+    ("What did Shoigu say Russia and India will help with?", "Russia and India will help to secure the region.", False),
+    # a plain question about the future is left alone: "it opened on 1 April" tells of that very event
+    ("When will the ferry route open?", "The ferry route opened on 1 April 2024.", False),
+    ("When will the crossing reopen?", "The crossing will reopen by September 2024.", False),
+])
+def test_a_sentence_about_another_time_than_the_question(question, sentence, other):
+    assert other_time(question, sentence) is other
 
 
 def test_a_sentence_about_what_its_heading_or_the_sentence_before_names_holds_those_names(tmp_path, fake_settings):

@@ -47,7 +47,7 @@ from ..questions import ASKING_ONLY, Question, standalone_query
 from ..store import Snapshot
 from ..text import content_terms, matches, phrases, sentence_terms, sentence_words, tokenize, words
 from . import strategies
-from .evidence import Evidence, contrasts, opposite_of, other_parties, role_in
+from .evidence import Evidence, contrasts, opposite_of, other_parties, other_time, role_in
 
 DENSE_WEIGHT = 0.55
 LEXICAL_WEIGHT = 0.45
@@ -429,7 +429,7 @@ class ExtractiveAnswerer:
         if question.parties and not other_owner:
             other_owner = other_parties(question.parties, sentence)
         return Evidence(round(score, 4), names_missing, known_missing / total, unknown_missing / total,
-                        opposite, other_year, role_missing, other_owner)
+                        opposite, other_year, role_missing, other_owner, other_time(question.text, sentence))
 
     # ------------------------------------------------------------------ answering
 
