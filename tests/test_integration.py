@@ -120,6 +120,14 @@ def test_refuses_what_the_article_does_not_say(bot, question):
     assert answer.text.startswith(("The documents don't say", "The documents don't mention "))
 
 
+def test_a_yes_no_question_is_answered_only_by_a_sentence_naming_whom_it_asks_about(bot):
+    # the 2+2 dialogue sentence names the four ministers, never Putin: it says neither yes nor no
+    answer = bot.ask("Did Putin attend the 2+2 dialogue?")
+    assert answer.refused and answer.text == "The documents don't say whether Putin attended the 2+2 dialogue."
+    answer = bot.ask("Did Singh meet Shoigu?")
+    assert not answer.refused and "Rajnath Singh met his Russian counterpart General Sergey Shoigu" in answer.text
+
+
 @pytest.mark.parametrize("question,said", [
     ("How old is Rajnath Singh?", "The documents don't say how old Rajnath Singh is."),
     ("How much will India pay for the AK-203 rifles?", "The documents don't say how much India will pay for the AK-203 rifles."),

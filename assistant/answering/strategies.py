@@ -90,6 +90,8 @@ def holds_kind(c: Candidate, question: Question) -> bool:
     if not answerable(c):
         return False
     strict = [pattern for name, pattern in question.needs if name in STRICT_TYPES]
+    if question.kind == "yesno" and c.evidence is not None and c.evidence.names_missing:
+        return False  # "Did Putin attend the dialogue?": a sentence that never names Putin says neither yes nor no
     return c.typed or all(has_new_evidence(pattern, c.text, question.norm) for pattern in strict)
 
 
