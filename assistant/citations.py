@@ -20,7 +20,8 @@ from typing import Any, Mapping
 from .readers import describe_location
 
 MARKER = re.compile(r"\s?\[(\d+)\]")
-REFUSAL = "The documents don't say."  # one that can name what is missing: "The documents don't mention X." / "don't say how ..."
+# a refusal that can name what is missing says "The documents don't mention X." or "... don't say how ..."
+REFUSAL = "The documents don't say."
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.clauses import indirect
 from assistant.errors import QuestionError
 from assistant.questions import (
     ANSWER_TYPES, MISSING_TYPE_FACTOR, Focus, Question, Role, asked_types, check_question, dates_in, has_new_evidence,
-    indirect, is_follow_up, parties_of, role_of, standalone_query,
+    is_follow_up, parties_of, role_of, standalone_query,
 )
 
 # ------------------------------------------------------------------ what a question asks for
