@@ -45,7 +45,7 @@ PARTICIPLES = frozenset("""been known held built made given taken seen written d
     born called named used shown told said sent spent kept brought bought put set chosen grown drawn driven thought
     meant felt left lost got gotten""".split())
 NOT_VERBS = frozenset("""last first ever also still really finally just never already once again originally initially
-    actually officially recently currently jointly together soon now""".split())
+    actually officially recently currently jointly together soon now not""".split())
 SUBJECT_WORDS = frozenset("the a an and of one two three his her their its this that these those".split())
 DETERMINERS = SUBJECT_WORDS - {"and", "of"}
 ADJECTIVE_ENDINGS = ("ly", "al", "ic", "ous", "ful", "ive", "able", "ible", "ern", "est", "ish", "ian", "ese")

@@ -87,7 +87,7 @@ RULES = {  # candidate evidence against a sentence (features in evidence.FEATURE
     f"known words missing > {evidence.KNOWN_MISSING_LIMIT} (used)": lambda f: f[2] > evidence.KNOWN_MISSING_LIMIT,
     "another owner's role or parties (used)": lambda f: f[7] > 0,
     "the role asked about missing (used)": lambda f: f[6] > 0,
-    "another time: the next one, or what was done (used)": lambda f: f[8] > 0,
+    "another time: the next one, what was done, when not (used)": lambda f: f[8] > 0,
     "known words missing > 0.2": lambda f: f[2] > 0.2,
     "a name missing": lambda f: f[1] > 0,
     "unknown words missing > 0.4": lambda f: f[3] > 0.4,

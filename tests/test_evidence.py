@@ -234,6 +234,11 @@ def test_a_word_and_its_opposite_never_say_each_other_however_close_their_vector
     ("What did Modi and Putin agree on?", "Modi and Putin will hold a meeting later in the day.", True),
     ("What did Modi and Putin agree on?", "Modi and Putin agreed to extend the treaty.", False),
     ("What did Shoigu say Russia and India will help with?", "Russia and India will help to secure the region.", False),
+    # when something happened, over a sentence saying when it did not
+    ("When was the first annual summit held?", "The annual summit was not held in 2020 because of the pandemic.", True),
+    ("When did the ferry run?", "The ferry did not run in the winter of 2021.", True),
+    ("In which year was the annual summit not held?", "The annual summit was not held in 2020.", False),
+    ("When was the summit held?", "The summit was held in Delhi in 2021, not in Moscow.", False),
     # a plain question about the future is left alone: "it opened on 1 April" tells of that very event
     ("When will the ferry route open?", "The ferry route opened on 1 April 2024.", False),
     ("When will the crossing reopen?", "The crossing will reopen by September 2024.", False),

@@ -330,6 +330,7 @@ def test_the_named_parties_of_a_relation(text, parties):
     ("Why did the leaders skip their yearly summit?", "why the leaders skipped their yearly summit"),
     ("To where did Ethelred flee?", "to where Ethelred fled"),
     ("When was the first 2+2 dialogue held?", "when the first 2+2 dialogue was held"),
+    ("In which year was the summit not held?", "in which year the summit was not held"),
     ("What was the weather like in New Delhi?", "what the weather was like in New Delhi"),
     ("What is the section of the gorge recognized by UNESCO called?", "what the section of the gorge recognized by UNESCO is called"),
     ("Since when has he been Russia's defence minister?", "since when he has been Russia's defence minister"),
