@@ -55,6 +55,8 @@ MODALS = frozenset("will would can could should may might must shall".split())
 CLAUSE_OPENERS = frozenset("of in for to by with that which who he she it they we i you being".split())
 PREPOSITIONS = frozenset("""for of in on at to with from by about under over into near between without within during after
     before since until against among through""".split())
+BEFORE_A_NOUN = DETERMINERS | PREPOSITIONS  # "the rifles", "for the ferry"
+BEFORE_A_PARTICIPLE = NOT_VERBS | {"being"}  # "is mainly concerned", "is being compensated"
 POSSESSIVE = {"he": "his", "she": "her", "it": "its", "they": "their", "i": "my", "you": "your", "we": "our"}
 
 
@@ -93,7 +95,7 @@ def _subject_end(tokens: list[str]) -> int | None:
         if lower in PREPOSITIONS:
             continue  # a preposition inside the subject: "a pass for the ferry"
         before = tokens[i - 1].lower() if i else ""
-        after_determiner = bool(i) and (before in DETERMINERS | PREPOSITIONS or before.endswith(("'s", "\u2019s", "s'")))
+        after_determiner = bool(i) and (before in BEFORE_A_NOUN or before.endswith(("'s", "\u2019s", "s'")))
         if after_determiner or (open_after_determiner and tokens[i - 1].lower().endswith(ADJECTIVE_ENDINGS)):
             open_after_determiner = True  # the noun (or adjective and noun) after an article: "the rifles"
             continue
@@ -170,7 +172,7 @@ def indirect(question: str) -> str:
             ats = []  # "the name of the leader ennobled by Henry III": a noun phrase, not a clause
         if ats:  # "when the dialogue was held", "what the weather was like", "what the section ... is called"
             at = ats[-1] if ats[-1] == len(tokens) - 1 else ats[0]
-            while at > 1 and (tokens[at - 1].lower().endswith("ly") or tokens[at - 1].lower() in NOT_VERBS | {"being"}):
+            while at > 1 and (tokens[at - 1].lower().endswith("ly") or tokens[at - 1].lower() in BEFORE_A_PARTICIPLE):
                 at -= 1  # "what consultant pharmacy is mainly concerned with"
             return f"{wh} {' '.join(tokens[:at])} {aux} {' '.join(tokens[at:])}"
         if aux in ("has", "have", "had"):

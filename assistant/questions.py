@@ -104,7 +104,6 @@ QUESTION_NUMBER = re.compile(r"\b\d[\d,]*(?:st|nd|rd|th)?\b", re.I)
 
 KINDS = ("fact", "list", "overview", "time", "reason", "yesno", "comparison")
 
-_AUX = AUXILIARIES
 OVERVIEW = re.compile(
     r"^\s*(please\s+|can you\s+|could you\s+)?(summari[sz]e|summary|sum up|give (me )?(an? |the )?(short |brief |quick )?"
     r"(summary|overview|gist|rundown|recap)|overview|tl;?dr|recap|key (points|facts|takeaways)|main (points|facts|ideas|takeaways)"
@@ -128,7 +127,7 @@ LIST = re.compile(
 NOT_PLURAL = frozenset("is was does has this his its status news series basis analysis crisis process class address "
                        "business press congress thesis bus gas plus bonus campus virus focus kinds always perhaps "
                        "whereas across less unless".split())
-YES_NO = re.compile(rf"^\s*{_AUX}\b", re.I)
+YES_NO = re.compile(rf"^\s*{AUXILIARIES}\b", re.I)
 SEVERAL_YEARS = re.compile(r"\b(1[5-9]|20)\d\d\b(,\s*(1[5-9]|20)\d\d\b)*,?\s+(and|or|vs\.?|versus)\s+(1[5-9]|20)\d\d\b"
                            r"|\bbetween\s+(the\s+)?(1[5-9]|20)\d\d\b.*\band\s+(the\s+)?(1[5-9]|20)\d\d\b", re.I)
 COMPARISON = re.compile(r"\b(compare|comparison|difference between|differences between|differ|versus|vs\.?)\b", re.I)
@@ -361,7 +360,7 @@ def answer_type_of(question: str) -> tuple[str, ...]:
     out = []
     for word in found.group("phrase").split()[:3]:
         lower = word.lower()
-        if lower in STOPWORDS or re.fullmatch(_AUX, lower) or (len(lower) > 4 and lower.endswith("ed")):
+        if lower in STOPWORDS or re.fullmatch(AUXILIARIES, lower) or (len(lower) > 4 and lower.endswith("ed")):
             break  # "is", "the", "did", "reported": the phrase is over
         if out and lower.endswith("s") and not lower.endswith("ss") and not out[-1].lower().endswith("s"):
             break  # "which country hosts": a singular noun and its verb

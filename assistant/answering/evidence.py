@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import astuple, dataclass
+from functools import lru_cache
 
 from ..questions import Role, parties_of
 from ..text import matches, stem, tokenize
@@ -133,26 +134,35 @@ PAST = re.compile(r"\b(was|were|had|did|met|held|said|took|made|gave|went|came|b
                   r"\w{3,}ed)\b", re.I)
 
 
+WHEN = re.compile(r"^\s*(?:in\s+)?(?:when|what year|which year|what date|what day)\b", re.I)
+NOT_DONE = re.compile(r"\b(?:not|never|n't)\s+(?:been\s+|be\s+)?([a-z]{3,})", re.I)
+WILL = re.compile(r"\bwill\b", re.I)
+
+
+@lru_cache(maxsize=256)
+def time_asked(question: str) -> tuple[bool, bool, frozenset[str] | None]:
+    """What ``other_time`` asks of every sentence for ``question``, worked out once: (it asks about the
+    next of something, it asks what was done, the words of a when-question whose "not" a sentence may
+    say, or None)."""
+    nxt = bool(NEXT_QUESTION.search(question))
+    done = not nxt and bool(PAST_QUESTION.match(question)) and not ABOUT_THE_FUTURE.search(question)
+    when = None
+    if not nxt and WHEN.match(question) and not NOT_DONE.search(question):  # "In which year was it not held?"
+        when = frozenset(w.lower() for w in re.findall(r"[A-Za-z]{3,}", question)) - {"when", "what", "which", "year"}
+    return nxt, done, when
+
+
 def other_time(question: str, sentence: str) -> bool:
     """The question asks about the next of something and the sentence tells only of one that happened (a
     past verb, no word of the future); or it asks what did happen and the sentence tells only what will;
     or it asks when something happened and the sentence tells when it did not ("When was the first
     summit held?" over "The summit was not held in 2020")."""
-    if NEXT_QUESTION.search(question):
+    nxt, done, when = time_asked(question)
+    if nxt:
         return not FUTURE.search(sentence) and bool(PAST.search(sentence))
-    if PAST_QUESTION.match(question) and not ABOUT_THE_FUTURE.search(question):
-        if bool(re.search(r"\bwill\b", sentence, re.I)) and not PAST.search(sentence):
-            return True
-    if WHEN.match(question) and not NOT_DONE.search(question):  # "In which year was it not held?" asks for that
-        asked = {w.lower() for w in re.findall(r"[A-Za-z]{3,}", question)} - {"when", "what", "which", "year"}
-        for m in NOT_DONE.finditer(sentence):
-            if m.group(1).lower() in asked:
-                return True
-    return False
-
-
-WHEN = re.compile(r"^\s*(?:in\s+)?(?:when|what year|which year|what date|what day)\b", re.I)
-NOT_DONE = re.compile(r"\b(?:not|never|n't)\s+(?:been\s+|be\s+)?([a-z]{3,})", re.I)
+    if done and WILL.search(sentence) and not PAST.search(sentence):
+        return True
+    return bool(when) and any(m.group(1).lower() in when for m in NOT_DONE.finditer(sentence))
 
 
 def opposite_of(term: str, held: frozenset[str]) -> bool:

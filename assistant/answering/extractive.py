@@ -35,7 +35,7 @@ import difflib
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -465,8 +465,8 @@ class ExtractiveAnswerer:
         role = question.role
         if absent and role and all(name.lower() in role.words for name in absent):
             # "Who is the CEO of Indo-Russia Rifles?": the role the documents never name, with its owner
-            return re.sub("|".join(rf"\b{re.escape(n.lower())}\b" for n in absent),
-                          lambda m: next(n for n in absent if n.lower() == m.group()), role.phrase)
+            cased = {name.lower(): name for name in absent}
+            return replace(role, words=tuple(cased.get(w, w) for w in role.words)).phrase
         return " and ".join(absent)
 
     def mentioned(self, name: str, known) -> bool:
