@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from ..config import Settings, is_milvus
@@ -26,6 +27,14 @@ def source_name(settings: Settings) -> str:
     return str(Path(settings.docs_dir).expanduser().resolve())
 
 
+def source_cache(settings: Settings) -> Path:
+    """Where an update of a shared store keeps its finished embeddings until they are committed: a folder
+    per source, because a worker clears its cache when it commits and must not delete the batches another
+    source's worker is still writing (``embeddings.EmbeddingCache``)."""
+    key = hashlib.sha256(source_name(settings).encode("utf-8")).hexdigest()[:16]
+    return Path(settings.index_dir) / CACHE_DIR / key
+
+
 def open_store(settings: Settings) -> Store:
     """The store the settings name: the local folder ``index_dir`` unless ``store`` is a database URI."""
     if not settings.store:
@@ -34,8 +43,8 @@ def open_store(settings: Settings) -> Store:
         from .milvus import MilvusStore  # pymilvus is an optional dependency (the "milvus" extra)
 
         return MilvusStore(settings.store, source=source_name(settings),
-                           cache_dir=Path(settings.index_dir) / CACHE_DIR)
+                           cache_dir=source_cache(settings))
     from .postgres import PostgresStore  # psycopg is an optional dependency (the "postgres" extra)
 
     return PostgresStore(settings.store, source=source_name(settings),
-                         cache_dir=Path(settings.index_dir) / CACHE_DIR)
+                         cache_dir=source_cache(settings))
