@@ -279,6 +279,7 @@ class Assistant:
             asked = Question.ask(question, history, rewrite=rewrite or answerer.standalone)
             vector = state.retriever.embed_query(asked.query)
             passages = state.retriever.search(asked, top_k=top_k, vector=vector)
+        asked = asked.recased([p.text for p in passages])
         extra = {"generation": generation} if generation and answerer is not state.answerer else {}
         for piece in answerer.stream(asked, passages, vector, **extra):
             if isinstance(piece, Answer):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
 
@@ -105,14 +105,21 @@ QUESTION_NUMBER = re.compile(r"\b\d[\d,]*(?:st|nd|rd|th)?\b", re.I)
 KINDS = ("fact", "list", "overview", "time", "reason", "yesno", "comparison")
 
 OVERVIEW = re.compile(
-    r"^\s*(please\s+|can you\s+|could you\s+)?(summari[sz]e|summary|sum up|give (me )?(an? |the )?(short |brief |quick )?"
-    r"(summary|overview|gist|rundown|recap)|overview|tl;?dr|recap|key (points|facts|takeaways)|main (points|facts|ideas|takeaways)"
-    r"|highlights?)\b"
+    r"\b(summari[sz]e|summary|sum (it |this |that |them |everything |things )?up|overview|gist|rundown|recap|tl;?dr"
+    r"|in (a )?nutshell|in brief|brief me)\b"
+    r"|\b(key|main|important|major|central) (points?|facts|takeaways?|ideas|highlights|topics|themes|findings|messages?)\b"
+    r"|^\s*(what (are|were) the )?highlights\b"
+    r"|\b(short|quick|brief) version\b"
     r"|\bwhat (is|'s|are) (this|the|that|these|those) (article|document|text|story|report|piece|file|paper|news)s?\b.*\babout\b"
-    r"|\bwhat (are|were) the (key|main|important) (points|facts|takeaways|ideas|highlights)\b"
-    r"|^\s*(please\s+)?(tell me|talk|explain|describe|brief me)( more| something| everything)? (about|on)\b"
-    r"|\b(in (a )?(nutshell|brief)|the gist)\b"
-    r"|^\s*what('s| is| was) (this|it)( all)? about\b",
+    r"|\bwhat (does|do|did) (this|the|that|these|those|your|my) (article|document|text|report|piece|file|paper|page|"
+    r"source|collection)s? (say|cover|discuss|contain|tell|describe|talk about)\b"
+    r"|\bwhat('s| is) in (this|the|that|these|those|my|your) (article|document|text|report|piece|file|paper|collection)s?\b"
+    r"|\bwhat (topics|subjects|themes) (does|do|did|are)\b"
+    r"|^\s*(please\s+)?(can you\s+|could you\s+)?(tell me|talk|explain|describe|brief me)( more| something| everything)?"
+    r" (about|on)\b"
+    r"|^\s*(please\s+)?(can you\s+|could you\s+)?(explain|describe) (this|the|that|these|those) "
+    r"(article|document|text|story|report|piece|file|paper|news)s?\b"
+    r"|^\s*what('?s| is| was) (this|it)( all)? about\b",
     re.I)
 TIME = re.compile(r"\b(what|anything|something) (happen|happened|took place|occurred|went on)\b"
                   r"|\b(events?|happenings)\b.*\b(of|in|on|during)\b", re.I)
@@ -136,7 +143,8 @@ COMPARISON = re.compile(r"\b(compare|comparison|difference between|differences b
 def classify(question: str) -> str:
     """The kind of answer ``question`` wants: one of ``KINDS``; casual wording counts ("what rifles")."""
     text = question.strip()
-    if OVERVIEW.search(text):
+    overview = OVERVIEW.search(text)
+    if overview and (overview.start() == 0 or not overview.group(0)[0].isupper()):  # not "the WG I Summary report"
         return "overview"
     if COMPARISON.search(text) or SEVERAL_YEARS.search(text):
         return "comparison"
@@ -297,6 +305,12 @@ ASKING_WORDS = frozenset("""summarize summarise summary overview gist recap rund
 # about the way "point" does in "the boiling point": a sentence is not asked to hold them.
 ASKING_ONLY = frozenset("""many much happen happened happening occur occurred took take place mention mentioned
     named listed know tell please give show explain describe""".split()) & ASKING_WORDS
+# Words an overview question uses for what the text does or holds ("What topics does it cover?", "can u sum
+# this up", "what's in these files"): the overview is of the whole text, or of what the other words name.
+OVERVIEW_WORDS = frozenset("""topic topics subject subjects theme themes cover covers covered discuss discusses
+    discussed contain contains say says tell tells describe describes talk talks u ur pls plz version findings
+    finding message messages file files paper papers page pages collection source sources story stories report
+    reports piece pieces news sum""".split())
 # Capitalised words that describe rather than name ("Which South American capital", "a Pacific port"):
 # a paraphrase uses them for what the documents name, so they are words, not names, of the focus.
 DESCRIPTORS = frozenset("""north south east west northern southern eastern western central american european
@@ -374,7 +388,7 @@ def answer_type_of(question: str) -> tuple[str, ...]:
 # the same role of another owner ("the Velmoran trade minister", "the capital of Oradia") does not
 # answer it (evidence.role_in).
 _OWNER = r"[A-Z][\w'\u2019.&-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'\u2019.&-]*)*"
-_ROLE = r"(?:(?:[a-z][a-z-]*|[A-Z]{2,5})\s+){0,3}(?:[a-z][a-z-]*|[A-Z]{2,5})"
+_ROLE = r"(?:(?:[a-z][a-z-]*|[A-Z]{2,5}|[A-Z][a-z]+)\s+){0,3}(?:[a-z][a-z-]*|[A-Z]{2,5}|[A-Z][a-z]+)"  # "Defence Minister" too
 _ROLE_END = r"(?:\s+(?:in|as of)\s+\d{4})?\s*[?.!]*\s*$"
 ROLE_QUESTIONS = (
     re.compile(rf"^\s*(?i:who|what|which)\s+(?:is|was|are|were|will be|has been)\s+(?:the\s+)?"
@@ -415,7 +429,14 @@ def parties_of(text: str) -> tuple[str, str] | None:
     return (m.group("a"), m.group("b")) if m else None
 
 
+# "What is the name of Russia's defence minister?" asks who holds the role (read as "What is Russia's ...").
+NAME_OF = re.compile(r"^\s*what(?:['\u2019]s|\s+is|\s+was)\s+(?:the\s+)?(?:full\s+)?name\s+of\s+", re.I)
+
+
 def role_of(question: str) -> Role | None:
+    named = NAME_OF.match(question)
+    if named:
+        question = "What is " + question[named.end():]
     for pattern in ROLE_QUESTIONS:
         m = pattern.match(question)
         if m:
@@ -426,6 +447,46 @@ def role_of(question: str) -> Role | None:
             if words and not any(w in STOPWORDS or w in NOT_ROLES for w in words) and words[-1] not in GENERIC_HEADS:
                 return Role(tuple(words), m.group("owner"), question.lstrip().lower().startswith("who"))
     return None
+
+
+MAX_NAME_WORDS = 5
+SENTENCE_START = re.compile(r"(?:^|[.!?:\n]\W*)$")  # what precedes a sentence's first word
+
+
+def recase(question: str, texts: list[str]) -> str:
+    """``question`` typed without capitals (none after its first word), with the names that ``texts``
+    always write capitalised, a sentence's first word aside, written as there: "what did jaishankar say
+    about terrorism" -> "what did Jaishankar say about terrorism" ("terrorism" is written in lower case);
+    "the ceo of indo-russia rifles private limited" -> "the ceo of Indo-Russia Rifles Private Limited" (the
+    whole name is capitalised there, though "rifles" alone is not). A question with capitals is left as
+    typed: its writer chose them ("the river" of "the Rhine River")."""
+    if any(w[:1].isupper() for w in question.split()[1:]):
+        return question
+    joined = "\n".join(texts)
+    present = set(re.findall(r"[a-z0-9-]+", joined.lower()))
+    out = question
+    tokens = re.findall(r"[a-z0-9][a-z0-9-]*[a-z0-9]|[a-z]", question)
+    for n in range(MAX_NAME_WORDS, 1, -1):  # whole names first
+        for i in range(len(tokens) - n + 1):
+            window = tokens[i:i + n]
+            if any(t in STOPWORDS or t not in present for t in window):
+                continue
+            pattern = rf"(?<![\w-]){r'[ ]+'.join(re.escape(t) for t in window)}(?![\w-])"
+            found = [m.group() for m in re.finditer(pattern, joined, re.I)]
+            if found and all(w[:1].isupper() or w[:1].isdigit() for form in found for w in form.split()):
+                out = re.sub(pattern.replace("[ ]+", r"\s+"), max(set(found), key=found.count), out, flags=re.I)
+    for word in dict.fromkeys(t for t in tokens if len(t) > 1 and t not in STOPWORDS and t in present
+                              and not t.isdigit()):
+        forms = []
+        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", joined, re.I):
+            if m.group()[0].islower():
+                break
+            if not SENTENCE_START.search(joined[max(0, m.start() - 4):m.start()]):
+                forms.append(m.group())
+        else:
+            if forms:
+                out = re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", max(set(forms), key=forms.count), out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -439,11 +500,20 @@ class Question:
     text: str
     query: str = ""
     context: tuple[str, ...] = field(default=())
+    typed: str = ""  # the question as the user typed it, when ``text`` is its recased form
 
     def __post_init__(self) -> None:
         if not self.query:
             object.__setattr__(self, "query", self.text)
+        if not self.typed:
+            object.__setattr__(self, "typed", self.text)
         object.__setattr__(self, "context", tuple(self.context))
+
+    def recased(self, texts: list[str]) -> "Question":
+        """This question read with the capitals casual typing leaves out (``recase``): "what did jaishankar
+        say" names Jaishankar when the passages ``texts`` only ever write him so."""
+        cased = recase(self.text, texts)
+        return self if cased == self.text else replace(self, text=cased, typed=self.typed)
 
     @classmethod
     def ask(cls, text: str, history: list[str] | None = None,
@@ -511,6 +581,11 @@ class Question:
     def focus(self) -> Focus:
         """The names and words of the question as asked that an answer must be about."""
         return focus_of(self.text)
+
+    @cached_property
+    def overview_of(self) -> tuple[str, ...]:
+        """What an overview is asked about: the focus without the words for the text itself (empty: all of it)."""
+        return tuple(w for w in (*self.focus.names, *self.focus.words) if w.lower() not in OVERVIEW_WORDS)
 
     @cached_property
     def answer_type(self) -> tuple[str, ...]:

@@ -45,6 +45,7 @@ def answer_with_evidence(bot: Assistant, text: str, history: list[str]):
     question = Question.ask(text, history)
     vector = bot.retriever.embed_query(question.query)
     passages = bot.retriever.search(question, vector=vector)
+    question = question.recased([p.text for p in passages])  # as Assistant.stream reads it
     ranked = answerer.candidates(question, passages, vector)
     found = {id(c): c.evidence for c in ranked}
     for c in ranked:  # answer as if nothing spoke against any sentence; the rules are applied below

@@ -268,3 +268,20 @@ def test_a_sentence_about_what_its_heading_or_the_sentence_before_names_holds_th
 ])
 def test_a_sentence_opening_with_a_pronoun_or_a_bare_noun_as_subject_is_about_what_came_before(sentence, about_before):
     assert (ANAPHOR.match(sentence) is not None) == about_before
+
+
+def test_a_quotation_going_on_after_he_said_is_the_named_speakers(tmp_path, fake_settings):
+    """'“...,” she said. “...”': the second quotation is hers, and she is named a sentence earlier still."""
+    folder = write_folder(tmp_path / "port", {"port.txt": (
+        "Mara Velt said the port will grow. “We look at the cost of growth,” she said. "
+        "“Long standing challenges of flooding remain.” The mayor opened a school.")})
+    bot = Assistant.from_folder(folder, settings=fake_settings)
+    question = "What did Mara Velt say about flooding?"
+    assert lexical_of(folder, fake_settings, question, "“Long standing") == pytest.approx(1.0)
+    assert evidence_for(bot, question, "“Long standing").names_missing == 0
+    answer = bot.ask(question)
+    assert answer.text.startswith("“Long standing challenges of flooding remain.” [1]")
+    # a quotation after a sentence that says nobody spoke is nobody's
+    other = write_folder(tmp_path / "other", {"port.txt": (
+        "Mara Velt opened the port. The cost of growth is high. “Long standing challenges of flooding remain.”")})
+    assert lexical_of(other, fake_settings, question, "“Long standing") < 0.8

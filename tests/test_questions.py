@@ -164,6 +164,18 @@ def test_check_question_collapses_white_space_and_limits_length():
     ("key points", "overview"),
     ("tldr?", "overview"),
     ("Tell me about the Kestrel rocket", "overview"),
+    ("Give me the key points", "overview"),
+    ("can u summarize this", "overview"),
+    ("sum it up", "overview"),
+    ("whats this about", "overview"),
+    ("what does the article say", "overview"),
+    ("What's in these files?", "overview"),
+    ("What topics does it cover?", "overview"),
+    ("What are the highlights?", "overview"),
+    ("quick summary", "overview"),
+    ("brief me", "overview"),
+    ("explain the document", "overview"),
+    ("What does the WG I Summary for Policymakers report say about greenhouse gases?", "fact"),
     ("What happened in 2019?", "time"),
     ("what happened last November", "time"),
     ("Anything happen in 2020?", "time"),
@@ -297,6 +309,10 @@ def test_a_sentence_holds_the_kind_of_answer_asked_for(question, sentence, holds
     ("What were Isaac's chains made out of?", None),
     ("who is the mayor of port aldwin", None),  # no capitalised owner to hold it to: decides nothing
     ("Who signed the agreement?", None),
+    ("Who is Russia's Defence Minister?", Role(("defence", "minister"), "Russia")),  # a title as news write it
+    ("Who is the Prime Minister of Russia?", Role(("prime", "minister"), "Russia")),
+    ("What is the name of Russia's defence minister?", Role(("defence", "minister"), "Russia", who=False)),
+    ("What were the names of Tesla's new partners?", None),  # many holders: no one role to hold it to
 ])
 def test_a_question_may_ask_who_holds_a_named_owners_role(question, role):
     assert role_of(question) == role
@@ -366,3 +382,23 @@ def test_a_question_as_the_clause_a_refusal_names(question, clause):
 def test_a_refusal_names_the_role_asked_for_before_the_clause():
     assert Question("Who is Kestria's trade minister?").sought == "Kestria's trade minister"
     assert Question("How old is Rajnath Singh?").sought == "how old Rajnath Singh is"
+
+
+ARTICLE = ("India on Monday signed a contract with Russia under the Indo-Russia Rifles Private Limited Program, "
+           "reported ANI. Indian Defence Minister Rajnath Singh met his Russian counterpart. Jaishankar said the "
+           "meeting will address terrorism. The rifles will be made in India. Later, Jaishankar met Lavrov.")
+
+
+@pytest.mark.parametrize("question, cased", [
+    ("what did jaishankar say about terrorism", "what did Jaishankar say about terrorism"),
+    ("who is the ceo of indo-russia rifles private limited", "who is the ceo of Indo-Russia Rifles Private Limited"),
+    ("what is the name of russia's defence minister", "what is the name of Russia's Defence Minister"),
+    ("who reported it? ani?", "who reported it? ANI?"),
+    ("where will the rifles be made", "where will the rifles be made"),  # "rifles" is written in lower case
+    ("later that day?", "later that day?"),  # "Later" is capitalised only where a sentence starts
+    ("what did Jaishankar say about lavrov", "what did Jaishankar say about lavrov"),  # capitals: as typed
+    ("Who is the CEO?", "Who is the CEO?"),
+])
+def test_a_question_typed_in_lower_case_is_read_with_the_names_the_passages_capitalise(question, cased):
+    asked = Question.ask(question).recased([ARTICLE])
+    assert (asked.text, asked.typed) == (cased, question)

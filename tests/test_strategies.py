@@ -10,7 +10,10 @@ import pytest
 from fakes import write_folder
 
 from assistant import Assistant
-from assistant.answering.strategies import is_context, is_question
+from assistant.answering.evidence import Evidence
+from assistant.answering.extractive import Candidate
+from assistant.answering.strategies import Choice, fact, is_context, is_question
+from assistant.questions import Question
 
 CLUB = {
     "club.md": (
@@ -195,3 +198,32 @@ def test_places_and_times_of_day_count_as_the_answer(tmp_path, fake_settings, qu
     answer = bot.ask(question)
     check_cited(bot, answer)
     assert not answer.refused and expected in answer.text
+
+
+def test_a_role_question_takes_the_sentence_naming_the_role_over_a_closer_one_that_does_not():
+    question = Question("Who is Kestria's trade minister?")
+
+    def candidate(text: str, score: float, **evidence) -> Candidate:
+        return Candidate("talks.txt", 0, len(text), text, score, 0.0, score, frozenset(), None, True, score,
+                         Evidence(score, **evidence))
+
+    closer = candidate("Kestria's trade talks with Velmora went on for a week.", 0.60, role_missing=True)
+    naming = candidate("Kestria's trade minister, Jonas Ebbe, opened the talks.", 0.57)
+    assert closer.refuted and not naming.refuted
+    assert fact([closer, naming], question, 3, 0.45).chosen == [naming]
+    far = candidate("Kestria's trade minister, Jonas Ebbe, opened the talks.", 0.50)  # beyond the margin
+    assert fact([closer, far], question, 3, 0.45) == Choice([], "Kestria's trade minister")
+
+
+@pytest.mark.parametrize("question", ["Give me the key points", "What topics does it cover?", "can u sum this up",
+                                      "what does the document say"])
+def test_an_overview_however_it_is_asked(club_bot, question):
+    answer = club_bot.ask(question)
+    check_cited(club_bot, answer)
+    assert answer.kind == "overview" and not answer.refused and len(answer.citations) >= 3
+
+
+def test_a_question_typed_in_lower_case_names_what_the_documents_capitalise(club_bot):
+    answer = club_bot.ask("who is the treasurer of the fenwick rowing club")
+    assert answer.refused and answer.missing == "Fenwick Rowing Club's treasurer"
+    assert answer.question == "who is the treasurer of the fenwick rowing club"  # as typed

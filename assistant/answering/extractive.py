@@ -202,7 +202,7 @@ class ExtractiveAnswerer:
         for passage in passages:
             text = self.snapshot.documents[passage.doc_id].text
             title = self.snapshot.title(passage.doc_id)
-            heading, before, section = title, "", None
+            heading, before, section, said = title, "", None, []
             for start, end in self.snapshot.sentences(passage.doc_id):
                 sentence = text[start:end]
                 if end > passage.start and start < passage.end and (passage.doc_id, start, end) not in seen:
@@ -218,7 +218,10 @@ class ExtractiveAnswerer:
                 if strategies.is_context(sentence):
                     heading = f"{title} {sentence}"  # the document's title and the section's heading
                     section = ((passage.doc_id, start, end), sentence)
-                before = sentence
+                # A quotation that goes on after "..., he said." is still his: it is read with the
+                # sentence naming him ("Jaishankar said ..." before "“We look at ...,” he said.").
+                said = [sentence, *said][:3] if speaker_points_back(sentence) else [sentence]
+                before = " ".join(said)
         if not keys:
             return []
         soft = self._synonyms([t for t in weights if t in surface], surface, texts)
@@ -249,7 +252,7 @@ class ExtractiveAnswerer:
                     keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist())):
                 terms = sentence_terms(sentence)
                 units = terms | phrased[i] if i in phrased else terms  # its words, and on a second look its phrases
-                anaphoric = ANAPHOR.match(sentence) is not None
+                anaphoric = ANAPHOR.match(sentence) is not None or continues_quote(sentence, before)
                 above = sentence_terms(heading) if heading else frozenset()
                 lexical = own_lexical = 0.0
                 # "Which news agency reported ...": the words naming the kind of answer ("agency") are not
@@ -450,7 +453,7 @@ class ExtractiveAnswerer:
     def refusal(self, ranked: list[Candidate], question: Question, passages: list[Passage], mode: str = "",
                 missing: str = "") -> Answer:
         confidence = ranked[0].confidence if ranked else 0.0
-        return refusal(question.text, question.query, round(confidence, 4), passages, mode or self.mode,
+        return refusal(question.typed, question.query, round(confidence, 4), passages, mode or self.mode,
                        kind=question.kind, missing=missing or question.sought)
 
     def missing_focus(self, question: Question, passages: list[Passage]) -> str:
@@ -545,7 +548,7 @@ class ExtractiveAnswerer:
             pieces.append(f"{lead}{c.text} [{number}]")
             last_doc = c.doc_id
         text = ("\n" if several else " ").join(pieces)
-        return Answer(text=text, citations=citations, refused=False, question=question.text, query=question.query,
+        return Answer(text=text, citations=citations, refused=False, question=question.typed, query=question.query,
                       confidence=round(max(c.confidence for c in chosen), 4), mode=self.mode, passages=passages,
                       kind=question.kind)
 
@@ -572,7 +575,7 @@ class ExtractiveAnswerer:
             return strategies.Choice([], "")
         plural = bool(PLURAL_DOCUMENTS.search(question.text))
         doc_ids = list(dict.fromkeys(p.doc_id for p in passages))[: 3 if plural else 1]
-        focus = set(content_terms(" ".join([*question.focus.names, *question.focus.words])))
+        focus = set(content_terms(" ".join(question.overview_of)))
         chosen = []
         for doc_id in doc_ids:
             sentences, vectors = self.document_sentences(doc_id)
@@ -629,6 +632,23 @@ ANAPHOR = re.compile(r"^\W*(?:(?:It|He|She|They|Its|His|Her|Their)\b|The (?:comp
                      r"organi[sz]ation|river|building|station|event|agreement|treaty|contract|project|film|book|"
                      r"album|ship|bridge|tower|church|park|airport|hospital|species|state|region|island|lake)"
                      r"\s+(?:has|have|had|is|was|were|are|will|would|can|could|also|then|now|later|[a-z]+ed)\b)")
+
+# "“...,” he said.": the speaker is named in an earlier sentence.
+SAID_BY_PRONOUN = re.compile(r"[\u201d\"]\s*,?\s*(?:he|she|they)\s+(?:said|says|added|told|noted|stated)\b"
+                             r"|^\W*(?:he|she|they)\s+(?:said|says|added|told|noted|stated)\b", re.I)
+# "... Singh said", "said Lavrov", "“...,” he added": a sentence that tells who spoke.
+ATTRIBUTED = re.compile(r"\b(?:said|says|added|told|noted|stated|remarked)\b", re.I)
+
+
+def speaker_points_back(sentence: str) -> bool:
+    """The sentence quotes someone it calls "he", "she" or "they" (named in the sentence before)."""
+    return SAID_BY_PRONOUN.search(sentence) is not None
+
+
+def continues_quote(sentence: str, before: str) -> bool:
+    """The sentence is a quotation going on from the one before, which says who spoke: it is theirs."""
+    return sentence.lstrip()[:1] in "\u201c\"" and bool(sentence.strip()) and ATTRIBUTED.search(before) is not None
+
 
 def names_an_answer(sentence: str, asked: set[str]) -> bool:
     """The sentence names something the question does not: a capitalised word (its first word aside), a

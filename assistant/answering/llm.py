@@ -248,7 +248,7 @@ class LLMAnswerer:
                                             snapshot.location(c.doc_id, c.start, c.end)))
                 marks.append(f"[{numbers[n]}]")
             pieces.append(f"{_end_sentence(body)} {' '.join(marks)}")
-        return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question.text,
+        return Answer(text=" ".join(pieces), citations=citations, refused=False, question=question.typed,
                       query=question.query, kind=question.kind,
                       confidence=round(ranked[0].confidence, 4), mode=self.mode, passages=passages,
                       dropped=dropped, generated=generated)
