@@ -115,6 +115,7 @@ OVERVIEW = re.compile(
     r"source|collection)s? (say|cover|discuss|contain|tell|describe|talk about)\b"
     r"|\bwhat('s| is) in (this|the|that|these|those|my|your) (article|document|text|report|piece|file|paper|collection)s?\b"
     r"|\bwhat (topics|subjects|themes) (does|do|did|are)\b"
+    r"|^\s*(what|which) (documents|files|articles|texts|papers|sources) (do|did|are|were|have|has)\b"
     r"|^\s*(please\s+)?(can you\s+|could you\s+)?(tell me|talk|explain|describe|brief me)( more| something| everything)?"
     r" (about|on)\b"
     r"|^\s*(please\s+)?(can you\s+|could you\s+)?(explain|describe) (this|the|that|these|those) "
@@ -429,14 +430,14 @@ def parties_of(text: str) -> tuple[str, str] | None:
     return (m.group("a"), m.group("b")) if m else None
 
 
-# "What is the name of Russia's defence minister?" asks who holds the role (read as "What is Russia's ...").
+# "What is the name of Russia's defence minister?" asks who holds the role: "Who is Russia's defence minister?"
 NAME_OF = re.compile(r"^\s*what(?:['\u2019]s|\s+is|\s+was)\s+(?:the\s+)?(?:full\s+)?name\s+of\s+", re.I)
 
 
 def role_of(question: str) -> Role | None:
     named = NAME_OF.match(question)
     if named:
-        question = "What is " + question[named.end():]
+        question = "Who is " + question[named.end():]
     for pattern in ROLE_QUESTIONS:
         m = pattern.match(question)
         if m:

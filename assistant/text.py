@@ -121,6 +121,16 @@ def matches(term: str, terms: frozenset[str]) -> bool:
     return len(parts) > 1 and all(p in terms for p in parts)
 
 
+# Endings that make a noun of a verb the stemmer leaves apart: agree/agreement, pay/payment, sign/signature,
+# act/action, deliver/delivery (stems "agre"/"agreement", "deliv"/"deliveri").
+DERIVED_ENDINGS = ("ement", "ment", "atur", "ion", "eri")
+
+
+def derived_from(term: str, terms: frozenset[str]) -> bool:
+    """A sentence's term is ``term`` made a noun ("agreement" for "agree"): it says the same thing."""
+    return len(term) >= 3 and any(t.startswith(term) and t[len(term):] in DERIVED_ENDINGS for t in terms)
+
+
 def normalise_numbers(text: str) -> str:
     """Lower case without digit-grouping commas: how a question is searched for words it already holds."""
     return text.lower().replace(",", "")

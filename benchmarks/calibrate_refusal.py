@@ -89,6 +89,7 @@ RULES = {  # candidate evidence against a sentence (features in evidence.FEATURE
     "another owner's role or parties (used)": lambda f: f[7] > 0,
     "the role asked about missing (used)": lambda f: f[6] > 0,
     "another time: the next one, what was done, when not (used)": lambda f: f[8] > 0,
+    "another document's subject (used)": lambda f: f[9] > 0,
     "known words missing > 0.2": lambda f: f[2] > 0.2,
     "a name missing": lambda f: f[1] > 0,
     "unknown words missing > 0.4": lambda f: f[3] > 0.4,

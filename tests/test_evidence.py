@@ -239,6 +239,11 @@ def test_a_word_and_its_opposite_never_say_each_other_however_close_their_vector
     ("When did the ferry run?", "The ferry did not run in the winter of 2021.", True),
     ("In which year was the annual summit not held?", "The annual summit was not held in 2020.", False),
     ("When was the summit held?", "The summit was held in Delhi in 2021, not in Moscow.", False),
+    # when something happened, over a sentence telling only how things are now
+    ("When did the museum open?", "The museum is open from Tuesday to Sunday, and is closed on Mondays.", True),
+    ("When did the museum open?", "It opened to the public in 1987.", False),
+    ("When did the museum open?", "The museum is housed in the customs house built in 1850.", False),  # a year
+    ("When is the museum open?", "The museum is open from Tuesday to Sunday.", False),
     # a plain question about the future is left alone: "it opened on 1 April" tells of that very event
     ("When will the ferry route open?", "The ferry route opened on 1 April 2024.", False),
     ("When will the crossing reopen?", "The crossing will reopen by September 2024.", False),
@@ -285,3 +290,31 @@ def test_a_quotation_going_on_after_he_said_is_the_named_speakers(tmp_path, fake
     other = write_folder(tmp_path / "other", {"port.txt": (
         "Mara Velt opened the port. The cost of growth is high. “Long standing challenges of flooding remain.”")})
     assert lexical_of(other, fake_settings, question, "“Long standing") < 0.8
+
+
+def test_a_word_naming_what_another_retrieved_document_is_about_is_evidence_of_that_document(tmp_path, fake_settings):
+    """"What does a museum ticket cost?": the festival's ticket prices are about another document's subject
+    (its document never says "museum", a document titled for the museum is retrieved), so the museum's
+    price answers, although it scores lower."""
+    folder = write_folder(tmp_path / "town", {
+        "festival.txt": "A festival ticket cost 55 euros.",
+        "museum.md": "# The Maritime Museum\n\nThe museum opened in 1987. Its adult ticket costs 8 euros at the desk.",
+    })
+    bot = Assistant.from_folder(folder, settings=fake_settings)
+    question = "What does a museum ticket cost?"
+    festival = evidence_for(bot, question, "A festival ticket")
+    assert festival.other_subject and festival.against == "another document's subject"
+    museum = evidence_for(bot, question, "Its adult ticket")
+    assert not museum.other_subject and museum.score < festival.score  # a close second
+    assert "8 euros" in bot.ask(question).text and "55 euros" not in bot.ask(question).text
+    # a question that also names the sentence's own document's subject is about that document
+    assert not evidence_for(bot, "What did a festival museum ticket cost?", "A festival ticket").other_subject
+
+
+def test_a_sentence_saying_it_inherits_the_words_of_the_sentence_it_points_back_to(tmp_path, fake_settings):
+    folder = write_folder(tmp_path / "museum", {"museum.txt": (
+        "The Port Aldwin maritime museum occupies the customs house. It opened to the public in 1987. "
+        "The harbour was dredged in 1990.")})
+    # "museum" is the subject "It" stands for: it counts, at less than a word the sentence says
+    assert 0.5 < lexical_of(folder, fake_settings, "When did the museum open?", "It opened") < 1.0
+    assert lexical_of(folder, fake_settings, "When did the museum open?", "The harbour") == 0.0

@@ -301,7 +301,7 @@ def test_a_sentence_holds_the_kind_of_answer_asked_for(question, sentence, holds
     ("Who was the first keeper of the Greywick Point Lighthouse?", Role(("first", "keeper"), "Greywick Point Lighthouse")),
     ("Who is the CEO of Indo-Russia Rifles Private Limited?", Role(("ceo",), "Indo-Russia Rifles Private Limited")),
     ("Who was the head coach of the Denver Broncos in 2015?", Role(("head", "coach"), "Denver Broncos")),
-    ("What was the name of the count of Apulia", Role(("count",), "Apulia", who=False)),  # the name: an attribute
+    ("What was the name of the count of Apulia", Role(("count",), "Apulia")),  # the name: who holds the role
     ("Who was Edward the Confessor's half-brother?", Role(("half-brother",), "Edward the Confessor")),
     ("What is the name of the river?", None),  # no owner named
     ("What is the population of Velmora?", None),  # an attribute, not a role
@@ -311,7 +311,7 @@ def test_a_sentence_holds_the_kind_of_answer_asked_for(question, sentence, holds
     ("Who signed the agreement?", None),
     ("Who is Russia's Defence Minister?", Role(("defence", "minister"), "Russia")),  # a title as news write it
     ("Who is the Prime Minister of Russia?", Role(("prime", "minister"), "Russia")),
-    ("What is the name of Russia's defence minister?", Role(("defence", "minister"), "Russia", who=False)),
+    ("What is the name of Russia's defence minister?", Role(("defence", "minister"), "Russia")),
     ("What were the names of Tesla's new partners?", None),  # many holders: no one role to hold it to
 ])
 def test_a_question_may_ask_who_holds_a_named_owners_role(question, role):

@@ -227,3 +227,16 @@ def test_a_question_typed_in_lower_case_names_what_the_documents_capitalise(club
     answer = club_bot.ask("who is the treasurer of the fenwick rowing club")
     assert answer.refused and answer.missing == "Fenwick Rowing Club's treasurer"
     assert answer.question == "who is the treasurer of the fenwick rowing club"  # as typed
+
+
+@pytest.mark.parametrize("question", ["What's in these files?", "what documents do i have", "summarize each document"])
+def test_an_overview_of_a_small_collection_covers_every_document(tmp_path, fake_settings, question):
+    folder = write_folder(tmp_path / "five", {
+        f"{name}.txt": f"The {name} report opened the year. It tells of the {name} harbour and its boats."
+        for name in ("north", "south", "east", "west", "middle")})
+    bot = Assistant.from_folder(folder, settings=fake_settings)
+    answer = bot.ask(question)
+    check_cited(bot, answer)
+    assert answer.kind == "overview" and sorted({c.doc_id for c in answer.citations}) == [
+        "east.txt", "middle.txt", "north.txt", "south.txt", "west.txt"]
+    assert len(answer.citations) == 5  # one sentence each, each under its document's title

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from assistant.text import content_terms, matches, sentence_terms, tokenize, words
+import pytest
+
+from assistant.text import content_terms, derived_from, matches, sentence_terms, tokenize, words
 
 
 def test_sentence_terms_are_the_content_terms():
@@ -31,3 +33,17 @@ def test_phrases_are_runs_of_adjacent_content_words():
                      "diseas outbreak": "disease outbreak", "outbreak stop": "outbreak stopped",
                      "diseas outbreak stop": "disease outbreak stopped", "yearli meet": "yearly meeting"}
     assert phrases("It was not held.") == ()  # stopwords and punctuation end a run
+
+
+@pytest.mark.parametrize("question_word, sentence, said", [
+    ("agree", "the agreement was signed", True),
+    ("pay", "the payment was late", True),
+    ("sign", "his signature", True),
+    ("deliver", "the delivery of rifles", True),
+    ("act", "the action of the council", True),
+    ("sign", "a significant deal", False),
+    ("elect", "the electric boats", False),
+])
+def test_a_noun_made_from_a_question_verb_says_it(question_word, sentence, said):
+    (term,) = tokenize(question_word)
+    assert derived_from(term, frozenset(content_terms(sentence))) == said

@@ -22,14 +22,17 @@ it) the extractive answerer records:
   tells when it did not ("not held in 2020");
 * ``role_missing``: the question asks who holds a named owner's role ("Who is Velmora's defence
   minister?", ``questions.Role``) and the sentence does not name the role ("Velmora's Trade Minister");
+* ``other_subject``: a question word that the sentence's whole document never uses is in the title of
+  another document retrieved for the question: "How much is a ferry ticket?" over the museum guide's
+  "An adult ticket costs 8 euros" when a document is titled "New electric harbour ferry ...";
 * ``other_owner``: the sentence names that role of another owner ("the Velmoran trade ministry" for
   Kestria's trade minister, "Vantry, the capital of Oradia" for Luneth's capital; "his Russian
   counterpart" is Russia's), or relates two other parties ("trade between Velmora and Kestria" for
   trade between Oradia and Luneth).
 
-Six of these are evidence *against* answering with the sentence (``Evidence.against``): another year,
+Seven of these are evidence *against* answering with the sentence (``Evidence.against``): another year,
 another time, an opposite, more than ``KNOWN_MISSING_LIMIT`` of the question's weight in words its document uses
-but it does not say, another owner's role, and a role not named. They were chosen on the development
+but it does not say, another document's subject, another owner's role, and a role not named. They were chosen on the development
 sets (seed and multi-document gold sets, the SQuAD 2.0 slice; never XQuAD) because they refuse
 unanswerable questions while costing almost no right answers (at the default threshold the first three
 refuse 22 unanswerable questions for 3 answerable ones, the two role rules 9 for none, another time 3
@@ -52,7 +55,7 @@ from ..questions import Role, parties_of
 from ..text import matches, stem, tokenize
 
 FEATURES = ("score", "names_missing", "known_missing", "unknown_missing", "opposite", "other_year", "role_missing",
-            "other_owner", "other_time")
+            "other_owner", "other_time", "other_subject")
 
 # Share of the question's weight in words the sentence's document uses but the sentence does not say,
 # above which the sentence is taken to fail a qualifier (BENCHMARKS.md, "Refusal threshold"): on the
@@ -98,6 +101,7 @@ class Evidence:
     role_missing: bool = False  # the question asks who holds a role ("the trade minister") the sentence does not name
     other_owner: bool = False  # ... and the sentence names that role of another owner ("the Velmoran trade minister")
     other_time: bool = False  # the question asks about the next one and the sentence tells of a past one, or the reverse
+    other_subject: bool = False  # a question word its document never uses is what another retrieved document is about
 
     def vector(self) -> tuple[float, ...]:
         return tuple(float(x) for x in astuple(self))
@@ -113,6 +117,8 @@ class Evidence:
             return "the opposite"
         if self.known_missing > KNOWN_MISSING_LIMIT:
             return "a qualifier it does not say"
+        if self.other_subject:
+            return "another document's subject"
         if self.other_owner:
             return "another owner's"
         if self.role_missing:
@@ -152,15 +158,30 @@ def time_asked(question: str) -> tuple[bool, bool, frozenset[str] | None]:
     return nxt, done, when
 
 
+PRESENT = re.compile(r"\b(is|are|am)\b", re.I)
+BEING = re.compile(r"\b(is|are|am|be|been|being)\s+$", re.I)  # "is closed": a state now, not a past event
+YEAR_IN = re.compile(r"\b(1[0-9]|20)\d\d\b")
+
+
+def tells_only_what_is(sentence: str) -> bool:
+    """The sentence tells how things are ("The museum is open from Tuesday to Sunday, and is closed on
+    Mondays"): a verb in the present, none in the past, no year."""
+    past = any(not BEING.search(sentence[:m.start()]) for m in PAST.finditer(sentence))
+    return bool(PRESENT.search(sentence)) and not past and not YEAR_IN.search(sentence)
+
+
 def other_time(question: str, sentence: str) -> bool:
     """The question asks about the next of something and the sentence tells only of one that happened (a
     past verb, no word of the future); or it asks what did happen and the sentence tells only what will;
     or it asks when something happened and the sentence tells when it did not ("When was the first
-    summit held?" over "The summit was not held in 2020")."""
+    summit held?" over "The summit was not held in 2020") or only how things are now ("When did the museum
+    open?" over its opening hours)."""
     nxt, done, when = time_asked(question)
     if nxt:
         return not FUTURE.search(sentence) and bool(PAST.search(sentence))
     if done and WILL.search(sentence) and not PAST.search(sentence):
+        return True
+    if done and when is not None and tells_only_what_is(sentence):  # "When did the museum open?" over its hours
         return True
     return bool(when) and any(m.group(1).lower() in when for m in NOT_DONE.finditer(sentence))
 

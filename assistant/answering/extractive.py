@@ -45,7 +45,7 @@ from ..citations import Answer, Citation, refusal
 from ..documents import Passage
 from ..questions import ASKING_ONLY, Question, standalone_query
 from ..store import Snapshot
-from ..text import content_terms, matches, phrases, sentence_terms, sentence_words, tokenize, words
+from ..text import content_terms, derived_from, matches, phrases, sentence_terms, sentence_words, tokenize, words
 from . import strategies
 from .evidence import Evidence, contrasts, opposite_of, other_parties, other_time, role_in
 
@@ -224,6 +224,9 @@ class ExtractiveAnswerer:
                 before = " ".join(said)
         if not keys:
             return []
+        # what each other document retrieved is about, by its title: "ferry" in "New electric harbour ferry ..."
+        titled = {d: sentence_terms(self.snapshot.title(d)) for d in dict.fromkeys(k[0] for k in keys)}
+        other_titles = {d: frozenset().union(*(t for e, t in titled.items() if e != d)) for d in titled}
         soft = self._synonyms([t for t in weights if t in surface], surface, texts)
         vectors = self._sentence_vectors(keys, texts)
         query = np.asarray(query_vector, dtype="float32")
@@ -266,8 +269,10 @@ class ExtractiveAnswerer:
                         found = w
                     elif t in inheritable and matches(t, above):
                         found = w * (1.0 if anaphoric else HEADING_WEIGHT)
-                    elif t in inheritable and anaphoric and matches(t, sentence_terms(before)):
-                        found = w  # "The company has invested ..." after the sentence naming it
+                    elif anaphoric and matches(t, sentence_terms(before)):
+                        # "The company has invested ..." after the sentence naming it; its other words, such
+                        # as what "It" stands for ("museum" of "It opened to the public in 1987"), at less
+                        found = w if t in inheritable else w * HEADING_WEIGHT
                     elif t in soft:  # the sentence holds a near-synonym of this question word
                         found = w * max((sim for unit, sim in soft[t].items() if unit in units), default=0.0)
                     else:
@@ -286,7 +291,7 @@ class ExtractiveAnswerer:
                 confidence = max(score, own_score) if question.is_follow_up else score
                 evidence = self.evidence(question, focus_stems, confidence * factor, sentence, terms, above,
                                          sentence_terms(before) if before else frozenset(), soft,
-                                         self.document_terms(doc_id), units)
+                                         self.document_terms(doc_id), units, (titled[doc_id], other_titles[doc_id]))
                 out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
                                      factor == 1.0, confidence * factor, evidence))
             out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
@@ -401,28 +406,35 @@ class ExtractiveAnswerer:
     def evidence(self, question: Question, focus_stems: list[tuple[str, float]], score: float, sentence: str,
                  terms: frozenset[str], above: frozenset[str], before: frozenset[str],
                  soft: dict[str, dict[str, float]], document: frozenset[str] = frozenset(),
-                 units: frozenset[str] | None = None) -> Evidence:
+                 units: frozenset[str] | None = None,
+                 titles: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())) -> Evidence:
         """What ``sentence`` (its ``terms``; ``above``: those of its heading and its document's title;
-        ``before``: those of the sentence before; ``document``: those of its whole document) holds of
-        ``question`` (see ``evidence.py``)."""
+        ``before``: those of the sentence before; ``document``: those of its whole document; ``titles``:
+        those of its document's title and of the other retrieved documents' titles) holds of ``question``
+        (see ``evidence.py``)."""
+        own_title, elsewhere = titles
         held = terms | above | before
         names_missing = sum(not all(matches(t, held) for t in name) for name in question.name_terms)
         # shares of all the question's words (names included): a name found is evidence too
         total = sum(w for _, w in focus_stems) + sum(self.idf(t) for name in question.name_terms for t in name) or 1.0
         known_missing = unknown_missing = 0.0
-        opposite = False
+        opposite = other_subject = False
         # question words the sentence says in other words (a near-synonym close enough to decide on)
         units = terms if units is None else units
         said = {t for t, close in soft.items()
                 if max((sim for s, sim in close.items() if s in units), default=0.0) >= EVIDENCE_SYNONYM}
         for t, w in focus_stems:
-            if matches(t, held) or t in said:
+            if matches(t, held) or t in said or derived_from(t, held):
                 continue
             opposite = opposite or opposite_of(t, terms)
             if matches(t, document):
                 known_missing += w
             else:
                 unknown_missing += w
+                other_subject = other_subject or matches(t, elsewhere)
+        # ... unless the question also names what this document is about ("the ferry" of "How many visitors
+        # did the ferry carry?" over the ferry's sentence, "visitors" of a museum guide's title)
+        other_subject = other_subject and not any(matches(t, own_title) for t, _ in focus_stems)
         asked_years = {t for t in question.numbers if YEAR.fullmatch(t)}
         titled_years = {t for t in above if YEAR.fullmatch(t)}
         other_year = bool(asked_years and titled_years and not asked_years & titled_years)
@@ -432,7 +444,8 @@ class ExtractiveAnswerer:
         if question.parties and not other_owner:
             other_owner = other_parties(question.parties, sentence)
         return Evidence(round(score, 4), names_missing, known_missing / total, unknown_missing / total,
-                        opposite, other_year, role_missing, other_owner, other_time(question.text, sentence))
+                        opposite, other_year, role_missing, other_owner, other_time(question.text, sentence),
+                        other_subject)
 
     # ------------------------------------------------------------------ answering
 
@@ -574,8 +587,13 @@ class ExtractiveAnswerer:
         if not passages:
             return strategies.Choice([], "")
         plural = bool(PLURAL_DOCUMENTS.search(question.text))
-        doc_ids = list(dict.fromkeys(p.doc_id for p in passages))[: 3 if plural else 1]
+        retrieved = list(dict.fromkeys(p.doc_id for p in passages))
         focus = set(content_terms(" ".join(question.overview_of)))
+        if plural and not focus and len(self.snapshot.documents) <= WHOLE_COLLECTION:
+            # "What's in these files?": each document of a small collection, those retrieved first
+            doc_ids = retrieved + [d for d in self.snapshot.documents if d not in retrieved]
+        else:
+            doc_ids = retrieved[: 3 if plural else 1]
         chosen = []
         for doc_id in doc_ids:
             sentences, vectors = self.document_sentences(doc_id)
@@ -590,7 +608,7 @@ class ExtractiveAnswerer:
                     if i + 1 < len(sentences) and strategies.opens_quote(sentences[i].text):
                         about[i + 1] = True
             picked = strategies.overview(sentences, vectors, about).chosen
-            chosen.extend(picked[:2] if len(doc_ids) > 1 else picked)
+            chosen.extend(picked if len(doc_ids) == 1 else picked[:2] if len(doc_ids) <= 3 else picked[:1])
         if not chosen:
             return strategies.Choice([], "")
         return strategies.Choice(chosen)
@@ -661,5 +679,7 @@ def names_an_answer(sentence: str, asked: set[str]) -> bool:
 ANSWER_TOKEN = re.compile(r"[\w'\u2019.+-]*\w")
 ANSWER_LIKE = re.compile(r"(?<![\w'\u2019.+-])(?:[A-Z][\w'\u2019.+-]*\w|[A-Z]|\d[\w,.+-]*)")
 
+WHOLE_COLLECTION = 12  # an overview of "these files" covers each document of a collection this small (one sentence each)
 PLURAL_DOCUMENTS = re.compile(r"\b(documents|articles|files|texts|reports|papers|sources|all of (them|it)|everything|"
+                              r"(each|every) (document|article|file|text|report|paper|source)|"
                               r"collection|folder)\b", re.I)

@@ -39,7 +39,7 @@ STRICT_TYPES = ("statement", "measure", "money", "date", "time", "number")
 SECOND_SENTENCE_MARGIN = 0.15  # XQuAD answers 0.802 against 0.772 at 0.06, median 34 words (BENCHMARKS.md)
 LIST_MARGIN = 0.2  # a list member's sentence may score this far below the best sentence
 LIST_FLOOR = 0.6  # of the refusal threshold: a list's sentences are relevant, not each a whole answer
-ROLE_MARGIN = 0.05  # a sentence naming the role asked about may score this far below a best that does not
+NEXT_BEST_MARGIN = 0.05  # a sentence of the role or document asked about may score this far below one that is not
 REASON_MARGIN = 0.15  # a sentence stating a cause may score this far below the best and still lead
 MAX_WORDS = 70  # fact answers
 MAX_LIST_SENTENCES = 5
@@ -111,9 +111,9 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
     if not usable:
         return Choice([], "")
     best = usable[0]
-    if question.role and best.refuted and best.evidence and best.evidence.role_missing:
-        best = next((c for c in usable[1:] if c.score >= best.score - ROLE_MARGIN and c.evidence is not None
-                     and not c.evidence.role_missing and not c.refuted and c.confidence >= floor), best)
+    if best.refuted and elsewhere(best, question):  # the role or document asked about may be a close second
+        best = next((c for c in usable[1:] if c.score >= best.score - NEXT_BEST_MARGIN and c.evidence is not None
+                     and not c.refuted and c.confidence >= floor), best)
     if best.confidence < floor or best.refuted:  # too far from the question, or evidence against it
         role_failed = question.role and best.evidence and (best.evidence.role_missing or best.evidence.other_owner)
         return Choice([], question.role.phrase if role_failed and best.confidence >= floor else "")
@@ -126,6 +126,14 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
         chosen.append(c)
         words += len(c.text.split())
     return Choice(chosen)
+
+
+def elsewhere(c: Candidate, question: Question) -> bool:
+    """The evidence against ``c`` says the answer is elsewhere, not that there is none: it does not name the
+    role asked about, or its document is of another year or about another document's subject ("What does a
+    museum ticket cost?" over the festival's ticket prices)."""
+    e = c.evidence
+    return e is not None and ((bool(question.role) and e.role_missing) or e.other_subject or e.other_year)
 
 
 def reason(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
