@@ -482,20 +482,55 @@ def check_offsets(doc_text: str, passage: Passage) -> None:
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """(start, end) of each sentence of ``text[start:end]``, in document offsets, trimmed of spaces.
 
-    Line breaks separate sentences too (headings, list items); within a line NLTK's Punkt model
-    (shipped inside llama-index) finds the sentence ends.
+    Line breaks separate sentences too (headings, list items), except where a line is only wrapped
+    (``paragraph_spans``); within a paragraph NLTK's Punkt model (shipped inside llama-index) finds the
+    sentence ends.
     """
     end = len(text) if end is None else end
     spans = []
-    for line in re.finditer(r"[^\n]+", text[start:end]):
-        base = start + line.start()
-        for s, e in _punkt().span_tokenize(line.group()):
-            chunk = line.group()[s:e]
+    for block_start, block_end in paragraph_spans(text, start, end):
+        block = text[block_start:block_end]
+        for s, e in _punkt().span_tokenize(block):
+            chunk = block[s:e]
             lead = len(chunk) - len(chunk.lstrip())
             trail = len(chunk) - len(chunk.rstrip())
             if e - trail > s + lead:
-                spans.extend(_bounded(text, base + s + lead, base + e - trail))
+                spans.extend(_bounded(text, block_start + s + lead, block_start + e - trail))
     return spans
+
+
+# A line that starts a block of its own: a heading, a list item, a table row, a quoted line.
+BLOCK_START = re.compile(r"\s*(?:#{1,6}\s|[-*+\u2022\u2023\u25e6]\s|\d{1,3}[.)]\s|[|>])")
+WRAP_SHARE = 0.75  # a line this close to the text's wrapping width that ends mid-sentence was wrapped
+MIN_WRAP_WIDTH = 40  # texts whose long lines are shorter than this are not taken for wrapped prose
+
+
+def paragraph_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph of ``text[start:end]``: its lines, joined where a line is only
+    wrapped ("The warranty does not cover\\ndamage caused by limescale."): the next line goes on in lower
+    case, or the line stops mid-sentence (no closing punctuation) near the width the text is wrapped at.
+    A blank line, a heading, a list item or a table row always starts a paragraph of its own.
+    """
+    end = len(text) if end is None else end
+    lines = [(start + m.start(), start + m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text[start:end])]
+    if not lines:
+        return []
+    lengths = sorted(len(text[s:e].rstrip()) for s, e in lines)
+    width = lengths[int(0.9 * (len(lengths) - 1))]  # what the text is wrapped at, if it is
+    width = width if width >= MIN_WRAP_WIDTH else float("inf")  # short lines: items, verse, not wrapped prose
+    out = [lines[0]]
+    for (prev_start, prev_end), (line_start, line_end) in zip(lines, lines[1:]):
+        prev, line = text[prev_start:prev_end].rstrip(), text[line_start:line_end]
+        # a list item may wrap too ("- Keep the kettle out of reach of\\n  children."); a heading never does
+        wrapped = text[prev_end:line_start].count("\n") == 1 and not BLOCK_START.match(line) \
+            and not prev.lstrip().startswith(("#", "|", ">"))
+        goes_on = line.lstrip()[:1].islower() or (
+            len(prev) >= WRAP_SHARE * width and (prev[-1:].isalnum() or prev[-1:] in ",-"))
+        if wrapped and goes_on:
+            out[-1] = (out[-1][0], line_end)
+        else:
+            out.append((line_start, line_end))
+    return out
 
 
 SENTENCE_MAX_CHARS = 1000  # longer "sentences" (a line with no full stop) are cut into pieces

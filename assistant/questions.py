@@ -30,12 +30,13 @@ MISSING_TYPE_FACTOR = 0.75
 
 MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
 NUMBER_WORDS = r"(once|twice|thrice|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|lakh|lakhs|crore|crores|dozen)"
-UNITS = (r"(metres?|meters?|m|km|kilomet(re|er)s?|miles?|feet|ft|foot|inch(es)?|cm|mm|yards?|kg|kilo(gram)?s?|grams?|g|"
+UNITS = (r"(metres?|meters?|m|km|kilomet(re|er)s?|centimet(re|er)s?|millimet(re|er)s?|miles?|feet|ft|foot|inch(es)?|cm|mm|"
+         r"yards?|kg|kilo(gram)?s?|grams?|g|watts?|kilowatts?|kw|w|volts?|v|degrees?|°[cf]?|hertz|hz|"
          r"tonnes?|tons?|pounds?|lbs?|ounces?|years?|yrs?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|"
          r"storeys?|stor(ey|ie)s|floors?|hectares?|ha|acres?|square|sq|litres?|liters?|gallons?|knots?|mph|km/h|kmh|per cent|percent|%)")
 # A date as sentences give it: a year ("in 911", "the 1990s"), a month, a weekday, a century, "years ago".
 DATE_EVIDENCE = re.compile(
-    rf"\b(1[0-9]|20)\d\ds?\b|\b{MONTHS}\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|"
+    rf"\b(1[0-9]|20)\d\ds?\b|\b{MONTHS}\b|\b((monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?|today|"
     r"yesterday|tomorrow|tonight)\b|\b(in|since|by|until|till|from|after|before|of|around|circa|ca\.|c\.)\s+\d{2,4}\b"
     r"|\b\d+(st|nd|rd|th)[\s-]+(century|centuries|millennium)\b|\b(bc|bce|ad|ce|bp)\b|\b\d[\d,.]*\s+(years?|yr)\s+ago\b"
     r"|\b(century|decade|era|period|age|dynasty|reign|times)\b", re.I)
@@ -67,7 +68,7 @@ ANSWER_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(r"[$€£₹¥]\s?\d[\d,.]*|\b(rs\.?|inr|usd|gbp|eur|jpy|chf|cad|aud|cny|rupees?|dollars?|euros?|pounds?|"
                 r"pence|cents?|yen|francs?|crores?|lakhs?|billion|million)\b", re.I)),
     ("number", re.compile(r"\b(how many|how much|number of|what number|(which|what) (edition|round|term|season|version|"
-                          r"issue|anniversary|iteration|instalment|installment))\b", re.I),
+                          r"issue|anniversary|iteration|instalment|installment))\b|\b(count|total)\s*[?.!]*\s*$", re.I),
      Counts(re.compile(rf"\d[\d,.]*|\b{NUMBER_WORDS}\b", re.I))),
     ("measure", re.compile(r"\bhow (tall|high|long|far|old|heavy|big|large|deep|wide|thick|fast|heavy|much does .+ weigh)\b"
                            r"|\bwhat (age|height|length|distance|weight|size|area|depth|width|speed)\b", re.I),
@@ -305,7 +306,8 @@ ASKING_WORDS = frozenset("""summarize summarise summary overview gist recap rund
 # Those of them that only ask ("What is happening ...", "how many ..."), never name what a sentence is
 # about the way "point" does in "the boiling point": a sentence is not asked to hold them.
 ASKING_ONLY = frozenset("""many much happen happened happening occur occurred took take place mention mentioned
-    named listed know tell please give show explain describe""".split()) & ASKING_WORDS
+    named listed know tell please give show explain describe""".split()) & ASKING_WORDS \
+    | {"number", "count", "amount"}  # "number of rifles?", "AK-203 count": how many (still words of the focus)
 # Words an overview question uses for what the text does or holds ("What topics does it cover?", "can u sum
 # this up", "what's in these files"): the overview is of the whole text, or of what the other words name.
 OVERVIEW_WORDS = frozenset("""topic topics subject subjects theme themes cover covers covered discuss discusses
@@ -318,6 +320,10 @@ DESCRIPTORS = frozenset("""north south east west northern southern eastern weste
     african asian pacific atlantic arctic antarctic mediterranean middle far near""".split())
 CAPITALISED = re.compile(r"[A-Z][\w'\u2019.&-]*[\w]|[A-Z]")
 CODE = re.compile(r"^(?=.*\d)[a-z0-9]+(?:[-+/][a-z0-9]+)+$|^\d+(st|nd|rd|th)$", re.I)  # AK-203, 2+2, 21st
+
+
+# "How long is the warranty?": the adjective asks for a measure; "two-year" answers without saying "long".
+HOW_MEASURED = re.compile(r"\bhow\s+(tall|high|long|far|old|heavy|big|large|deep|wide|thick|fast)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -353,8 +359,9 @@ def focus_of(question: str) -> Focus:
     if current:
         names.append(" ".join(current))
     named = {w.lower() for name in names for w in name.split()}
+    measured = {m.group(1).lower() for m in HOW_MEASURED.finditer(question)}  # "how long": a unit answers
     words = tuple(dict.fromkeys(w for _, w in words_of(question)
-                                if w not in named and w not in ASKING_WORDS and not w.isdigit()))
+                                if w not in named and w not in ASKING_WORDS and w not in measured and not w.isdigit()))
     return Focus(tuple(dict.fromkeys(names)), words)
 
 

@@ -19,6 +19,7 @@ from assistant.documents import (
     check_offsets,
     load_document,
     load_documents,
+    paragraph_spans,
     passage_splitter,
     sentence_spans,
 )
@@ -426,6 +427,41 @@ def test_sentence_spans_whole_output():
     ]
 
 
+WRAPPED = (
+    "# Aurora K2 Electric Kettle: User Manual\n\n"
+    "## Warranty\n\n"
+    "The kettle is covered by a two-year warranty from the date of purchase. The warranty does not cover\n"
+    "damage caused by limescale. To make a claim, contact Aurora Support, who answer within two working\n"
+    "days, at support@aurora-home.example. The agreements came after the Defence Minister met General\n"
+    "Sergey Shoigu in Delhi.\n"
+    "- Keep the kettle out of reach of\n"
+    "  children.\n"
+    "- Use the supplied base.\n"
+    "Annual Report\n"
+    "The festival was held in August.\n"
+)
+
+
+def test_a_line_that_is_only_wrapped_does_not_end_a_sentence():
+    assert [WRAPPED[s:e] for s, e in sentence_spans(WRAPPED)] == [
+        "# Aurora K2 Electric Kettle: User Manual",
+        "## Warranty",
+        "The kettle is covered by a two-year warranty from the date of purchase.",
+        "The warranty does not cover\ndamage caused by limescale.",  # goes on in lower case
+        "To make a claim, contact Aurora Support, who answer within two working\ndays, at support@aurora-home.example.",
+        "The agreements came after the Defence Minister met General\nSergey Shoigu in Delhi.",  # near the width
+        "- Keep the kettle out of reach of\n  children.",  # a list item wraps too
+        "- Use the supplied base.",  # a list item starts afresh
+        "Annual Report",  # a short line ending without a full stop is a title, not a wrapped line
+        "The festival was held in August.",
+    ]
+
+
+def test_short_lines_are_not_taken_for_wrapped_prose():
+    text = "Milk\nEggs\nFlour and sugar\nButter"
+    assert [text[s:e] for s, e in paragraph_spans(text)] == ["Milk", "Eggs", "Flour and sugar", "Butter"]
+
+
 def test_sentence_spans_do_not_split_at_abbreviations():
     """The docstring promises NLTK's Punkt *model*, but llama-index's ``globals_helper.punkt_tokenizer`` is
     an untrained ``PunktSentenceTokenizer()`` that knows no abbreviation, so "Dr." becomes a sentence
@@ -449,11 +485,13 @@ def check_spans(text: str, spans: list[tuple[int, int]], start: int = 0, end: in
     end = len(text) if end is None else end
     previous_end = start
     covered = bytearray(len(text))
+    paragraphs = paragraph_spans(text, start, end)
     for s, e in spans:
         assert previous_end <= s < e <= end, "spans are ordered, non-overlapping and inside the range"
         piece = text[s:e]
         assert piece == piece.strip() and piece, "spans are trimmed and not empty"
-        assert "\n" not in piece, "line breaks separate sentences"
+        assert any(ps <= s and e <= pe for ps, pe in paragraphs), "a sentence stays inside its paragraph"
+        assert "\n\n" not in piece, "a blank line separates sentences"
         covered[s:e] = b"\x01" * (e - s)
         previous_end = e
     assert [i for i in range(start, end) if not covered[i] and not text[i].isspace()] == []

@@ -30,6 +30,9 @@ def kinds(question: str) -> set[str]:
     ("Who opened the Crumb bakery?", {"person"}),
     ("What did the engineers say about the valve?", {"statement"}),
     ("Describe the Alder river.", set()),
+    ("number of rifles?", {"number"}),
+    ("AK-203 count", {"number"}),
+    ("Who is the count of Apulia?", {"person"}),  # a count that is no count
 ])
 def test_asked_types(question, expected):
     assert kinds(question) == expected
@@ -54,6 +57,10 @@ def evidence_of(kind: str):
     ("number", "The zoo keeps tigers.", "How many tigers does the zoo keep?", False),
     ("date", "The Kestrel rocket was launched on 4 March 2021.", "When in 2021 was the rocket launched?", True),
     ("date", "The Kestrel rocket flew in 2021.", "When in 2021 was the rocket launched?", False),
+    ("date", "We open from 8:00 to 14:00 on Saturdays.", "When is the bakery open?", True),
+    ("measure", "The cable is 75 centimetres long.", "How long is the cable?", True),
+    ("measure", "It draws 2,200 watts.", "How much power does it draw, in watts?", True),
+    ("measure", "The cable is long.", "How long is the cable?", False),
     ("person", "Marta Olsen opened the Crumb bakery.", "Who opened the Crumb bakery?", True),
     ("person", "The Crumb bakery opened.", "Who opened the Crumb bakery?", False),
 ])
@@ -215,11 +222,13 @@ def test_a_date_asked_about_contains_the_more_precise_dates_of_sentences():
 
 @pytest.mark.parametrize("question, names, words", [
     ("Who is the CEO of Indo-Russia Rifles Private Limited?", ("CEO", "Indo-Russia Rifles Private Limited"), ()),
-    ("How tall is the Harwick Point Lighthouse?", ("Harwick Point Lighthouse",), ("tall",)),
+    ("How tall is the Harwick Point Lighthouse?", ("Harwick Point Lighthouse",), ()),  # a height answers
     ("What did the two sides say about the S-400 deliveries?", ("S-400",), ("two", "sides", "deliveries")),
     ("Who hosted the 22nd summit?", ("22nd",), ("hosted", "summit")),
     ("Summarize the article.", (), ()),
     ("Who is Moscow's top diplomat?", ("Moscow",), ("top", "diplomat")),
+    ("How long is the warranty?", (), ("warranty",)),  # "how long" asks for a measure: "a two-year warranty"
+    ("Is the cable long?", (), ("cable", "long")),
     ("Besides flooding, why else was the Rhine regulated?", ("Rhine",), ("besides", "flooding", "else", "regulated")),
 ])
 def test_focus_is_the_names_and_words_an_answer_must_be_about(question, names, words):

@@ -14,7 +14,7 @@ from fakes import HashEmbedding, SlowHashEmbedding
 from assistant import Assistant
 from assistant.documents import load_documents
 from assistant.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
-from assistant.store import IndexStore, UpdateReport, new_manifest
+from assistant.store import FORMAT_VERSION, IndexStore, UpdateReport, new_manifest
 
 FAISS_FILE = "default__vector_store.json"  # FaissMapVectorStore's binary FAISS index (despite the name)
 
@@ -87,7 +87,7 @@ def test_first_build_adds_everything(fake_bot, fake_settings):
     ]
     manifest = fake_bot.snapshot.manifest
     assert {k: manifest[k] for k in ("format", "embed_model", "dimension", "chunk_size", "chunk_overlap")} == {
-        "format": 2, "embed_model": "fake-hash", "dimension": 64, "chunk_size": 240, "chunk_overlap": 32,
+        "format": FORMAT_VERSION, "embed_model": "fake-hash", "dimension": 64, "chunk_size": 240, "chunk_overlap": 32,
     }
     check_consistent(fake_settings.index_dir)
 
@@ -617,10 +617,10 @@ def test_a_format_1_index_is_rebuilt_by_an_update(fake_bot, docs_dir, fake_setti
     assert report_dict(bot.last_update) == {
         "added": ["bakery.txt", "rivers.txt", "rocket.txt"], "changed": [], "deleted": [], "unchanged": [],
         "passages_embedded": 3,
-        "rebuilt": f"previous index unusable: index in {fake_settings.index_dir} has format 1, this version reads 2; "
+        "rebuilt": f"previous index unusable: index in {fake_settings.index_dir} has format 1, this version reads {FORMAT_VERSION}; "
                    "run `assistant index --rebuild`",
     }
-    assert bot.snapshot.manifest["format"] == 2
+    assert bot.snapshot.manifest["format"] == FORMAT_VERSION
     check_consistent(fake_settings.index_dir)
     check_lexical_and_sentences(fake_settings.index_dir)
 
@@ -629,7 +629,7 @@ def test_a_format_1_index_without_update_is_a_mismatch(fake_bot, docs_dir, fake_
     set_manifest_format(fake_settings.index_dir, 1)
     with pytest.raises(IndexMismatchError) as info:
         build(docs_dir, fake_settings, update=False)
-    assert str(info.value) == (f"index in {fake_settings.index_dir} has format 1, this version reads 2; "
+    assert str(info.value) == (f"index in {fake_settings.index_dir} has format 1, this version reads {FORMAT_VERSION}; "
                                "run `assistant index --rebuild`")
 
 

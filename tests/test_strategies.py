@@ -240,3 +240,36 @@ def test_an_overview_of_a_small_collection_covers_every_document(tmp_path, fake_
     assert answer.kind == "overview" and sorted({c.doc_id for c in answer.citations}) == [
         "east.txt", "middle.txt", "north.txt", "south.txt", "west.txt"]
     assert len(answer.citations) == 5  # one sentence each, each under its document's title
+
+
+def test_a_sentence_pointing_back_comes_with_the_sentence_before_when_only_that_one_answers(tmp_path, fake_settings):
+    folder = write_folder(tmp_path / "talks", {"talks.txt": (
+        "The defence ministers met in Lisk on Monday. Both the ministers, along with their deputies, held a "
+        "trade dialogue. Orvane sent two observers.")})
+    bot = Assistant.from_folder(folder, settings=fake_settings)
+    answer = bot.ask("Where was the trade dialogue held?")
+    check_cited(bot, answer)
+    assert quotes(answer)[:2] == ["The defence ministers met in Lisk on Monday.",
+                                  "Both the ministers, along with their deputies, held a trade dialogue."]
+
+
+def test_a_quotation_going_on_comes_with_the_sentence_naming_its_speaker(tmp_path, fake_settings):
+    folder = write_folder(tmp_path / "port", {"port.txt": (
+        "The harbour reopened on Monday. On his part, Pavel Dunmore said: “The port is important for the "
+        "town these days. I am confident the port will help regional trade.” The mayor opened a school.")})
+    bot = Assistant.from_folder(folder, settings=fake_settings)
+    answer = bot.ask("What did Pavel Dunmore say about regional trade?")
+    check_cited(bot, answer)
+    assert quotes(answer)[:2] == ["On his part, Pavel Dunmore said: “The port is important for the town these days.",
+                                  "I am confident the port will help regional trade.”"]
+
+
+def test_a_sentence_wrapped_over_two_lines_is_quoted_whole(tmp_path, fake_settings):
+    folder = write_folder(tmp_path / "manual", {"kettle.md": (
+        "# Kettle manual\n\n## Warranty\n\nThe kettle is covered by a two-year warranty from the date of purchase. "
+        "The warranty does not cover\ndamage caused by limescale. To make a claim, contact Aurora Support.\n")})
+    bot = Assistant.from_folder(folder, settings=fake_settings)
+    answer = bot.ask("Does the warranty cover damage caused by limescale?")
+    check_cited(bot, answer)
+    assert quotes(answer)[0] == "The warranty does not cover\ndamage caused by limescale."
+    assert "two-year" in bot.ask("How long is the warranty?").text

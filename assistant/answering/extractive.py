@@ -220,7 +220,7 @@ class ExtractiveAnswerer:
                     section = ((passage.doc_id, start, end), sentence)
                 # A quotation that goes on after "..., he said." is still his: it is read with the
                 # sentence naming him ("Jaishankar said ..." before "“We look at ...,” he said.").
-                said = [sentence, *said][:3] if speaker_points_back(sentence) else [sentence]
+                said = [sentence, *said][:3] if strategies.speaker_points_back(sentence) else [sentence]
                 before = " ".join(said)
         if not keys:
             return []
@@ -255,7 +255,7 @@ class ExtractiveAnswerer:
                     keys, texts, owners, headings, befores, dense.tolist(), own_dense.tolist())):
                 terms = sentence_terms(sentence)
                 units = terms | phrased[i] if i in phrased else terms  # its words, and on a second look its phrases
-                anaphoric = ANAPHOR.match(sentence) is not None or continues_quote(sentence, before)
+                anaphoric = ANAPHOR.match(sentence) is not None or strategies.continues_quote(sentence, before)
                 above = sentence_terms(heading) if heading else frozenset()
                 lexical = own_lexical = 0.0
                 # "Which news agency reported ...": the words naming the kind of answer ("agency") are not
@@ -541,7 +541,7 @@ class ExtractiveAnswerer:
                                          lambda c: self.snapshot.title(c.doc_id))
         if kind == "reason":
             return strategies.reason(ranked, question, self.max_sentences, floor)
-        return strategies.fact(ranked, question, self.max_sentences, floor)
+        return strategies.fact(ranked, question, self.max_sentences, floor, self.previous)
 
     def answer_from(self, ranked: list[Candidate], question: Question, passages: list[Passage]) -> Answer:
         """The extractive answer from already scored candidates (best first)."""
@@ -650,23 +650,6 @@ ANAPHOR = re.compile(r"^\W*(?:(?:It|He|She|They|Its|His|Her|Their)\b|The (?:comp
                      r"organi[sz]ation|river|building|station|event|agreement|treaty|contract|project|film|book|"
                      r"album|ship|bridge|tower|church|park|airport|hospital|species|state|region|island|lake)"
                      r"\s+(?:has|have|had|is|was|were|are|will|would|can|could|also|then|now|later|[a-z]+ed)\b)")
-
-# "“...,” he said.": the speaker is named in an earlier sentence.
-SAID_BY_PRONOUN = re.compile(r"[\u201d\"]\s*,?\s*(?:he|she|they)\s+(?:said|says|added|told|noted|stated)\b"
-                             r"|^\W*(?:he|she|they)\s+(?:said|says|added|told|noted|stated)\b", re.I)
-# "... Singh said", "said Lavrov", "“...,” he added": a sentence that tells who spoke.
-ATTRIBUTED = re.compile(r"\b(?:said|says|added|told|noted|stated|remarked)\b", re.I)
-
-
-def speaker_points_back(sentence: str) -> bool:
-    """The sentence quotes someone it calls "he", "she" or "they" (named in the sentence before)."""
-    return SAID_BY_PRONOUN.search(sentence) is not None
-
-
-def continues_quote(sentence: str, before: str) -> bool:
-    """The sentence is a quotation going on from the one before, which says who spoke: it is theirs."""
-    return sentence.lstrip()[:1] in "\u201c\"" and bool(sentence.strip()) and ATTRIBUTED.search(before) is not None
-
 
 def names_an_answer(sentence: str, asked: set[str]) -> bool:
     """The sentence names something the question does not: a capitalised word (its first word aside), a

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -104,9 +104,12 @@ class Choice:
     missing: str = ""
 
 
-def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor: float) -> Choice:
+def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor: float,
+         previous: Callable[[Candidate], Candidate | None] | None = None) -> Choice:
     """The best sentence that holds the kind of answer asked for (a number for "how many", a speech for
-    "what did X say"), and the runner-up when it scores nearly as well."""
+    "what did X say"), and the runner-up when it scores nearly as well. A best sentence pointing back
+    ("Both the leaders ... held a 2+2 dialogue") comes after the sentence before it when only that one
+    holds the kind of answer asked for ("... met his Russian counterpart ... in Delhi" for "where")."""
     usable = [c for c in ranked if holds_kind(c, question)]
     if not usable:
         return Choice([], "")
@@ -118,14 +121,29 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
         role_failed = question.role and best.evidence and (best.evidence.role_missing or best.evidence.other_owner)
         return Choice([], question.role.phrase if role_failed and best.confidence >= floor else "")
     chosen, words = [best], len(best.text.split())
+    lead = previous(best) if previous else None
+    if lead is not None and answerable(lead) and needs_lead(best, lead, question):
+        chosen, words = [lead, best], words + len(lead.text.split())
     for c in usable:
         if len(chosen) >= max_sentences or c.score < best.score - SECOND_SENTENCE_MARGIN:
             break
-        if c is best or c.confidence < floor or c.refuted or words + len(c.text.split()) > MAX_WORDS:
+        if any((c.doc_id, c.start) == (k.doc_id, k.start) for k in chosen) or c.confidence < floor or c.refuted \
+                or words + len(c.text.split()) > MAX_WORDS:
             continue
         chosen.append(c)
         words += len(c.text.split())
     return Choice(chosen)
+
+
+def needs_lead(best: Candidate, lead: Candidate, question: Question) -> bool:
+    """``best`` answers only with the sentence before it, ``lead``: it points back ("Both the leaders ...")
+    and only the lead holds the kind of answer asked for, or it goes on with a quotation whose speaker the
+    question names and only the lead names ("Shoigu said: “... I am confident ...”")."""
+    if question.needs and not best.typed and POINTS_BACK.match(best.text):
+        return all(has_new_evidence(p, lead.text, question.norm) for _, p in question.needs)
+    if continues_quote(best.text, lead.text):
+        return any(name not in best.text and name in lead.text for name in question.focus.names)
+    return False
 
 
 def elsewhere(c: Candidate, question: Question) -> bool:
@@ -360,6 +378,25 @@ def enumerate_all(sentences: list[Candidate], question: Question) -> Choice:
 def opens_quote(text: str) -> bool:
     """The sentence opens a quotation it does not close (the quotation goes on in the next sentence)."""
     return text.count("\u201c") > text.count("\u201d") or text.count('"') % 2 == 1
+
+
+# "“...,” he said.": the speaker is named in an earlier sentence.
+SAID_BY_PRONOUN = re.compile(r"[\u201d\"]\s*,?\s*(?:he|she|they)\s+(?:said|says|added|told|noted|stated)\b"
+                             r"|^\W*(?:he|she|they)\s+(?:said|says|added|told|noted|stated)\b", re.I)
+# "... Singh said", "said Lavrov", "“...,” he added": a sentence that tells who spoke.
+ATTRIBUTED = re.compile(r"\b(?:said|says|added|told|noted|stated|remarked)\b", re.I)
+
+
+def speaker_points_back(sentence: str) -> bool:
+    """The sentence quotes someone it calls "he", "she" or "they" (named in the sentence before)."""
+    return SAID_BY_PRONOUN.search(sentence) is not None
+
+
+def continues_quote(sentence: str, before: str) -> bool:
+    """The sentence is a quotation going on from the one before, which says who spoke: it is theirs
+    ("“...,” he said. “Long standing ...”"; "Shoigu said: “... these times. I am confident ...”")."""
+    opens = bool(sentence.strip()) and sentence.lstrip()[0] in "\u201c\""
+    return (opens or opens_quote(before)) and ATTRIBUTED.search(before) is not None
 
 
 def in_document_order(chosen: list) -> list:

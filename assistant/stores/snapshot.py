@@ -32,7 +32,8 @@ from ..progress import EMBEDDING, Progress, no_progress
 
 log = logging.getLogger("assistant.store")  # the shells show its warnings (process.quiet_libraries)
 
-FORMAT_VERSION = 2  # 2: BM25 term counts and sentence vectors saved with the passages
+FORMAT_VERSION = 3  # 2: BM25 term counts and sentence vectors saved with the passages; 3: a wrapped line no
+# longer ends a sentence (documents.paragraph_spans), so the sentence vectors saved are of other spans
 SENTENCES_FILE = "sentences.npz"
 GROUP_BATCHES = 8  # model batches embedded (and cached) together
 CACHE_DIR = "embedding-cache"  # finished embeddings of an update in progress (embeddings.EmbeddingCache)
