@@ -273,3 +273,30 @@ def test_a_sentence_wrapped_over_two_lines_is_quoted_whole(tmp_path, fake_settin
     check_cited(bot, answer)
     assert quotes(answer)[0] == "The warranty does not cover\ndamage caused by limescale."
     assert "two-year" in bot.ask("How long is the warranty?").text
+
+
+MANUAL = (
+    "# Aurora K2 kettle: user manual\n\n## Safety\n\n- Do not immerse the base in water.\n"
+    "- Keep the kettle out of reach of children.\n\n## Descaling\n\n"
+    "Descale the kettle every four weeks. Fill it with half water and half vinegar, then boil it. "
+    "Rinse the kettle three times.\n\n## Warranty\n\nThe kettle has a two-year warranty. "
+    "To make a claim, write to Aurora Support.\n"
+)
+
+
+@pytest.mark.parametrize("question, first, count", [
+    ("How do I descale the kettle?", "Descale the kettle every four weeks.", 3),
+    ("What are the safety rules?", "- Do not immerse the base in water.", 2),
+    ("how to descale", "Descale the kettle every four weeks.", 3),
+])
+def test_steps_or_rules_a_section_heading_names_are_that_section(tmp_path, fake_settings, question, first, count):
+    bot = Assistant.from_folder(write_folder(tmp_path / "manual", {"kettle.md": MANUAL}), settings=fake_settings)
+    answer = bot.ask(question)
+    check_cited(bot, answer)
+    assert quotes(answer)[0] == first and len(answer.citations) == count
+
+
+def test_a_question_the_heading_names_only_part_of_is_not_given_the_section(tmp_path, fake_settings):
+    bot = Assistant.from_folder(write_folder(tmp_path / "manual", {"kettle.md": MANUAL}), settings=fake_settings)
+    answer = bot.ask("How do I make a warranty claim?")  # "claim" is no word of "## Warranty"
+    assert quotes(answer) == ["To make a claim, write to Aurora Support."]

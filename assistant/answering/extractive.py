@@ -528,6 +528,9 @@ class ExtractiveAnswerer:
             return strategies.Choice([], missing)
         kind = question.kind
         floor = self.refusal_threshold if floor is None else floor
+        section = self.section_asked(question, passages)
+        if section is not None:
+            return section
         if kind == "overview":
             return self.overview(question, ranked, passages)
         if kind == "list" and strategies.enumerates(question):
@@ -613,6 +616,31 @@ class ExtractiveAnswerer:
             return strategies.Choice([], "")
         return strategies.Choice(chosen)
 
+    def section_asked(self, question: Question, passages: list[Passage]) -> strategies.Choice | None:
+        """A question asking for steps or rules that a section's heading names ("How do I descale the
+        kettle?" over "## Descaling", "What are the safety rules?" over "## Safety"): that section's
+        sentences, in order. None when the question asks no such thing or no heading names it."""
+        if not PROCEDURE.search(question.text):
+            return None
+        wanted = set(content_terms(" ".join(question.overview_of))) - PROCEDURE_STEMS
+        for doc_id in dict.fromkeys(p.doc_id for p in passages):
+            title = set(content_terms(self.snapshot.title(doc_id)))
+            sentences, _ = self.document_sentences(doc_id)
+            for i, heading in enumerate(sentences):
+                level = strategies.heading_level(heading.text)
+                named = set(content_terms(heading.text))
+                if not level or not named or not named <= wanted or not wanted - named <= title:
+                    continue
+                body = []
+                for c in sentences[i + 1:]:
+                    if 0 < strategies.heading_level(c.text) <= level:
+                        break
+                    if strategies.answerable(c):
+                        body.append(c)
+                if body:
+                    return strategies.Choice(body[:SECTION_SENTENCES])
+        return None
+
     def enumeration(self, question: Question, passages: list[Passage]) -> strategies.Choice:
         """Everything of one kind the documents in question name ("the people mentioned", "the dates"):
         the fewest sentences that name every one, in document order."""
@@ -662,6 +690,15 @@ def names_an_answer(sentence: str, asked: set[str]) -> bool:
 ANSWER_TOKEN = re.compile(r"[\w'\u2019.+-]*\w")
 ANSWER_LIKE = re.compile(r"(?<![\w'\u2019.+-])(?:[A-Z][\w'\u2019.+-]*\w|[A-Z]|\d[\w,.+-]*)")
 
+# "How do I descale ...?", "What are the safety rules?": steps or rules, which a section of a manual holds
+PROCEDURE = re.compile(r"^\s*(?:please\s+)?(?:how (?:do|can|should|would|could|must) (?:i|we|you|one)\b|how to\b"
+                       r"|what (?:are|is) the (?:[\w-]+ )?(?:steps?|instructions?|rules?|tips?|guidelines?|requirements?|"
+                       r"procedures?|process|precautions?|warnings?|conditions?|advice|recommendations?)\b"
+                       r"|(?:steps?|instructions?) (?:to|for)\b)", re.I)
+PROCEDURE_STEMS = frozenset(content_terms("""step steps instruction instructions rule rules tip tips guideline guidelines
+    requirement requirements procedure procedures process precaution precautions warning warnings condition
+    conditions advice recommendation recommendations"""))
+SECTION_SENTENCES = 8  # at most this many sentences of a section asked for
 WHOLE_COLLECTION = 12  # an overview of "these files" covers each document of a collection this small (one sentence each)
 PLURAL_DOCUMENTS = re.compile(r"\b(documents|articles|files|texts|reports|papers|sources|all of (them|it)|everything|"
                               r"(each|every) (document|article|file|text|report|paper|source)|"

@@ -77,6 +77,12 @@ def is_context(text: str) -> bool:
     return len(body.split()) <= 8 and not re.search(r"[.!?:;\"\u201d)]$", body)
 
 
+def heading_level(text: str) -> int:
+    """1-6 for a Markdown heading ("## Safety" is 2), 0 for any other sentence."""
+    m = re.match(r"\s*(#{1,6})\s", text)
+    return len(m.group(1)) if m else 0
+
+
 def is_question(text: str) -> bool:
     return text.rstrip().rstrip("\"'\u201d)").endswith("?")
 
