@@ -288,6 +288,42 @@ def is_follow_up(question: str) -> bool:
     return bool(FOLLOW_UP_WORDS.search(question) or FOLLOW_UP_START.match(question) or len(content_terms(question)) < 2)
 
 
+# "And in 2022?", "what about Luneth", "And of Kestria?": the question before, asked of something else.
+ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|and what about|and how about|same for|and for)\s+"
+                      r"(?:(?P<prep>in|for|of|at|on|from|with|by)\s+)?(?:the\s+)?(?P<other>[^?.!,;]+?)\s*[?.!]*\s*$",
+                      re.IGNORECASE)
+YEAR_WORD = re.compile(r"\b(1[5-9]|20)\d\d\b")
+NAME_RUN = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'\u2019.&-]*(?:\s+(?:of\s+|de\s+)?[A-Z][\w'\u2019.&-]*)*")
+
+
+def elliptical(question: str, before: str) -> str | None:
+    """``before`` asked again of what the follow-up ``question`` names instead: "And in 2022?" after "Who
+    headlined the 2023 festival?" is "Who headlined the 2022 festival?"; "And of Luneth?" after "What is the
+    capital of Oradia?" is "What is the capital of Luneth?". A year stands for a year, a name for a name
+    (the one after the same preposition, else the last); None when nothing of its kind is there to replace."""
+    m = ELLIPSIS.match(question)
+    if not m or not before:
+        return None
+    other, prep = m.group("other").strip(), (m.group("prep") or "").lower()
+    if YEAR_WORD.fullmatch(other):
+        years = list(YEAR_WORD.finditer(before))
+        if not years:
+            return None
+        last = years[-1]
+        return before[:last.start()] + other + before[last.end():]
+    if not other[:1].isupper() or len(other.split()) > 4:
+        return None
+    names = [n for n in NAME_RUN.finditer(before) if n.group().lower() not in STOPWORDS]
+    if prep:
+        after = [n for n in names if re.search(rf"\b{prep}\s+(?:the\s+)?$", before[:n.start()], re.I)]
+        names = after or names
+    if not names:
+        return None
+    name = names[-1]
+    possessive = re.search(r"['\u2019]s$", name.group())  # "Velmora's trade minister" -> "Kestria's ..."
+    return before[:name.start()] + other + (possessive.group() if possessive else "") + before[name.end():]
+
+
 def standalone_query(question: str, previous_questions: list[str]) -> str:
     """The question made stand-alone for retrieval: follow-ups carry the last two user turns."""
     if not previous_questions or not is_follow_up(question):
@@ -530,6 +566,12 @@ class Question:
         follow-up into a stand-alone query (default: ``standalone_query``)."""
         text = check_question(text)
         previous = list(history or [])
+        resolved: list[str] = []  # the earlier questions, each elliptical one asked in full
+        for earlier in previous:
+            resolved.append(elliptical(earlier, resolved[-1] if resolved else "") or earlier)
+        full = elliptical(text, resolved[-1] if resolved else "")
+        if full is not None:  # "And in 2022?": a question of its own once asked in full
+            return cls(full, full, (), typed=text)
         query = (rewrite or standalone_query)(text, previous)
         return cls(text, query, tuple(previous[-2:]) if query != text else ())
 

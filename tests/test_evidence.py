@@ -318,3 +318,10 @@ def test_a_sentence_saying_it_inherits_the_words_of_the_sentence_it_points_back_
     # "museum" is the subject "It" stands for: it counts, at less than a word the sentence says
     assert 0.5 < lexical_of(folder, fake_settings, "When did the museum open?", "It opened") < 1.0
     assert lexical_of(folder, fake_settings, "When did the museum open?", "The harbour") == 0.0
+
+
+def test_a_year_in_the_title_dates_every_sentence_under_it(tmp_path, fake_settings):
+    folder = write_folder(tmp_path / "fest", {"fest.md": "# Harbour Festival 2022\n\nThe headliner was Ann Vole."})
+    assert lexical_of(folder, fake_settings, "Who was the headliner in 2022?", "The headliner") == pytest.approx(1.0)
+    # a name of the title still counts half: the heading names it for every sentence alike
+    assert lexical_of(folder, fake_settings, "Who was the Harbour headliner?", "The headliner") < 1.0

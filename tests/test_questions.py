@@ -7,7 +7,8 @@ import pytest
 from assistant.clauses import indirect
 from assistant.errors import QuestionError
 from assistant.questions import (
-    ANSWER_TYPES, MISSING_TYPE_FACTOR, Focus, Question, Role, asked_types, check_question, dates_in, has_new_evidence,
+    ANSWER_TYPES, MISSING_TYPE_FACTOR, Focus, Question, Role, asked_types, check_question, dates_in, elliptical,
+    has_new_evidence,
     is_follow_up, parties_of, role_of, standalone_query,
 )
 
@@ -411,3 +412,23 @@ ARTICLE = ("India on Monday signed a contract with Russia under the Indo-Russia 
 def test_a_question_typed_in_lower_case_is_read_with_the_names_the_passages_capitalise(question, cased):
     asked = Question.ask(question).recased([ARTICLE])
     assert (asked.text, asked.typed) == (cased, question)
+
+
+@pytest.mark.parametrize("question, before, full", [
+    ("And in 2022?", "Who headlined the 2023 festival?", "Who headlined the 2022 festival?"),
+    ("what about 2021", "How many people attended in 2022?", "How many people attended in 2021?"),
+    ("And of Luneth?", "What is the capital of Oradia?", "What is the capital of Luneth?"),
+    ("what about Kestria", "Who is Velmora's trade minister?", "Who is Kestria's trade minister?"),
+    ("And Putin?", "What did Modi say about the deal?", "What did Putin say about the deal?"),
+    ("And in 2022?", "Who headlined the festival?", None),  # no year to replace: a follow-up as before
+    ("And the museum?", "When did the ferry open?", None),  # no name to replace
+    ("What about him?", "Who met Shoigu?", None),
+])
+def test_an_elliptical_follow_up_is_the_question_before_asked_of_something_else(question, before, full):
+    assert elliptical(question, before) == full
+
+
+def test_a_chain_of_elliptical_follow_ups_is_each_asked_in_full():
+    asked = Question.ask("And in 2021?", ["Who headlined the 2023 festival?", "And in 2022?"])
+    assert (asked.text, asked.query, asked.typed, asked.is_follow_up) == (
+        "Who headlined the 2021 festival?", "Who headlined the 2021 festival?", "And in 2021?", False)
