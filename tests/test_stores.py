@@ -24,7 +24,7 @@ from fakes import HashEmbedding
 from assistant import Assistant, Settings
 from assistant.embeddings import EmbeddingCache
 from assistant.errors import IndexMismatchError, IndexMissingError, StoreUnavailableError
-from assistant.store import UpdateReport, open_store
+from assistant.store import FORMAT_VERSION, UpdateReport, open_store
 
 TESTS = Path(__file__).resolve().parent
 WORKER = TESTS / "index_worker.py"
@@ -528,7 +528,7 @@ def test_tables_of_an_older_version_are_a_mismatch_and_rebuilt(docs_dir, setting
     Assistant.from_folder(docs_dir, settings=settings)
     name = settings.store.split("/")[3].split("?")[0]
     postgres_server.psql(f"\\c {name}\nUPDATE assistant.meta SET tables = 1;")
-    with pytest.raises(IndexMismatchError, match=r"\(tables 1\), this version reads 2 \(tables 3\)"):
+    with pytest.raises(IndexMismatchError, match=rf"\(tables 1\), this version reads {FORMAT_VERSION} \(tables 3\)"):
         Assistant.from_folder(docs_dir, settings=settings, update=False)
     bot = Assistant.from_folder(docs_dir, settings=settings)
     assert bot.last_update.rebuilt == "the store's tables are an older version's"
