@@ -26,34 +26,25 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def bot(tmp_path_factory) -> Assistant:
-    return Assistant.from_folder(ROOT / "seeds", index_dir=tmp_path_factory.mktemp("index"),
-                                 settings=Settings(show_progress=False))
-
-
-@pytest.mark.parametrize("case", gold_params(GOLD / "seed.yaml", baseline=GOLD / "seed.baseline.json"))
-def test_gold_case(bot, case):
-    check_case(bot, case)
+SETS = {"seed": ROOT / "seeds", "multidoc": GOLD / "multidoc", "manuals": GOLD / "manuals"}  # gold file -> folder
 
 
 @pytest.fixture(scope="module")
-def multidoc_bot(tmp_path_factory) -> Assistant:
-    return Assistant.from_folder(GOLD / "multidoc", index_dir=tmp_path_factory.mktemp("multidoc-index"),
-                                 settings=Settings(show_progress=False))
+def bots(tmp_path_factory):
+    """The assistant over one gold set's folder (each indexed once, on first use)."""
+    made: dict[str, Assistant] = {}
+
+    def bot(name: str) -> Assistant:
+        if name not in made:
+            made[name] = Assistant.from_folder(SETS[name], index_dir=tmp_path_factory.mktemp(f"{name}-index"),
+                                               settings=Settings(show_progress=False))
+        return made[name]
+    return bot
 
 
-@pytest.mark.parametrize("case", gold_params(GOLD / "multidoc.yaml", baseline=GOLD / "multidoc.baseline.json"))
-def test_multidoc_case(multidoc_bot, case):
-    check_case(multidoc_bot, case)
-
-
-@pytest.fixture(scope="module")
-def manuals_bot(tmp_path_factory) -> Assistant:
-    return Assistant.from_folder(GOLD / "manuals", index_dir=tmp_path_factory.mktemp("manuals-index"),
-                                 settings=Settings(show_progress=False))
-
-
-@pytest.mark.parametrize("case", gold_params(GOLD / "manuals.yaml", baseline=GOLD / "manuals.baseline.json"))
-def test_manuals_case(manuals_bot, case):
-    check_case(manuals_bot, case)
+@pytest.mark.parametrize("name, case", [
+    pytest.param(name, *p.values, id=f"{name}-{p.id}", marks=p.marks)
+    for name in SETS for p in gold_params(GOLD / f"{name}.yaml", baseline=GOLD / f"{name}.baseline.json")
+])
+def test_gold_case(bots, name, case):
+    check_case(bots(name), case)

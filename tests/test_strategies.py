@@ -242,26 +242,25 @@ def test_an_overview_of_a_small_collection_covers_every_document(tmp_path, fake_
     assert len(answer.citations) == 5  # one sentence each, each under its document's title
 
 
-def test_a_sentence_pointing_back_comes_with_the_sentence_before_when_only_that_one_answers(tmp_path, fake_settings):
-    folder = write_folder(tmp_path / "talks", {"talks.txt": (
-        "The defence ministers met in Lisk on Monday. Both the ministers, along with their deputies, held a "
-        "trade dialogue. Orvane sent two observers.")})
-    bot = Assistant.from_folder(folder, settings=fake_settings)
-    answer = bot.ask("Where was the trade dialogue held?")
+@pytest.mark.parametrize("text, question, lead, best", [
+    # it points back, and only the sentence before holds the place asked for
+    ("The defence ministers met in Lisk on Monday. Both the ministers, along with their deputies, held a trade "
+     "dialogue. Orvane sent two observers.", "Where was the trade dialogue held?",
+     "The defence ministers met in Lisk on Monday.",
+     "Both the ministers, along with their deputies, held a trade dialogue."),
+    # a quotation going on, whose speaker the question and only the sentence before name
+    ("The harbour reopened on Monday. On his part, Pavel Dunmore said: “The port is important for the town "
+     "these days. I am confident the port will help regional trade.” The mayor opened a school.",
+     "What did Pavel Dunmore say about regional trade?",
+     "On his part, Pavel Dunmore said: “The port is important for the town these days.",
+     "I am confident the port will help regional trade.”"),
+])
+def test_a_sentence_comes_with_the_one_before_when_only_that_one_holds_what_is_asked(tmp_path, fake_settings,
+                                                                                     text, question, lead, best):
+    bot = Assistant.from_folder(write_folder(tmp_path / "docs", {"talks.txt": text}), settings=fake_settings)
+    answer = bot.ask(question)
     check_cited(bot, answer)
-    assert quotes(answer)[:2] == ["The defence ministers met in Lisk on Monday.",
-                                  "Both the ministers, along with their deputies, held a trade dialogue."]
-
-
-def test_a_quotation_going_on_comes_with_the_sentence_naming_its_speaker(tmp_path, fake_settings):
-    folder = write_folder(tmp_path / "port", {"port.txt": (
-        "The harbour reopened on Monday. On his part, Pavel Dunmore said: “The port is important for the "
-        "town these days. I am confident the port will help regional trade.” The mayor opened a school.")})
-    bot = Assistant.from_folder(folder, settings=fake_settings)
-    answer = bot.ask("What did Pavel Dunmore say about regional trade?")
-    check_cited(bot, answer)
-    assert quotes(answer)[:2] == ["On his part, Pavel Dunmore said: “The port is important for the town these days.",
-                                  "I am confident the port will help regional trade.”"]
+    assert quotes(answer)[:2] == [lead, best]
 
 
 def test_a_sentence_wrapped_over_two_lines_is_quoted_whole(tmp_path, fake_settings):
