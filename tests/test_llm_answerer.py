@@ -366,7 +366,13 @@ def test_a_fact_leaving_out_the_best_sentence_for_one_saying_less_of_the_questio
     assert not strays([best], [best, near], question)
     assert not strays([other], [best, other], question)  # as near in words: the model's pick stands
     assert strays([Sentence(doc_id="a", start=0, score=0.4, lexical=0.9)], [best], question)  # far below the best
-    assert not strays([near], [best, near], Question("Who are the people mentioned?"))  # lists: covers_less decides
+    # a list of things, not people, resting on a sentence far below the one the extractive strategy picked
+    quote = Sentence(doc_id="a", start=300, score=0.62, lexical=0.9, text="“Long standing challenges of terrorism ...”")
+    aside = Sentence(doc_id="a", start=200, score=0.37, lexical=0.3, text="Jaishankar said the meeting will address ...")
+    challenges = Question("What challenges did Jaishankar mention?")
+    assert challenges.kind == "list" and strays([aside], [quote], challenges) and not strays([quote], [quote], challenges)
+    people = Sentence(doc_id="a", start=0, score=0.62, lexical=0.9, text="Rajnath Singh met Sergey Shoigu in Delhi.")
+    assert not strays([aside], [people], Question("Which ministers met?"))  # people: covers_less decides
 
 
 def test_a_supported_answer_without_the_kind_of_answer_asked_for_is_refused(llm_bot):

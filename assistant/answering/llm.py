@@ -334,8 +334,13 @@ def strays(rests_on: list[Candidate], chosen: list[Candidate], question: Questio
     """A fact answer that rests on none of the sentences scoring near the extractive strategy's best, or
     that leaves the best out for sentences saying far less of the question's words ("Russia-India defence
     cooperation is important" for "What did Shoigu say he was confident Russia and India will help with?",
-    over "I am confident that Russia and India will help in enhancing regional security")."""
-    if question.kind not in ("fact", "yesno"):
+    over "I am confident that Russia and India will help in enhancing regional security"). So does a list
+    of things rather than people ("What challenges did Jaishankar mention?": no member for ``covers_less``
+    to count) that leaves out the sentences the extractive strategy picked."""
+    if question.kind == "list":
+        if any(strategies.members(c.text, question) for c in chosen):
+            return False  # a list of people: covers_less counts the members the model left out
+    elif question.kind not in ("fact", "yesno"):
         return False
     best = max(chosen, key=lambda c: c.score)
     if not any(c.score >= best.score - strategies.SECOND_SENTENCE_MARGIN for c in rests_on):
