@@ -268,7 +268,7 @@ class ExtractiveAnswerer:
                     if matches(t, terms):
                         found = w
                     elif t in inheritable and matches(t, above):
-                        found = w * (1.0 if anaphoric or YEAR_TERM.fullmatch(t) else HEADING_WEIGHT)
+                        found = w * (1.0 if anaphoric or YEAR.fullmatch(t) else HEADING_WEIGHT)  # a year dates all under it
                     elif anaphoric and matches(t, sentence_terms(before)):
                         # "The company has invested ..." after the sentence naming it; its other words, such
                         # as what "It" stands for ("museum" of "It opened to the public in 1987"), at less
@@ -699,7 +699,6 @@ PROCEDURE_STEMS = frozenset(content_terms("""step steps instruction instructions
     requirement requirements procedure procedures process precaution precautions warning warnings condition
     conditions advice recommendation recommendations"""))
 SECTION_SENTENCES = 8  # at most this many sentences of a section asked for
-YEAR_TERM = re.compile(r"(1[5-9]|20)\d\d")  # a year in a title or heading dates every sentence under it
 WHOLE_COLLECTION = 12  # an overview of "these files" covers each document of a collection this small (one sentence each)
 PLURAL_DOCUMENTS = re.compile(r"\b(documents|articles|files|texts|reports|papers|sources|all of (them|it)|everything|"
                               r"(each|every) (document|article|file|text|report|paper|source)|"

@@ -127,8 +127,8 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
         role_failed = question.role and best.evidence and (best.evidence.role_missing or best.evidence.other_owner)
         return Choice([], question.role.phrase if role_failed and best.confidence >= floor else "")
     chosen, words = [best], len(best.text.split())
-    lead = previous(best) if previous else None
-    if lead is not None and answerable(lead) and needs_lead(best, lead, question):
+    lead = lead_for(best, question, previous) if previous else None
+    if lead is not None:
         chosen, words = [lead, best], words + len(lead.text.split())
     for c in usable:
         if len(chosen) >= max_sentences or c.score < best.score - SECOND_SENTENCE_MARGIN:
@@ -141,15 +141,22 @@ def fact(ranked: list[Candidate], question: Question, max_sentences: int, floor:
     return Choice(chosen)
 
 
-def needs_lead(best: Candidate, lead: Candidate, question: Question) -> bool:
-    """``best`` answers only with the sentence before it, ``lead``: it points back ("Both the leaders ...")
-    and only the lead holds the kind of answer asked for, or it goes on with a quotation whose speaker the
-    question names and only the lead names ("Shoigu said: “... I am confident ...”")."""
-    if question.needs and not best.typed and POINTS_BACK.match(best.text):
-        return all(has_new_evidence(p, lead.text, question.norm) for _, p in question.needs)
-    if continues_quote(best.text, lead.text):
-        return any(name not in best.text and name in lead.text for name in question.focus.names)
-    return False
+def lead_for(best: Candidate, question: Question,
+             previous: Callable[[Candidate], Candidate | None]) -> Candidate | None:
+    """The sentence before ``best`` when ``best`` answers only with it: ``best`` points back ("Both the
+    leaders ...") and only the sentence before holds the kind of answer asked for, or it goes on with a
+    quotation whose speaker the question names and only the sentence before names ("Shoigu said: “...
+    I am confident ...”"). The sentence before is looked up only when one of these may hold."""
+    points_back = bool(question.needs) and not best.typed and POINTS_BACK.match(best.text) is not None
+    unnamed = [name for name in question.focus.names if name not in best.text]
+    if not points_back and not unnamed:
+        return None
+    lead = previous(best)
+    if lead is None or not answerable(lead):
+        return None
+    if points_back:
+        return lead if all(has_new_evidence(p, lead.text, question.norm) for _, p in question.needs) else None
+    return lead if continues_quote(best.text, lead.text) and any(name in lead.text for name in unnamed) else None
 
 
 def elsewhere(c: Candidate, question: Question) -> bool:
