@@ -37,6 +37,18 @@ class Citation:
     score: float
     passage_id: str = ""
     location: dict[str, Any] = field(default_factory=dict, hash=False)  # in the source: {"page": 12}, {"slide": 3}
+    # the short answer inside the quote (document offsets, start <= span_start < span_end <= end), when the
+    # reader found one it is sure of: "6,01,427 AK-203 assault rifles" of the sentence on the contract
+    span_start: int | None = None
+    span_end: int | None = None
+
+    @property
+    def span(self) -> dict[str, Any] | None:
+        """The short answer as ``{"text", "start", "end"}`` (document offsets), or None."""
+        if self.span_start is None or self.span_end is None:
+            return None
+        return {"text": self.quote[self.span_start - self.start:self.span_end - self.start],
+                "start": self.span_start, "end": self.span_end}
 
     @property
     def where(self) -> str:
@@ -61,10 +73,20 @@ class Answer:
     kind: str = "fact"  # what the question asked for: fact, list, overview, time, reason, yesno, comparison
     missing: str = ""  # on a refusal, what the documents lack ("S-400", "how old Rajnath Singh is"), when known
 
+    @property
+    def span(self) -> dict[str, Any] | None:
+        """The short answer the text leads with (``{"text", "start", "end", "citation"}``), or None."""
+        for c in self.citations:
+            if c.span is not None:
+                return {**c.span, "citation": c.number}
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for citation, cited in zip(data["citations"], self.citations):
             citation["where"] = cited.where
+            citation["span"] = cited.span
+        data["span"] = self.span
         data["passages"] = [
             {"id": p.id, "doc_id": p.doc_id, "start": p.start, "end": p.end, "score": p.score} for p in self.passages
         ]
@@ -124,7 +146,8 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
     for placeholder, quote in hidden.items():
         text = text.replace(placeholder, quote)
     citations = [
-        dataclasses.replace(c, number=renumber[old])
+        dataclasses.replace(c, number=renumber[old], **({} if c.span is None or c.start <= c.span_start < c.span_end <= c.end
+                                                        else {"span_start": None, "span_end": None}))
         for old, c in sorted(valid.items(), key=lambda item: renumber.get(item[0], 10**9))
         if old in renumber
     ]

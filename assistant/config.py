@@ -27,6 +27,7 @@ EMBED_BACKENDS = ("torch", "onnx", "onnx-int8", "openai")
 # ones on all three development sets (seed, multi-document, SQuAD 2.0), and loses no right answer on the
 # seed set; see benchmarks/calibrate_refusal.py and BENCHMARKS.md ("Refusal threshold").
 DEFAULT_REFUSAL_THRESHOLD = 0.45
+DEFAULT_READER_THRESHOLD = 0.5
 MAX_TOP_K = 100
 
 
@@ -98,6 +99,12 @@ class Settings:
     llm_threads: int = 0  # CPU threads for the local model (0: all cores)
     prompts_dir: str = ""  # a folder of prompt templates overriding prompts/
     support_threshold: float = 0.5  # share of a generated sentence's words its cited sentence must hold
+    # The reading model that decides whether a sentence answers (assistant/reader.py): "bundled" (the one
+    # shipped in assistant/models), "off" (the hand rules alone), or the path of another .onnx file that
+    # training/train_reader.py wrote. A fact is refused when no sentence reads as an answer with at least
+    # reader_threshold probability (calibrated on development data: BENCHMARKS.md, "Reader").
+    reader: str = "bundled"
+    reader_threshold: float = DEFAULT_READER_THRESHOLD
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "docs_dir", Path(self.docs_dir))
@@ -141,6 +148,10 @@ class Settings:
             raise ConfigError(f"llm_context must be between 512 and 32768, got {self.llm_context}")
         if not 0.0 <= self.support_threshold <= 1.0:
             raise ConfigError(f"support_threshold must be between 0 and 1, got {self.support_threshold}")
+        if not 0.0 <= self.reader_threshold <= 1.0:
+            raise ConfigError(f"reader_threshold must be between 0 and 1, got {self.reader_threshold}")
+        if not self.reader.strip():
+            raise ConfigError("reader must be bundled, off, or the path of a reader .onnx file")
         if not 1 <= self.max_sentences <= 5:
             raise ConfigError(f"max_sentences must be between 1 and 5, got {self.max_sentences}")
 

@@ -27,6 +27,7 @@ from .errors import ConfigError, DocumentError, IndexMismatchError, NoDocumentsE
 from .pages import PageView, indexed_file, page_view
 from .progress import Progress, TerminalProgress, no_progress
 from .questions import MAX_QUESTION_CHARS, Question, check_question
+from .reader import load_reader
 from .retrieval import HybridRetriever
 from .stores import Store, open_store
 from .stores.snapshot import Snapshot, UpdateReport, mismatch, new_manifest
@@ -92,6 +93,7 @@ class Assistant:
         answerer = ExtractiveAnswerer(
             snapshot, self.embedder, idf=retriever.idf, known=retriever.knows,
             refusal_threshold=self.settings.refusal_threshold, max_sentences=self.settings.max_sentences,
+            reader=load_reader(self.settings.reader), reader_threshold=self.settings.reader_threshold,
         )
         texts = snapshot.texts()
         # One assignment, so a question answered while refresh() runs in another thread sees either the

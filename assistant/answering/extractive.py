@@ -44,6 +44,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from ..citations import Answer, Citation, refusal
 from ..documents import Passage
 from ..questions import ASKING_ONLY, Question, standalone_query
+from ..reader import Candidate as ReaderInput
+from ..reader import Reader, Reading
 from ..store import Snapshot
 from ..text import content_terms, derived_from, matches, phrases, sentence_terms, sentence_words, tokenize, words
 from . import strategies
@@ -60,6 +62,10 @@ PHRASE_SYNONYM = 0.58  # similarity from which a question phrase counts as said 
 SECOND_LOOK = 8  # sentences read for the question's phrases in other words when the best would be refused
 DOCUMENT_TERMS_CACHED = 256
 YEAR = re.compile(r"(1[5-9]|20)\d\d")
+READ_TOP = 16  # candidates the reader reads, the best by the cheap score: the right sentence is among them
+READ_KINDS = frozenset({"fact", "reason", "yesno", "time"})  # the kinds that rest on one best sentence
+SHORT_ANSWER_P = 0.5  # span probability from which an answer leads with its short answer
+SHORT_ANSWER_SHARE = 0.7  # ... when the span is shorter than this share of its sentence
 
 @dataclass
 class Candidate:
@@ -77,6 +83,8 @@ class Candidate:
     typed: bool = True  # holds the kind of answer the question asks for (a number, a date, ...)
     confidence: float = -1.0  # what the refusal threshold is held against (the score, unless a follow-up)
     evidence: Evidence | None = None  # what it holds of the question (None: a whole document's sentence)
+    context: tuple[str, str, str] = ("", "", "")  # what a reader sees around it: title, section heading, sentence before
+    reading: Reading | None = None  # what the reading model made of it (``read``), when it was read
 
     @property
     def refuted(self) -> bool:
@@ -87,11 +95,24 @@ class Candidate:
         if self.confidence < 0:
             self.confidence = self.score
 
+    @property
+    def short(self) -> tuple[int, int] | None:
+        """The short answer inside the sentence (document offsets) when the reader is sure of it, else None."""
+        r = self.reading
+        if r is None or r.span is None or r.span_p < SHORT_ANSWER_P:
+            return None
+        start, end = r.span
+        if end - start >= SHORT_ANSWER_SHARE * len(self.text):
+            return None  # (nearly) the whole sentence: nothing shorter to lead with
+        return self.start + start, self.start + end
+
     def cite(self, number: int, title: str, location: dict | None = None) -> Citation:
         """This sentence as citation ``number``: its exact span of its document, and where that sits."""
+        short = self.short
         return Citation(number=number, doc_id=self.doc_id, title=title, quote=self.text, start=self.start,
                         end=self.end, score=round(self.score, 4), passage_id=self.passage.id,
-                        location=dict(location or {}))
+                        location=dict(location or {}), span_start=short[0] if short else None,
+                        span_end=short[1] if short else None)
 
 
 class ExtractiveAnswerer:
@@ -106,9 +127,15 @@ class ExtractiveAnswerer:
     mode = "extractive"
 
     def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.45,
-                 max_sentences: int = 2, cache_size: int = 50_000, known=None):
+                 max_sentences: int = 2, cache_size: int = 50_000, known=None, reader: Reader | None = None,
+                 reader_threshold: float = 0.5, read_top: int = READ_TOP):
         if not 0.0 <= refusal_threshold <= 1.0:
             raise ValueError("refusal_threshold must be between 0 and 1")
+        if not 0.0 <= reader_threshold <= 1.0:
+            raise ValueError("reader_threshold must be between 0 and 1")
+        self.reader = reader
+        self.reader_threshold = reader_threshold
+        self.read_top = read_top
         if max_sentences < 1:
             raise ValueError("max_sentences must be at least 1")
         self.snapshot = snapshot
@@ -225,7 +252,8 @@ class ExtractiveAnswerer:
         if not keys:
             return []
         # what each other document retrieved is about, by its title: "ferry" in "New electric harbour ferry ..."
-        titled = {d: sentence_terms(self.snapshot.title(d)) for d in dict.fromkeys(k[0] for k in keys)}
+        titled_text = {d: self.snapshot.title(d) for d in dict.fromkeys(k[0] for k in keys)}
+        titled = {d: sentence_terms(t) for d, t in titled_text.items()}
         other_titles = {d: frozenset().union(*(t for e, t in titled.items() if e != d)) for d in titled}
         soft = self._synonyms([t for t in weights if t in surface], surface, texts)
         vectors = self._sentence_vectors(keys, texts)
@@ -292,8 +320,10 @@ class ExtractiveAnswerer:
                 evidence = self.evidence(question, focus_stems, confidence * factor, sentence, terms, above,
                                          sentence_terms(before) if before else frozenset(), soft,
                                          self.document_terms(doc_id), units, (titled[doc_id], other_titles[doc_id]))
+                section = sections[i][1].lstrip("#=- ").strip() if sections[i] else ""
                 out.append(Candidate(doc_id, start, end, sentence, d, lexical, score * factor, terms, passage,
-                                     factor == 1.0, confidence * factor, evidence))
+                                     factor == 1.0, confidence * factor, evidence,
+                                     (titled_text[doc_id], section, before)))
             out.sort(key=lambda c: (-c.score, c.doc_id, c.start))
             return out
 
@@ -527,7 +557,7 @@ class ExtractiveAnswerer:
         if missing:
             return strategies.Choice([], missing)
         kind = question.kind
-        floor = self.refusal_threshold if floor is None else floor
+        given, floor = floor, self.refusal_threshold if floor is None else floor
         section = self.section_asked(question, passages)
         if section is not None:
             return section
@@ -542,9 +572,22 @@ class ExtractiveAnswerer:
         if kind == "comparison":
             return strategies.comparison(ranked, question, self.max_sentences, floor,
                                          lambda c: self.snapshot.title(c.doc_id))
+        if self.reader is not None and kind in READ_KINDS:
+            ranked = self.read(question, ranked)
+            floor = self.reader_threshold if given is None else given
         if kind == "reason":
             return strategies.reason(ranked, question, self.max_sentences, floor)
         return strategies.fact(ranked, question, self.max_sentences, floor, self.previous)
+
+    def read(self, question: Question, ranked: list[Candidate]) -> list[Candidate]:
+        """The best ``read_top`` candidates by the cheap score, scored again by the reading model: each one's
+        score and confidence become the probability that it answers the question; best first."""
+        cut = [c for c in ranked[:self.read_top]]
+        asked = question.query if question.is_follow_up else question.text
+        readings = self.reader.score(asked, [ReaderInput(c.text, *c.context) for c in cut])
+        read = [replace(c, score=r.p, confidence=r.p, reading=r) for c, r in zip(cut, readings)]
+        read.sort(key=lambda c: (-c.score, c.doc_id, c.start))
+        return read
 
     def answer_from(self, ranked: list[Candidate], question: Question, passages: list[Passage]) -> Answer:
         """The extractive answer from already scored candidates (best first)."""
@@ -564,6 +607,11 @@ class ExtractiveAnswerer:
             pieces.append(f"{lead}{c.text} [{number}]")
             last_doc = c.doc_id
         text = ("\n" if several else " ").join(pieces)
+        lead = next((c for c in chosen if c.short), None) if question.kind in READ_KINDS else None
+        if lead is not None:  # the short answer first, then the sentence it stands in: "6,01,427 AK-203 rifles. [1]"
+            start, end = lead.short
+            short = self.snapshot.documents[lead.doc_id].text[start:end].strip().rstrip(".,;:")
+            text = f"{short[:1].upper()}{short[1:]}. [{chosen.index(lead) + 1}]\n{text}"
         return Answer(text=text, citations=citations, refused=False, question=question.typed, query=question.query,
                       confidence=round(max(c.confidence for c in chosen), 4), mode=self.mode, passages=passages,
                       kind=question.kind)

@@ -72,6 +72,8 @@ class Source(BaseModel):
     end: int = Field(description="character offset where the quote ends")
     quote: str
     score: float | None = None
+    span: dict[str, Any] | None = Field(default=None, description="the short answer inside the quote: text, start "
+                                        "and end (document offsets), when the reader is sure of one")
 
 
 class SearchResult(BaseModel):

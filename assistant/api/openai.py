@@ -146,7 +146,8 @@ def _text(content: Any, i: int) -> str:
 
 def citations_json(answer: Answer) -> list[dict[str, Any]]:
     return [{"number": c.number, "document": c.doc_id, "title": c.title, "location": dict(c.location),
-             "start": c.start, "end": c.end, "quote": c.quote, "score": c.score} for c in answer.citations]
+             "start": c.start, "end": c.end, "quote": c.quote, "score": c.score, "span": c.span}
+            for c in answer.citations]
 
 
 async def read_json(request: Request) -> dict[str, Any]:

@@ -24,6 +24,7 @@ CSS = """
 #sources .passage { white-space: pre-wrap; margin: 0; padding: 4px 0 4px 10px; font-size: 0.9em;
   border-left: 3px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
 #sources mark.cited { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px; }
+#sources mark.cited strong.short-answer { background: #f59e0b; color: #111827; padding: 0 2px; border-radius: 3px; }
 #sources .sources-refused { border-left: 4px solid #9ca3af; padding: 6px 10px; margin-bottom: 10px; }
 #sources .retrieved table, #documents-list table { width: 100%; font-size: 0.85em; border-collapse: collapse;
   border: none !important; }

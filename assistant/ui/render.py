@@ -121,6 +121,16 @@ def passage_context(doc_text: str, start: int, end: int, bounds: tuple[int, int]
     return doc_text[lo:start], doc_text[start:end], doc_text[end:hi], lo > lo_bound, hi < hi_bound
 
 
+def cited_html(c: Citation, cited: str) -> str:
+    """The cited sentence, escaped, with its short answer (``Citation.span``) marked inside it."""
+    span = c.span
+    if span is None or cited != c.quote:
+        return html.escape(cited)
+    a, b = span["start"] - c.start, span["end"] - c.start
+    return (f'{html.escape(cited[:a])}<strong class="short-answer">{html.escape(cited[a:b])}</strong>'
+            f"{html.escape(cited[b:])}")
+
+
 def _passage_bounds(answer: Answer, citation: Citation) -> tuple[int, int] | None:
     for passage in answer.passages:
         if getattr(passage, "id", None) == citation.passage_id:
@@ -178,7 +188,7 @@ def render_sources(answer: Answer | None, turn: int, documents: dict[str, Docume
             + (f' <span class="source-date">{html.escape(date)}</span>' if date else "")
             + f'</header><div class="source-where">{where}</div>'
             f'<blockquote class="passage">{"… " if cut_before else ""}{html.escape(before)}'
-            f'<mark class="cited">{html.escape(cited)}</mark>{html.escape(after)}{" …" if cut_after else ""}'
+            f'<mark class="cited">{cited_html(c, cited)}</mark>{html.escape(after)}{" …" if cut_after else ""}'
             f"</blockquote>{opener}</article>"
         )
     if show_scores and answer.passages:

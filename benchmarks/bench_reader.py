@@ -1,0 +1,155 @@
+"""The reading model against the hand rules, side by side on public data: the SQuAD 2.0 slice (answerable
+right, unanswerable refused, and the trade-off curve as the threshold moves) and XQuAD (answers holding
+the gold answer), each question asked once per way through the public API.
+
+Each set is indexed once; every question is asked with refusals by score off (``refusal_threshold`` 0
+for the rules, ``reader_threshold`` 0 for the reader), so one pass gives the whole curve: at threshold t
+an answer whose confidence is under t is refused, as the answerer would (refusals that do not depend on
+a threshold, such as a name no document mentions, stay refused). The defaults are the settings'.
+
+    .venv/bin/python benchmarks/bench_reader.py --plot benchmarks/reader_tradeoff.png --rows /tmp/reader-rows.json
+    .venv/bin/python benchmarks/bench_reader.py --reuse --rows /tmp/reader-rows.json   # redraw, re-sweep
+    .venv/bin/python benchmarks/bench_reader.py --limit 20                             # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_data import squad2, write_folder, xquad  # noqa: E402
+
+from assistant import Assistant, Settings  # noqa: E402
+from assistant.evaluation import contains  # noqa: E402
+
+WAYS = {"rules": {"reader": "off", "refusal_threshold": 0.0},
+        "reader": {"reader": "bundled", "reader_threshold": 0.0}}
+GATHERED = {"list": 0.6, "time": 0.6, "overview": 0.0}  # rules: share of the threshold these kinds are held to
+READ = {"fact", "reason", "yesno", "time"}  # reader: the kinds its threshold gates (answering/extractive.py)
+THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.01), 2).tolist()
+
+
+def ask_all(dataset, limit: int | None, log) -> dict[str, list[dict]]:
+    questions = dataset.questions[:limit] if limit else dataset.questions
+    out = {}
+    with tempfile.TemporaryDirectory() as work:
+        write_folder(dataset, Path(work) / "docs")
+        for way, overrides in WAYS.items():
+            bot = Assistant.from_folder(Path(work) / "docs", index_dir=Path(work) / "index",
+                                        settings=Settings(show_progress=False, **overrides))
+            started, rows = time.perf_counter(), []
+            for q in questions:
+                answer = bot.ask(q.text)
+                rows.append({"answerable": bool(q.relevant), "confidence": answer.confidence,
+                             "refused": answer.refused, "kind": answer.kind,
+                             "right": bool(q.relevant) and not answer.refused
+                             and any(contains(answer.text, gold) for gold in q.answers)})
+            log(f"  {way}: {len(rows)} questions in {time.perf_counter() - started:.0f} s")
+            out[way] = rows
+    return out
+
+
+def refused_at(row: dict, t: float, way: str) -> bool:
+    if row["refused"]:
+        return True
+    if way == "reader":
+        return row["kind"] in READ and row["confidence"] < t
+    return row["confidence"] < GATHERED.get(row["kind"], 1.0) * t
+
+
+def point(rows: list[dict], t: float, way: str) -> dict:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    right = sum(r["right"] and not refused_at(r, t, way) for r in answerable)
+    refused = sum(refused_at(r, t, way) for r in unanswerable)
+    return {"threshold": t,
+            "answerable_right": round(right / max(len(answerable), 1), 3),
+            "unanswerable_refused": round(refused / max(len(unanswerable), 1), 3) if unanswerable else None,
+            "overall": round((right + refused) / len(rows), 3)}
+
+
+def default_of(way: str) -> float:
+    return Settings().reader_threshold if way == "reader" else Settings().refusal_threshold
+
+
+def plot(curves: dict[str, list[dict]], path: Path, n: tuple[int, int]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    for (way, points), color in zip(curves.items(), ("#9aa5b1", "#3b6ea8")):
+        ax.plot([p["unanswerable_refused"] for p in points], [p["answerable_right"] for p in points], marker=".",
+                markersize=3, color=color, label=f"{way} (default {default_of(way):.2f})")
+        for p in points[::10]:
+            ax.annotate(f"{p['threshold']:.2f}", (p["unanswerable_refused"], p["answerable_right"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, 4), color="#555")
+        at = min(points, key=lambda p: abs(p["threshold"] - default_of(way)))
+        ax.scatter([at["unanswerable_refused"]], [at["answerable_right"]], s=70, color=color, edgecolor="#c0392b",
+                   linewidth=1.5, zorder=3)
+    ax.set_xlabel(f"unanswerable questions refused (n={n[1]})")
+    ax.set_ylabel(f"answerable questions answered right (n={n[0]})")
+    ax.set_title("SQuAD 2.0 slice: the reader against the rules (ringed: the default)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=Path, help="save (or, with --reuse, read) the answers as JSON")
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--plot", type=Path, help="the SQuAD 2.0 trade-off PNG")
+    parser.add_argument("--limit", type=int, help="only the first N questions of each set (a smoke run)")
+    parser.add_argument("--sets", default="squad2,xquad")
+    args = parser.parse_args(argv)
+
+    def log(*parts):
+        print(*parts, flush=True)
+
+    if args.reuse:
+        rows = json.loads(args.rows.read_text())
+    else:
+        loaders = {"squad2": squad2, "xquad": xquad}
+        rows = {}
+        for name in args.sets.split(","):
+            log(f"{name}:")
+            rows[name] = ask_all(loaders[name](), args.limit, log)
+        if args.rows:
+            args.rows.write_text(json.dumps(rows))
+    summary = {}
+    for name, ways in rows.items():
+        for way, got in ways.items():
+            at = point(got, default_of(way), way)
+            best = max((point(got, t, way) for t in THRESHOLDS), key=lambda p: p["overall"])
+            summary[f"{name}/{way}"] = {"default": at, "best_overall": best}
+            log(f"{name} {way}: at the default {at}; best overall {best}")
+    if "squad2" in rows:
+        for way, got in rows["squad2"].items():
+            log(f"squad2 {way} sweep (threshold, answerable right, unanswerable refused, overall):")
+            for t in THRESHOLDS[::5]:
+                p = point(got, t, way)
+                log(f"  {t:.2f}  {p['answerable_right']:.3f}  {p['unanswerable_refused']:.3f}  {p['overall']:.3f}")
+    if args.plot and "squad2" in rows:
+        curves = {way: [point(got, t, way) for t in THRESHOLDS] for way, got in rows["squad2"].items()}
+        some = next(iter(rows["squad2"].values()))
+        answerable = sum(r["answerable"] for r in some)
+        plot(curves, args.plot, (answerable, len(some) - answerable))
+        log(f"plot: {args.plot}")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
