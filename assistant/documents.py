@@ -490,13 +490,39 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     spans = []
     for block_start, block_end in paragraph_spans(text, start, end):
         block = text[block_start:block_end]
+        found: list[tuple[int, int]] = []
         for s, e in _punkt().span_tokenize(block):
             chunk = block[s:e]
             lead = len(chunk) - len(chunk.lstrip())
             trail = len(chunk) - len(chunk.rstrip())
             if e - trail > s + lead:
-                spans.extend(_bounded(text, block_start + s + lead, block_start + e - trail))
+                found.append((block_start + s + lead, block_start + e - trail))
+        for s, e in _marks_kept_with_their_sentence(text, found):
+            spans.extend(_bounded(text, s, e))
     return spans
+
+
+# Footnote marks right after a full stop ("founded in 2005.[1] It has ..."), which Punkt gives to the
+# next sentence: "[1]", "[3][citation needed]".
+NOTE_MARKS = re.compile(r"(?:\[[^\[\]\n]{1,40}\])+")
+
+
+def _marks_kept_with_their_sentence(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with the footnote marks that open a sentence straight after the one before (no space
+    between) given back to that one: a quote of "It has funded 4,000 startups.[2]" then carries its own
+    mark, not its neighbour's."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        marks = NOTE_MARKS.match(text, s, e)
+        if marks and out and out[-1][1] == s:
+            out[-1] = (out[-1][0], marks.end())
+            s = marks.end()
+            while s < e and text[s].isspace():
+                s += 1
+            if s >= e:
+                continue
+        out.append((s, e))
+    return out
 
 
 # A line that starts a block of its own: a heading, a list item, a table row, a quoted line.

@@ -474,6 +474,20 @@ def test_sentence_spans_do_not_split_at_abbreviations():
     ]
 
 
+def test_sentence_spans_keep_footnote_marks_with_the_sentence_they_follow():
+    """Punkt gave "2005.[1] It has funded ..." the mark of the sentence before: a quote of the second
+    sentence began with its neighbour's "[1]". A mark that opens a notes line stays where it is."""
+    text = ("Y Combinator was launched in March 2005.[1] It has funded 4,000 startups.[2] Its partners "
+            "include Paul Graham.[3][citation needed]\n\n[2] Worrying that founders must move, some stayed home.")
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Y Combinator was launched in March 2005.[1]",
+        "It has funded 4,000 startups.[2]",
+        "Its partners include Paul Graham.[3][citation needed]",
+        "[2] Worrying that founders must move, some stayed home.",
+    ]
+    check_spans(text, sentence_spans(text))
+
+
 def test_sentence_spans_of_a_range_use_document_offsets():
     text = "First sentence here. Second sentence here. Third sentence here."
     spans = sentence_spans(text, 21, 42)
