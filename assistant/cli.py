@@ -14,7 +14,7 @@ from typing import Sequence
 
 # Only light modules here: `assistant --help` and argument errors answer at once; the models, torch and
 # llama-index are imported by the commands that need them.
-from .citations import Answer
+from .citations import Answer, shown
 from .config import ANSWER_MODES, EMBED_BACKENDS, LLM_BACKENDS, Settings
 from .errors import AssistantError, ConfigError
 from .process import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER_ERROR, quiet_broken_pipe,
@@ -323,7 +323,7 @@ def format_answer(answer: Answer, bot=None) -> str:
             date = dates.get(c.doc_id, "")
             where = f"{c.title}" + (f", {date}" if date else "") + f" ({c.doc_id}, {c.where or f'chars {c.start}-{c.end}'})"
             lines.append(f"  [{c.number}] {where}")
-            lines.append(f"      \u201c{c.quote}\u201d")
+            lines.append(f"      \u201c{shown(c.quote)}\u201d")  # as the answer shows it: no bare "[2]"
     return "\n".join(lines)
 
 

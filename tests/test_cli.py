@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import EXIT_PARTIAL, EXIT_USER_ERROR, main
+from fakes import WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE
 
 REPO = Path(__file__).resolve().parent.parent
 BAKERY_QUOTE = "Marta Olsen opened the Crumb bakery in 1998."
@@ -169,6 +170,18 @@ def test_ask_json(capsys, docs_dir, index_dir):
     code, out, _ = run(capsys, "ask", "What is the capital of France?", *opts(docs_dir, index_dir), "--json")
     data = json.loads(out)
     assert (code, data["refused"], data["citations"]) == (0, True, [])
+
+
+def test_ask_over_text_with_footnotes_prints_only_its_own_markers(capsys, wiki_dir, index_dir):
+    """The document's "[2]" (a footnote mark) is "[note 2]" in the answer and its source line, in plain text
+    and --json alike; every "[n]" printed is the assistant's; the JSON quote is the exact span."""
+    code, out, err = run(capsys, "ask", WIKI_QUESTION, *opts(wiki_dir, index_dir))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == WIKI_ANSWER
+    assert re.findall(r"\[(\d+)\]", out) == ["1", "1"]  # the marker, then its source's number
+    code, out, err = run(capsys, "ask", WIKI_QUESTION, *opts(wiki_dir, index_dir), "--json")
+    data = json.loads(out)
+    assert (code, data["text"], [c["quote"] for c in data["citations"]]) == (0, WIKI_ANSWER, [WIKI_QUOTE])
 
 
 def test_ask_no_update_uses_the_index_as_it_is(capsys, docs_dir, index_dir):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
+import re
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from fakes import WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE
 from gradio_client import Client
 from hypothesis import given
 from hypothesis import strategies as st
@@ -170,13 +172,13 @@ def test_render_answer_turns_markers_into_linked_spans():
     )
 
 
-def test_render_answer_leaves_bracketed_numbers_inside_quotes_alone():
-    quote = "Revenue rose [2] in 2020."
+def test_render_answer_shows_a_documents_note_marks_as_text():
+    quote = "Revenue rose [2] in 2020."  # a verified answer shows the document's "[2]" as "[note 2]"
     c = Citation(1, "a.txt", "A <b>", quote, 5, 30, 0.9)
-    out = render_answer(f"{quote} [1]", 0, [c])
-    assert out == ("Revenue rose \\[2\\] in 2020. "
+    out = render_answer("Revenue rose [note 2] in 2020. [1]", 0, [c])
+    assert out == ("Revenue rose \\[note 2\\] in 2020. "
                    '<span class="cite cite-0-1" role="button" tabindex="0" '
-                   'title="[1] A &lt;b&gt;: “Revenue rose [2] in 2020.”">[1]</span>')
+                   'title="[1] A &lt;b&gt;: “Revenue rose [note 2] in 2020.”">[1]</span>')
 
 
 def test_render_answer_while_streaming_and_for_a_refusal():
@@ -485,6 +487,21 @@ def test_api_ask_returns_the_answer_as_json(app, fake_bot):
     follow, same = app.api_ask("When did she open it?", None, chat)
     assert same is chat and follow["query"] == "Who opened the Crumb bakery? When did she open it?"
     assert app.api_clear(chat) == ("the conversation is cleared", chat) and chat.turns == []
+
+
+def test_a_documents_footnote_marks_never_read_as_markers_in_the_chat_or_ask(wiki_dir, fake_settings):
+    """Over text with footnote marks of its own ("[2]"): the chat bubble links only the assistant's [1],
+    while the answer streams in and after; the essay's mark reads "[note 2]"; /ask returns the same text
+    and the exact quote."""
+    handlers = build_app(Assistant.from_folder(wiki_dir, settings=fake_settings), stream_delay=0).handlers
+    updates = run_chat(handlers, WIKI_QUESTION)
+    for update in updates:
+        bubble = update[0][-1]["content"]
+        assert re.findall(r"cite-0-(\d+)", bubble) in ([], ["1"]) and "\\[2\\]" not in bubble
+    assert updates[-1][0][-1]["content"].startswith(
+        'Y Combinator has funded over 4,000 startups in total.\\[note 2\\] <span class="cite cite-0-1"')
+    data, _ = handlers.api_ask(WIKI_QUESTION, 5, None)
+    assert (data["text"], [c["quote"] for c in data["citations"]]) == (WIKI_ANSWER, [WIKI_QUOTE])
 
 
 @pytest.mark.parametrize("question,message", [
