@@ -70,9 +70,13 @@ def test_index_prints_a_summary(capsys, docs_dir, index_dir):
     )
 
 
-def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_dir):
+def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_dir, monkeypatch):
     """Without --quiet: a bar per phase (files read, passages embedded, index written), each ending with
-    done/total, elapsed<left and the rate."""
+    done/total in words people read ("2.1k/2.1k characters", never "0.00char"), elapsed<left and the rate.
+    (Bars show for phases that last a second; this one is made to show them at once.)"""
+    from assistant import progress
+
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0)
     docs = tmp_path / "many"
     docs.mkdir()
     for n in range(40):
@@ -82,10 +86,21 @@ def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_
     assert code == 0 and out.startswith("indexed 40 documents (40 passages)")
     final = {line.split(":")[0]: line for line in err.replace("\r", "\n").splitlines() if "100%" in line}
     assert list(final) == ["Reading files", "Splitting documents", "Embedding passages", "Writing index"]
-    assert re.search(r"char/s\]", final["Splitting documents"])
-    assert re.search(r"40/40 \[\d\d:\d\d<00:00, +[\d.]+ ?(file/s|s/file)\]", final["Reading files"])
-    assert re.search(r"40/40 \[\d\d:\d\d<00:00, +[\d.]+ ?(passage/s|s/passage)\]", final["Embedding passages"])
-    assert re.search(r"7/7 \[", final["Writing index"])
+    assert re.search(r"\| 2\.\dk/2\.\dk characters \[\d\d:\d\d<00:00, [\d.]+k? characters/s\]$",
+                     final["Splitting documents"])
+    assert re.search(r"\| 40/40 files \[\d\d:\d\d<00:00, [\d.]+k? files/s\]$", final["Reading files"])
+    assert re.search(r"\| 40/40 passages \[\d\d:\d\d<00:00, [\d.]+k? passages/s\]$", final["Embedding passages"])
+    assert re.search(r"\| 7/7 steps \[", final["Writing index"])
+
+
+def test_ask_with_nothing_to_update_prints_no_progress(capsys, docs_dir, index_dir):
+    """Every `assistant ask` printed "Reading files ..." and "Splitting documents: 0.00char" to stderr,
+    though nothing had changed: a bar is for work one waits for."""
+    argv = ["ask", "Who opened the Crumb bakery?", "--model", "fake-hash", "--index", str(index_dir),
+            "--docs", str(docs_dir)]
+    assert run(capsys, *argv)[0] == 0  # builds the index: three small files, over in milliseconds
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "") and out.startswith(BAKERY_QUOTE)
 
 
 def test_index_rebuild(capsys, docs_dir, index_dir):

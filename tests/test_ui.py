@@ -554,18 +554,18 @@ def test_an_upload_reports_each_phase_of_the_index_update(service, tmp_path):
                                ProgressLines(lambda *a: lines.append(a), clock=lambda: next(ticks)))
     assert [d.doc_id for d in report.added] == ["uploads/lighthouse.txt"]
     assert lines == [
-        ("Reading files: 0/3", 0, 3, "file"),  # the documents folder ...
-        *[(f"Reading files: {n}/3, 0.5 file/s, " + (f"about {(3 - n) * 2} s left" if n < 3 else "done"), n, 3, "file")
-          for n in range(1, 4)],
-        ("Reading files: 0/1", 0, 1, "file"),  # ... then the uploads folder
-        ("Reading files: 1/1, 0.5 file/s, done", 1, 1, "file"),
-        ("Splitting documents: 0/100", 0, 100, "char"),
-        ("Splitting documents: 100/100, 50.0 char/s, done", 100, 100, "char"),
-        ("Embedding passages: 0/1", 0, 1, "passage"),
-        ("Embedding passages: 1/1, 0.5 passage/s, done", 1, 1, "passage"),
-        ("Writing index: 0/7", 0, 7, "step"),
-        *[(f"Writing index: {n}/7, 0.5 step/s, " + (f"about {(7 - n) * 2} s left" if n < 7 else "done"), n, 7, "step")
-          for n in range(1, 8)],
+        ("Reading files: 0/3 files", 0, 3, "files"),  # the documents folder ...
+        *[(f"Reading files: {n}/3 files, 0.5 files/s, " + (f"about {(3 - n) * 2} s left" if n < 3 else "done"), n, 3,
+           "files") for n in range(1, 4)],
+        ("Reading files: 0/1 file", 0, 1, "file"),  # ... then the uploads folder
+        ("Reading files: 1/1 file, 0.5 files/s, done", 1, 1, "file"),
+        ("Splitting documents: 0/100 characters", 0, 100, "characters"),
+        ("Splitting documents: 100/100 characters, 50 characters/s, done", 100, 100, "characters"),
+        ("Embedding passages: 0/1 passage", 0, 1, "passage"),
+        ("Embedding passages: 1/1 passage, 0.5 passages/s, done", 1, 1, "passage"),
+        ("Writing index: 0/7 steps", 0, 7, "steps"),
+        *[(f"Writing index: {n}/7 steps, 0.5 steps/s, " + (f"about {(7 - n) * 2} s left" if n < 7 else "done"), n, 7,
+           "steps") for n in range(1, 8)],
     ]
 
 
