@@ -20,6 +20,7 @@ from .errors import AssistantError, ConfigError
 from .process import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER_ERROR, quiet_broken_pipe,
                       quiet_libraries)
 from .questions import check_question
+from .wording import agreeing, counted
 
 __all__ = ["EXIT_INTERNAL", "EXIT_PARTIAL", "EXIT_USER_ERROR", "format_answer", "main"]
 
@@ -163,11 +164,11 @@ def _index(args: argparse.Namespace) -> int:
     report = bot.last_update
     for item in bot.skipped:
         print(item, file=sys.stderr)
-    print(f"indexed {len(bot.documents)} documents ({bot.passage_count} passages) in {bot.store.describe()}: "
-          f"{report.summary()}")
+    print(f"indexed {counted(len(bot.documents), 'document')} ({counted(bot.passage_count, 'passage')}) in "
+          f"{bot.store.describe()}: {report.summary()}")
     unreadable = [s for s in bot.skipped if s.unreadable]
     if unreadable:
-        print(f"error: {len(unreadable)} file(s) could not be read (listed above); fix or remove them",
+        print(f"error: {counted(len(unreadable), 'file')} could not be read (listed above); fix or remove them",
               file=sys.stderr)
         return EXIT_PARTIAL
     return 0
@@ -247,7 +248,7 @@ def _eval(args: argparse.Namespace) -> int:
     failed = False
     if comparison:
         for name, items in (("worse", comparison.worse), ("better", comparison.better)):
-            print(f"{len(items)} case(s) {name} than the baseline" + (":" if items else ""))
+            print(f"{counted(len(items), 'case')} {name} than the baseline" + (":" if items else ""))
             for item in items:
                 print(f"  {item['id']}: {item['question']}\n    before: {item['before']}\n    now:    {item['after']}")
         failed = bool(comparison.worse) and not args.allow_regressions
@@ -265,12 +266,13 @@ def _summary(result) -> str:
     k = next((key for key in m if key.startswith("hit@")), "hit@5")
     def f(v):
         return "n/a" if v is None else f"{v:.3f}"
-    lines = [f"{m['passed']}/{m['cases']} cases passed: accuracy {f(m['accuracy'])}, "
+    lines = [f"{m['passed']}/{counted(m['cases'], 'case')} passed: accuracy {f(m['accuracy'])}, "
              f"refusal precision {f(m['refusal_precision'])} / recall {f(m['refusal_recall'])}, "
              f"citation precision {f(m['citation_precision'])}, {k} {f(m.get(k))}, MRR {f(m['mrr'])}, "
-             f"median {m['median_words']} words, latency p50 {m['latency_p50_s'] * 1000:.0f} ms"]
+             f"median {m['median_words']} {agreeing(m['median_words'], 'word')}, "
+             f"latency p50 {m['latency_p50_s'] * 1000:.0f} ms"]
     for tag, t in result.by_tag.items():
-        lines.append(f"  {tag:<14} {t['cases']:>3} cases  accuracy {f(t['accuracy'])}")
+        lines.append(f"  {tag:<14} {t['cases']:>3} {agreeing(t['cases'], 'case'):<6} accuracy {f(t['accuracy'])}")
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ from pydantic import PrivateAttr
 from .errors import DocumentError, NoDocumentsError
 from .progress import READING, SPLITTING, Progress, no_progress
 from .readers import SUPPORTED, Limits, Reading, describe_supported, location_of, read
+from .wording import counted
 
 __all__ = ["SUPPORTED", "FileDocument", "Passage", "Skipped", "check_offsets", "describe_supported", "load_document",
            "load_documents", "location_of", "passage_splitter", "sentence_spans"]
@@ -278,8 +279,8 @@ def _load(path: Path, doc_id: str | None = None, readable: Callable[[Path], bool
                                     "max_file_mb")
             child = read(SUPPORTED[Path(name).suffix.lower()], content, limits)
             if child.attachments:  # an attached e-mail's own attachments: one level is indexed, not more
-                child.notices.append(f"{len(child.attachments)} attachment(s) of this attached message not "
-                                     "indexed; save them separately")
+                child.notices.append(f"{counted(len(child.attachments), 'attachment')} of this attached message "
+                                     "not indexed; save them separately")
             documents.append(_document(child, child_id, path, {"attached_to": doc_id}, title_from=name))
             problems.extend(Skipped(child_id, notice, False, indexed=True) for notice in child.notices)
         except DocumentError as exc:

@@ -70,6 +70,19 @@ def test_index_prints_a_summary(capsys, docs_dir, index_dir):
     )
 
 
+def test_counts_in_messages_agree_with_their_number(capsys, tmp_path, index_dir):
+    """"indexed 1 documents (1 passages)": one of a thing is said in the singular (wording.counted)."""
+    docs = tmp_path / "one"
+    docs.mkdir()
+    (docs / "note.txt").write_text("The ferry leaves at nine.", encoding="utf-8")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 cut short")
+    code, out, err = run(capsys, "index", *opts(docs, index_dir))
+    assert out == (f"indexed 1 document (1 passage) in {index_dir}: "
+                   "1 added, 0 changed, 0 deleted, 0 unchanged, 1 passage embedded\n")
+    assert (code, err.splitlines()[-1]) == (
+        EXIT_PARTIAL, "error: 1 file could not be read (listed above); fix or remove them")
+
+
 def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_dir, monkeypatch):
     """Without --quiet: a bar per phase (files read, passages embedded, index written), each ending with
     done/total in words people read ("2.1k/2.1k characters", never "0.00char"), elapsed<left and the rate.
@@ -121,7 +134,7 @@ def test_index_with_a_binary_file_indexes_the_rest_and_names_it(capsys, docs_dir
     assert err.splitlines() == [
         "skipped notes.doc: unsupported file type .doc; use .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif",
         "skipped scan.txt: binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif",
-        "error: 1 file(s) could not be read (listed above); fix or remove them",
+        "error: 1 file could not be read (listed above); fix or remove them",
     ]
     assert "Traceback" not in err
 
@@ -374,7 +387,7 @@ def test_collection_flag_asks_a_collection_of_the_config(capsys, docs_dir, tmp_p
                       f'index_dir = "{tmp_path / "index"}"\n\n[collections.harbour]\ndocs_dir = "{harbour}"\n'
                       f'index_dir = "{tmp_path / "harbour-index"}"\n', encoding="utf-8")
     code, out, err = run(capsys, "index", "--config", str(config), "--collection", "harbour", "--quiet")
-    assert code == 0 and f"indexed 1 documents (1 passages) in {tmp_path / 'harbour-index'}" in out
+    assert code == 0 and f"indexed 1 document (1 passage) in {tmp_path / 'harbour-index'}" in out
     code, out, err = run(capsys, "ask", "When does the harbour ferry leave?", "--config", str(config),
                          "--collection", "harbour", "--json", "--quiet")
     answer = json.loads(out)

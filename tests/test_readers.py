@@ -320,7 +320,7 @@ def test_without_tesseract_scans_are_skipped_with_how_to_install_and_the_rest_in
     assert [(d.doc_id, d.text) for d in docs] == [("minutes.pdf", "The minutes were typed on page one."),
                                                   ("notes.txt", "Plain notes.")]
     assert [(s.path, s.reason.split(";")[0], s.unreadable, s.indexed) for s in skipped] == [
-        ("minutes.pdf", "1 scanned page(s) not read (page 2)", False, True),
+        ("minutes.pdf", "1 scanned page not read (page 2)", False, True),
         ("photo.png", "tesseract is not installed", True, False),
         ("scan.pdf", "the PDF has no text layer (scanned pages)", True, False)]
     assert str(skipped[1]) == ("skipped photo.png: tesseract is not installed; install tesseract-ocr (apt install "

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ..errors import DocumentError
+from ..wording import agreeing, counted
 from .base import Reading, TextBuilder
 from .cleaning import clean_page_lines
 from .ocr import RENDER_DPI, ocr_problem, recognise, render_pages, word_boxes
@@ -45,7 +46,7 @@ def read_pdf(raw: bytes) -> Reading:
         if problem and len(scanned) == len(texts):
             raise DocumentError(f"the PDF has no text layer (scanned pages); {problem}")
         if problem:
-            notices.append(f"{len(scanned)} scanned page(s) not read ({_pages(scanned)}); {problem}")
+            notices.append(f"{counted(len(scanned), 'scanned page')} not read ({_pages(scanned)}); {problem}")
         else:
             for n, image in render_pages(raw, scanned).items():
                 lines[n], words[n] = recognise(image)
@@ -82,4 +83,4 @@ def pdf_info(info: Any) -> dict[str, Any]:
 
 def _pages(numbers: list[int]) -> str:
     shown = ", ".join(str(n + 1) for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
-    return f"page{'s' if len(numbers) > 1 else ''} {shown}"
+    return f"{agreeing(len(numbers), 'page')} {shown}"

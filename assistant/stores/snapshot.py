@@ -29,6 +29,7 @@ from ..embeddings import EmbeddingCache, embed_with_spans, token_counter
 from ..errors import IndexMismatchError
 from ..lexical import BM25Index
 from ..progress import EMBEDDING, Progress, no_progress
+from ..wording import counted
 
 log = logging.getLogger("assistant.store")  # the shells show its warnings (process.quiet_libraries)
 
@@ -262,7 +263,7 @@ class UpdateReport:
 
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.changed)} changed", f"{len(self.deleted)} deleted",
-                 f"{len(self.unchanged)} unchanged", f"{self.passages_embedded} passages embedded"]
+                 f"{len(self.unchanged)} unchanged", f"{counted(self.passages_embedded, 'passage')} embedded"]
         if self.passages_resumed:
             parts[-1] += f" ({self.passages_resumed} of them finished by an interrupted run)"
         text = ", ".join(parts)

@@ -17,6 +17,7 @@ from ..citations import MARKER, Answer, Citation, says_or_mentions, shown
 from ..core import Chat, DocumentInfo
 from ..pages import IMAGE_KINDS, PageView
 from ..readers import SUPPORTED
+from ..wording import counted
 
 CONTEXT_CHARS = 320  # passage text shown on each side of a cited sentence
 MAX_SCORES_LISTED = 20
@@ -248,8 +249,8 @@ def render_documents(documents: Sequence[DocumentInfo], skipped: Sequence[Any] =
             for d in documents
         )
         total = sum(d.passages for d in documents)
-        body = (f'<p class="documents-summary">{len(documents)} document{"s" if len(documents) != 1 else ""}, '
-                f"{total} passage{'s' if total != 1 else ''} indexed.</p>"
+        body = (f'<p class="documents-summary">{counted(len(documents), "document")}, '
+                f"{counted(total, 'passage')} indexed.</p>"
                 '<table class="documents"><thead><tr><th>title</th><th>file</th><th>date</th><th>passages</th>'
                 f"<th>indexed</th></tr></thead><tbody>{rows}</tbody></table>")
     notices = [s for s in skipped if getattr(s, "indexed", False)]
