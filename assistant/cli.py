@@ -28,7 +28,7 @@ __all__ = ["EXIT_INTERNAL", "EXIT_PARTIAL", "EXIT_USER_ERROR", "format_answer", 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    quiet_libraries()
+    quiet_libraries(verbose=args.verbose)
     try:
         return args.run(args)
     except AssistantError as exc:
@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--embed-url",
                         help="embed backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--verbose", action="store_true",
+                        help="also log what developers need: the parser's error behind each file skipped")
     common.add_argument("--collection", help="a collection of the config file ([collections.NAME]); "
                         "default: the documents folder's own")
 

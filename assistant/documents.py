@@ -11,10 +11,11 @@ every passage and every sentence span, which is what lets a citation quote its s
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
@@ -30,6 +31,8 @@ from .errors import DocumentError, NoDocumentsError
 from .progress import READING, SPLITTING, Progress, no_progress
 from .readers import SUPPORTED, Limits, Reading, describe_supported, location_of, read
 from .wording import counted
+
+log = logging.getLogger(__name__)  # "assistant.documents": why a parser failed, at debug level (--verbose)
 
 __all__ = ["SUPPORTED", "FileDocument", "Passage", "Skipped", "check_offsets", "describe_supported", "load_document",
            "load_documents", "location_of", "passage_splitter", "sentence_spans"]
@@ -89,6 +92,7 @@ class Skipped:
     reason: str
     unreadable: bool  # True for a supported file that could not be read; False for another file type
     indexed: bool = False  # True for a notice about a file that was indexed all the same
+    detail: str = field(default="", compare=False, repr=False)  # the parser's exception, for the debug log
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}" if self.indexed else f"skipped {self.path}: {self.reason}"
@@ -123,13 +127,16 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0, follow_links_o
         todo.append((rel, path))
     documents = []
     jobs = [(rel, path, None if follow_links_outside else top, max_file_mb) for rel, path in todo]
-    for (rel, _), (loaded, problems, error) in zip(todo, read_files(jobs, workers, progress)):
-        if error:
-            skipped.append(Skipped(rel, error, True))
+    for loaded, problems, failed in read_files(jobs, workers, progress):
+        if failed:
+            skipped.append(failed)
             continue
         documents.extend(loaded)
         skipped.extend(problems)
     skipped.sort(key=lambda s: tuple(s.path.split("/")))  # the walk's order: sorted folder by folder
+    for item in skipped:
+        if item.detail:  # here, not where the file was read: a worker process's log goes nowhere
+            log.debug("%s: the parser said %s", item.path, item.detail)
     return documents, skipped
 
 
@@ -141,8 +148,8 @@ PARALLEL_AFTER_S = 1.0
 PARALLEL_MIN_LEFT_S = 4.0
 # (doc id, path, folder that sidecars must be inside or None: anywhere, max_file_mb)
 Job = tuple[str, Path, "Path | None", float]
-# (the file's documents: itself, then its attachments; notices about them; why it could not be read, or "")
-Outcome = tuple[list[Document], list["Skipped"], str]
+# (the file's documents: itself, then its attachments; notices about them; why it could not be read, or None)
+Outcome = tuple[list[Document], list["Skipped"], "Skipped | None"]
 
 
 def read_files(jobs: list[Job], workers: int = 1, progress: Progress = no_progress) -> list[Outcome]:
@@ -188,14 +195,14 @@ def _read_in_workers(jobs: list[Job], out: list[Outcome], workers: int, progress
 
 
 def read_file(job: Job) -> Outcome:
-    """One file as (documents, notices, '') or ([], [], the one-line reason it could not be read)."""
+    """One file as (documents, notices, None) or ([], [], why it could not be read)."""
     rel, path, top, max_file_mb = job
     readable = (lambda p: True) if top is None else (lambda p: _inside(Path(os.path.realpath(p)), top))
     try:
         documents, problems = _load(path, rel, readable, max_file_mb)
     except DocumentError as exc:
-        return [], [], str(exc)
-    return documents, problems, ""
+        return [], [], Skipped(rel, str(exc), True, detail=exc.detail)
+    return documents, problems, None
 
 
 def _walk(root: Path, top: Path, follow_outside: bool) -> tuple[list[tuple[tuple[str, ...], Path]], list[Skipped]]:
@@ -284,7 +291,7 @@ def _load(path: Path, doc_id: str | None = None, readable: Callable[[Path], bool
             documents.append(_document(child, child_id, path, {"attached_to": doc_id}, title_from=name))
             problems.extend(Skipped(child_id, notice, False, indexed=True) for notice in child.notices)
         except DocumentError as exc:
-            problems.append(Skipped(child_id, str(exc), True))
+            problems.append(Skipped(child_id, str(exc), True, detail=exc.detail))
     return documents, problems
 
 

@@ -396,8 +396,10 @@ def cached_image(path: str, mtime_ns: int, size: int, page: int) -> tuple[bytes,
             image.seek(page - 1)
             frame = image.convert("L" if image.mode in ("1", "L", "I;16") else "RGB")
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, EOFError, ValueError) as exc:
-        raise PageError(f"cannot open {Path(path).name} as an image any more ({exc.__class__.__name__}); "
-                        f"{REINDEX}") from None
+        problem = ("its image format is not recognised" if isinstance(exc, UnidentifiedImageError) else
+                   "it is too large to show" if isinstance(exc, Image.DecompressionBombError) else
+                   "it is damaged or cut short")
+        raise PageError(f"cannot open {Path(path).name} as an image any more ({problem}); {REINDEX}") from None
     factor = min(1.0, MAX_SIDE / max(frame.size))
     if factor < 1:
         frame = frame.resize((round(frame.size[0] * factor), round(frame.size[1] * factor)))

@@ -139,6 +139,31 @@ def test_index_with_a_binary_file_indexes_the_rest_and_names_it(capsys, docs_dir
     assert "Traceback" not in err
 
 
+def test_a_skipped_file_is_explained_in_words_and_verbose_adds_the_parser_error(tmp_path, docs_dir):
+    """"skipped report.docx: not a readable .docx file (AttributeError)": the reason says what is wrong with
+    the file; the exception is for developers, in the log with --verbose only."""
+    import zipfile
+
+    with zipfile.ZipFile(docs_dir / "report.docx", "w") as package:  # a zip, but not a Word document
+        package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        package.writestr("word/document.xml", "<html><body>Notes</body></html>")
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(f"import sys\nsys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
+                        "from fakes import register_fakes\nregister_fakes()\nfrom assistant.cli import main\n"
+                        "raise SystemExit(main(sys.argv[1:]))\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    said = {}
+    for flags in ([], ["--verbose"]):
+        result = subprocess.run([sys.executable, str(launcher), "index", *opts(docs_dir, tmp_path / "i"), *flags],
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        assert result.returncode == EXIT_PARTIAL and "Traceback" not in result.stderr
+        said[bool(flags)] = result.stderr.splitlines()
+    reason = ("skipped report.docx: not a readable .docx file (its word/document.xml is not a Word document); "
+              "re-save it from Word")
+    assert said[False] == [reason, "error: 1 file could not be read (listed above); fix or remove them"]
+    assert said[True][0].startswith("report.docx: the parser said AttributeError: ") and said[True][1:] == said[False]
+
+
 def test_index_repairs_a_corrupt_index(capsys, docs_dir, index_dir):
     run(capsys, "index", *opts(docs_dir, index_dir))
     live = index_dir / "snapshots" / (index_dir / "CURRENT").read_text().strip()

@@ -575,7 +575,7 @@ def test_an_upload_reports_each_phase_of_the_index_update(service, tmp_path):
                                    "upload it under a plain name like report.txt"),
     ("..\\evil.txt", LIGHTHOUSE, "unsafe file name “..\\evil.txt”: it points outside the documents folder; "
                                  "upload it under a plain name like report.txt"),
-    ("notes.docx", b"PK\x03\x04", "not a readable .docx file (corrupt zip"),
+    ("notes.docx", b"PK\x03\x04", "not a readable .docx file (it is not the zip archive every .docx file is"),
     ("empty.md", "   \n", "no text in file"),
     ("broken.pdf", b"%PDF-1.4 not really", "not a readable PDF"),
     ("latin1.txt", "caf\u00e9 \u00fcber".encode("utf-16-le"), "binary file, not text"),  # no byte order mark
