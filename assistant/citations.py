@@ -3,7 +3,9 @@
 The invariant every answer leaving the assistant satisfies (``verify`` enforces it):
 
 * every ``[n]`` in ``answer.text`` has exactly one citation numbered ``n``, and every citation is used;
-* every citation's ``quote`` equals ``document.text[start:end]`` of the document it names.
+* every citation's ``quote`` equals ``document.text[start:end]`` of the document it names;
+* no other ``[n]`` stands in ``answer.text``: a document's own bracketed numbers (the footnote marks of
+  Wikipedia text, papers and essays) are shown as ``[note n]`` where the answer quotes them (``shown``).
 
 A citation also says where its quote sits in the source file (``location``: ``{"page": 12}``, ``{"slide":
 3}``, ``{"sheet": "Sales", "row": 4, "row_end": 9}``; ``{}`` for plain text), and ``where`` says it for
@@ -19,7 +21,10 @@ from typing import Any, Mapping
 
 from .readers import describe_location
 
-MARKER = re.compile(r"\s?\[(\d+)\]")
+MARKER = re.compile(r"\s?\[(\d+)\]")  # the assistant's citation marker
+# A document's own bracketed numbers: footnote and reference marks ("[2]", "[3, 4]", "[5-7]"). Quoted as
+# they are, "[2]" reads as the assistant's marker of a second source that is not there.
+FOOTNOTE = re.compile(r"\[(\d+(?:\s*[,\u2013-]\s*\d+)*)\]")
 # a refusal that can name what is missing says "The documents don't mention X." or "... don't say how ..."
 REFUSAL = "The documents don't say."
 
@@ -118,7 +123,8 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
     """Return ``answer`` with every unsupported citation and dangling marker removed.
 
     A citation whose quote is not its document's text at its offsets is dropped with its marker;
-    a marker with no citation is dropped; citations are renumbered 1..n in order of first use.
+    a marker with no citation is dropped; citations are renumbered 1..n in order of first use; a
+    bracketed number inside a quoted span is the document's, not a marker, and is ``shown`` as one.
     If nothing cited is left, the answer becomes a refusal.
     """
     if answer.refused:
@@ -136,15 +142,12 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
         renumber.setdefault(old, len(renumber) + 1)
         return f" [{renumber[old]}]"
 
-    # Quotes may hold bracketed numbers of their own (footnotes): hide them from the marker pass.
-    text, hidden = answer.text, {}
-    for i, quote in enumerate(sorted({c.quote for c in valid.values()}, key=len, reverse=True)):
-        if quote in text:
-            hidden[f"\x00{i}\x00"] = quote
-            text = text.replace(quote, f"\x00{i}\x00")
-    text = MARKER.sub(replace, text).strip()
-    for placeholder, quote in hidden.items():
-        text = text.replace(placeholder, quote)
+    # The markers are what stands outside the quoted spans; a bracketed number inside one is the document's.
+    text, pieces, pos = answer.text, [], 0
+    for start, end in quoted_spans(answer.text, [c.quote for c in valid.values()]) + [(len(text), len(text))]:
+        pieces += [MARKER.sub(replace, text[pos:start]), shown(text[start:end])]
+        pos = end
+    text = "".join(pieces).strip()
     citations = [
         dataclasses.replace(c, number=renumber[old], **({} if c.span is None or c.start <= c.span_start < c.span_end <= c.end
                                                         else {"span_start": None, "span_end": None}))
@@ -158,6 +161,26 @@ def verify(answer: Answer, document_texts: Mapping[str, str]) -> Answer:
                   dropped=answer.dropped, generated=answer.generated, kind=answer.kind)
 
 
+def shown(quote: str) -> str:
+    """``quote`` as an answer's text shows it: the document's own "[2]" as "[note 2]", so that every
+    "[n]" a reader or a program finds in an answer is the assistant's marker (``Citation.quote`` keeps
+    the exact span)."""
+    return FOOTNOTE.sub(r"[note \1]", quote)
+
+
+def quoted_spans(text: str, quotes: list[str]) -> list[tuple[int, int]]:
+    """Where ``quotes`` stand in an answer's ``text``, as quoted or as ``shown``: (start, end) in order,
+    longest quote first where two would overlap."""
+    taken: list[tuple[int, int]] = []
+    for quote in sorted({q for q in quotes if q}, key=len, reverse=True):
+        for form in dict.fromkeys((shown(quote), quote)):
+            for m in re.finditer(re.escape(form), text):
+                if all(m.end() <= s or e <= m.start() for s, e in taken):
+                    taken.append((m.start(), m.end()))
+    return sorted(taken)
+
+
 def markers(text: str) -> list[int]:
-    """The citation numbers used in ``text``, in order."""
+    """The citation numbers used in a verified answer's ``text``, in order (``verify`` leaves no other
+    "[n]" in it)."""
     return [int(n) for n in MARKER.findall(text)]

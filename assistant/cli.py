@@ -14,12 +14,13 @@ from typing import Sequence
 
 # Only light modules here: `assistant --help` and argument errors answer at once; the models, torch and
 # llama-index are imported by the commands that need them.
-from .citations import Answer
+from .citations import Answer, shown
 from .config import ANSWER_MODES, EMBED_BACKENDS, LLM_BACKENDS, Settings
 from .errors import AssistantError, ConfigError
 from .process import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER_ERROR, quiet_broken_pipe,
                       quiet_libraries)
 from .questions import check_question
+from .wording import agreeing, counted
 
 __all__ = ["EXIT_INTERNAL", "EXIT_PARTIAL", "EXIT_USER_ERROR", "format_answer", "main"]
 
@@ -27,7 +28,7 @@ __all__ = ["EXIT_INTERNAL", "EXIT_PARTIAL", "EXIT_USER_ERROR", "format_answer", 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    quiet_libraries()
+    quiet_libraries(verbose=args.verbose)
     try:
         return args.run(args)
     except AssistantError as exc:
@@ -65,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--embed-url",
                         help="embed backend openai: the server's base URL, e.g. http://127.0.0.1:7997/v1")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--verbose", action="store_true",
+                        help="also log what developers need: the parser's error behind each file skipped")
     common.add_argument("--collection", help="a collection of the config file ([collections.NAME]); "
                         "default: the documents folder's own")
 
@@ -163,11 +166,11 @@ def _index(args: argparse.Namespace) -> int:
     report = bot.last_update
     for item in bot.skipped:
         print(item, file=sys.stderr)
-    print(f"indexed {len(bot.documents)} documents ({bot.passage_count} passages) in {bot.store.describe()}: "
-          f"{report.summary()}")
+    print(f"indexed {counted(len(bot.documents), 'document')} ({counted(bot.passage_count, 'passage')}) in "
+          f"{bot.store.describe()}: {report.summary()}")
     unreadable = [s for s in bot.skipped if s.unreadable]
     if unreadable:
-        print(f"error: {len(unreadable)} file(s) could not be read (listed above); fix or remove them",
+        print(f"error: {counted(len(unreadable), 'file')} could not be read (listed above); fix or remove them",
               file=sys.stderr)
         return EXIT_PARTIAL
     return 0
@@ -247,7 +250,7 @@ def _eval(args: argparse.Namespace) -> int:
     failed = False
     if comparison:
         for name, items in (("worse", comparison.worse), ("better", comparison.better)):
-            print(f"{len(items)} case(s) {name} than the baseline" + (":" if items else ""))
+            print(f"{counted(len(items), 'case')} {name} than the baseline" + (":" if items else ""))
             for item in items:
                 print(f"  {item['id']}: {item['question']}\n    before: {item['before']}\n    now:    {item['after']}")
         failed = bool(comparison.worse) and not args.allow_regressions
@@ -265,12 +268,13 @@ def _summary(result) -> str:
     k = next((key for key in m if key.startswith("hit@")), "hit@5")
     def f(v):
         return "n/a" if v is None else f"{v:.3f}"
-    lines = [f"{m['passed']}/{m['cases']} cases passed: accuracy {f(m['accuracy'])}, "
+    lines = [f"{m['passed']}/{counted(m['cases'], 'case')} passed: accuracy {f(m['accuracy'])}, "
              f"refusal precision {f(m['refusal_precision'])} / recall {f(m['refusal_recall'])}, "
              f"citation precision {f(m['citation_precision'])}, {k} {f(m.get(k))}, MRR {f(m['mrr'])}, "
-             f"median {m['median_words']} words, latency p50 {m['latency_p50_s'] * 1000:.0f} ms"]
+             f"median {m['median_words']} {agreeing(m['median_words'], 'word')}, "
+             f"latency p50 {m['latency_p50_s'] * 1000:.0f} ms"]
     for tag, t in result.by_tag.items():
-        lines.append(f"  {tag:<14} {t['cases']:>3} cases  accuracy {f(t['accuracy'])}")
+        lines.append(f"  {tag:<14} {t['cases']:>3} {agreeing(t['cases'], 'case'):<6} accuracy {f(t['accuracy'])}")
     return "\n".join(lines)
 
 
@@ -323,7 +327,7 @@ def format_answer(answer: Answer, bot=None) -> str:
             date = dates.get(c.doc_id, "")
             where = f"{c.title}" + (f", {date}" if date else "") + f" ({c.doc_id}, {c.where or f'chars {c.start}-{c.end}'})"
             lines.append(f"  [{c.number}] {where}")
-            lines.append(f"      \u201c{c.quote}\u201d")
+            lines.append(f"      \u201c{shown(c.quote)}\u201d")  # as the answer shows it: no bare "[2]"
     return "\n".join(lines)
 
 

@@ -11,10 +11,11 @@ every passage and every sentence span, which is what lets a citation quote its s
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
@@ -29,6 +30,9 @@ from pydantic import PrivateAttr
 from .errors import DocumentError, NoDocumentsError
 from .progress import READING, SPLITTING, Progress, no_progress
 from .readers import SUPPORTED, Limits, Reading, describe_supported, location_of, read
+from .wording import counted
+
+log = logging.getLogger(__name__)  # "assistant.documents": why a parser failed, at debug level (--verbose)
 
 __all__ = ["SUPPORTED", "FileDocument", "Passage", "Skipped", "check_offsets", "describe_supported", "load_document",
            "load_documents", "location_of", "passage_splitter", "sentence_spans"]
@@ -88,6 +92,7 @@ class Skipped:
     reason: str
     unreadable: bool  # True for a supported file that could not be read; False for another file type
     indexed: bool = False  # True for a notice about a file that was indexed all the same
+    detail: str = field(default="", compare=False, repr=False)  # the parser's exception, for the debug log
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}" if self.indexed else f"skipped {self.path}: {self.reason}"
@@ -122,13 +127,16 @@ def load_documents(folder: str | Path, max_file_mb: float = 20.0, follow_links_o
         todo.append((rel, path))
     documents = []
     jobs = [(rel, path, None if follow_links_outside else top, max_file_mb) for rel, path in todo]
-    for (rel, _), (loaded, problems, error) in zip(todo, read_files(jobs, workers, progress)):
-        if error:
-            skipped.append(Skipped(rel, error, True))
+    for loaded, problems, failed in read_files(jobs, workers, progress):
+        if failed:
+            skipped.append(failed)
             continue
         documents.extend(loaded)
         skipped.extend(problems)
     skipped.sort(key=lambda s: tuple(s.path.split("/")))  # the walk's order: sorted folder by folder
+    for item in skipped:
+        if item.detail:  # here, not where the file was read: a worker process's log goes nowhere
+            log.debug("%s: the parser said %s", item.path, item.detail)
     return documents, skipped
 
 
@@ -140,8 +148,8 @@ PARALLEL_AFTER_S = 1.0
 PARALLEL_MIN_LEFT_S = 4.0
 # (doc id, path, folder that sidecars must be inside or None: anywhere, max_file_mb)
 Job = tuple[str, Path, "Path | None", float]
-# (the file's documents: itself, then its attachments; notices about them; why it could not be read, or "")
-Outcome = tuple[list[Document], list["Skipped"], str]
+# (the file's documents: itself, then its attachments; notices about them; why it could not be read, or None)
+Outcome = tuple[list[Document], list["Skipped"], "Skipped | None"]
 
 
 def read_files(jobs: list[Job], workers: int = 1, progress: Progress = no_progress) -> list[Outcome]:
@@ -187,14 +195,14 @@ def _read_in_workers(jobs: list[Job], out: list[Outcome], workers: int, progress
 
 
 def read_file(job: Job) -> Outcome:
-    """One file as (documents, notices, '') or ([], [], the one-line reason it could not be read)."""
+    """One file as (documents, notices, None) or ([], [], why it could not be read)."""
     rel, path, top, max_file_mb = job
     readable = (lambda p: True) if top is None else (lambda p: _inside(Path(os.path.realpath(p)), top))
     try:
         documents, problems = _load(path, rel, readable, max_file_mb)
     except DocumentError as exc:
-        return [], [], str(exc)
-    return documents, problems, ""
+        return [], [], Skipped(rel, str(exc), True, detail=exc.detail)
+    return documents, problems, None
 
 
 def _walk(root: Path, top: Path, follow_outside: bool) -> tuple[list[tuple[tuple[str, ...], Path]], list[Skipped]]:
@@ -278,12 +286,12 @@ def _load(path: Path, doc_id: str | None = None, readable: Callable[[Path], bool
                                     "max_file_mb")
             child = read(SUPPORTED[Path(name).suffix.lower()], content, limits)
             if child.attachments:  # an attached e-mail's own attachments: one level is indexed, not more
-                child.notices.append(f"{len(child.attachments)} attachment(s) of this attached message not "
-                                     "indexed; save them separately")
+                child.notices.append(f"{counted(len(child.attachments), 'attachment')} of this attached message "
+                                     "not indexed; save them separately")
             documents.append(_document(child, child_id, path, {"attached_to": doc_id}, title_from=name))
             problems.extend(Skipped(child_id, notice, False, indexed=True) for notice in child.notices)
         except DocumentError as exc:
-            problems.append(Skipped(child_id, str(exc), True))
+            problems.append(Skipped(child_id, str(exc), True, detail=exc.detail))
     return documents, problems
 
 
@@ -490,13 +498,39 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     spans = []
     for block_start, block_end in paragraph_spans(text, start, end):
         block = text[block_start:block_end]
+        found: list[tuple[int, int]] = []
         for s, e in _punkt().span_tokenize(block):
             chunk = block[s:e]
             lead = len(chunk) - len(chunk.lstrip())
             trail = len(chunk) - len(chunk.rstrip())
             if e - trail > s + lead:
-                spans.extend(_bounded(text, block_start + s + lead, block_start + e - trail))
+                found.append((block_start + s + lead, block_start + e - trail))
+        for s, e in _marks_kept_with_their_sentence(text, found):
+            spans.extend(_bounded(text, s, e))
     return spans
+
+
+# Footnote marks right after a full stop ("founded in 2005.[1] It has ..."), which Punkt gives to the
+# next sentence: "[1]", "[3][citation needed]".
+NOTE_MARKS = re.compile(r"(?:\[[^\[\]\n]{1,40}\])+")
+
+
+def _marks_kept_with_their_sentence(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with the footnote marks that open a sentence straight after the one before (no space
+    between) given back to that one: a quote of "It has funded 4,000 startups.[2]" then carries its own
+    mark, not its neighbour's."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        marks = NOTE_MARKS.match(text, s, e)
+        if marks and out and out[-1][1] == s:
+            out[-1] = (out[-1][0], marks.end())
+            s = marks.end()
+            while s < e and text[s].isspace():
+                s += 1
+            if s >= e:
+                continue
+        out.append((s, e))
+    return out
 
 
 # A line that starts a block of its own: a heading, a list item, a table row, a quoted line.

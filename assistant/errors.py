@@ -17,7 +17,15 @@ class NoDocumentsError(AssistantError):
 
 
 class DocumentError(AssistantError):
-    """One document could not be read (binary, corrupt, wrong encoding)."""
+    """One document could not be read (binary, corrupt, wrong encoding).
+
+    The message says what is wrong with the file in a user's words; ``detail`` keeps the parser's exception
+    for developers (the debug log, ``--verbose``), never shown as the reason.
+    """
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
 
 
 class QuestionError(AssistantError):

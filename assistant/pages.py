@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 from .config import UPLOADS
 from .readers import SUPPORTED, describe_location, location_of
 from .readers.ocr import PDFIUM_LOCK
+from .wording import counted
 
 PAGE_DPI = 144  # twice PDF's 72 points per inch: an A4 page is 1191 x 1684 px, sharp on a high-density screen
 MAX_SIDE = 2400  # px: a poster-sized page or a large image is scaled down to this
@@ -200,8 +201,8 @@ def cached_pdf_page(path: str, mtime_ns: int, size: int, page: int, pages: int) 
             raise PageError(f"cannot open {Path(path).name} as a PDF any more ({exc}); {REINDEX}") from None
         try:
             if (pages and len(pdf) != pages) or not 1 <= page <= len(pdf):
-                raise PageError(f"{Path(path).name} has {len(pdf)} pages now, not the {pages or page} it had "
-                                f"when it was indexed; {REINDEX}")
+                raise PageError(f"{Path(path).name} has {counted(len(pdf), 'page')} now, not the {pages or page} it "
+                                f"had when it was indexed; {REINDEX}")
             handle = pdf[page - 1]
             width, height = handle.get_size()
             scale = min(PAGE_DPI / 72, MAX_SIDE / max(width, height, 1))
@@ -395,8 +396,10 @@ def cached_image(path: str, mtime_ns: int, size: int, page: int) -> tuple[bytes,
             image.seek(page - 1)
             frame = image.convert("L" if image.mode in ("1", "L", "I;16") else "RGB")
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, EOFError, ValueError) as exc:
-        raise PageError(f"cannot open {Path(path).name} as an image any more ({exc.__class__.__name__}); "
-                        f"{REINDEX}") from None
+        problem = ("its image format is not recognised" if isinstance(exc, UnidentifiedImageError) else
+                   "it is too large to show" if isinstance(exc, Image.DecompressionBombError) else
+                   "it is damaged or cut short")
+        raise PageError(f"cannot open {Path(path).name} as an image any more ({problem}); {REINDEX}") from None
     factor = min(1.0, MAX_SIDE / max(frame.size))
     if factor < 1:
         frame = frame.resize((round(frame.size[0] * factor), round(frame.size[1] * factor)))

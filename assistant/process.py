@@ -25,8 +25,11 @@ def quiet_broken_pipe() -> int:
     return EXIT_OK
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(verbose: bool = False) -> None:
     """No progress bars or warnings from transformers/tokenizers; our own log at ERROR and above.
+
+    ``verbose`` (``--verbose``) adds the developers' side of the one-line reasons: the parser's exception
+    behind each file skipped, which the reason itself never names.
 
     Environment variables, read when those libraries are first imported: importing transformers here
     would cost seconds before an argument is even read.
@@ -37,6 +40,8 @@ def quiet_libraries() -> None:
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
     logging.getLogger("assistant.store").setLevel(logging.WARNING)  # why an index is rebuilt, in one line
     logging.getLogger("assistant.embeddings").setLevel(logging.WARNING)  # an ONNX export that fell back to torch
+    if verbose:
+        logging.getLogger("assistant.documents").setLevel(logging.DEBUG)
     if "transformers" in sys.modules:  # already imported (a caller embedding the assistant): set it directly
         from transformers.utils import logging as hf_logging
 

@@ -16,6 +16,8 @@ import html
 from pathlib import Path
 from typing import Any
 
+from .wording import counted
+
 # The run and comparison are evaluation.EvalResult and evaluation.Comparison, named in annotations only:
 # evaluation re-exports these functions under their old names, so this module imports nothing of it.
 
@@ -83,7 +85,7 @@ def write_report(result: EvalResult, path: str | Path, comparison: Comparison | 
         parts = [f"<!doctype html><meta charset='utf-8'><title>{esc(title)}</title>",
                  "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}td,th{border:1px solid #ccc;"
                  "padding:.3em .6em;vertical-align:top}table{border-collapse:collapse}</style>",
-                 f"<h1>{esc(title)}</h1><p>{m['passed']} of {m['cases']} cases passed.</p><table>"]
+                 f"<h1>{esc(title)}</h1><p>{m['passed']} of {counted(m['cases'], 'case')} passed.</p><table>"]
         parts += [f"<tr><th>{esc(label)}</th><td>{_fmt(v)}</td></tr>" for label, v in rows]
         parts.append(f"</table><h2>By tag</h2><img alt='accuracy by tag' src='data:image/png;base64,{img}'><table>"
                      "<tr><th>tag</th><th>cases</th><th>accuracy</th><th>refusal recall</th><th>median words</th></tr>")
@@ -103,7 +105,7 @@ def write_report(result: EvalResult, path: str | Path, comparison: Comparison | 
         parts.append("</table>")
         path.write_text("\n".join(parts), encoding="utf-8")
         return path
-    md = [f"# {title}", "", f"{m['passed']} of {m['cases']} cases passed.", "", "| metric | value |", "|---|---|"]
+    md = [f"# {title}", "", f"{m['passed']} of {counted(m['cases'], 'case')} passed.", "", "| metric | value |", "|---|---|"]
     md += [f"| {label} | {_fmt(v)} |" for label, v in rows]
     md += ["", "## By tag", "", f"![accuracy by tag]({chart.name})", "",
            "| tag | cases | accuracy | refusal recall | median words |", "|---|---|---|---|---|"]

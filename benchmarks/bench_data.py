@@ -21,7 +21,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SHARED = Path(os.environ.get("ASSISTANT_BENCHMARK_DATA", Path(__file__).resolve().parents[2] / "shared" / "benchmarks"))
+VARIABLE = "ASSISTANT_BENCHMARK_DATA"
+BESIDE = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"  # ../shared/benchmarks beside the checkout
+SHARED = Path(os.environ.get(VARIABLE) or BESIDE)  # the variable alone, else beside the checkout: no machine's path
 
 
 @dataclass
@@ -57,10 +59,24 @@ class Dataset:
                        {d: text for d, text in self.documents.items() if d in keep}, picked)
 
 
+def data_folder() -> Path:
+    """The folder of the public sets: ``$ASSISTANT_BENCHMARK_DATA`` when it is set, else ../shared/benchmarks
+    beside the checkout; neither there, one line that names both."""
+    if SHARED.is_dir():
+        return SHARED
+    given = os.environ.get(VARIABLE)
+    if given:
+        raise SystemExit(f"error: no benchmark data: {VARIABLE}={given} is not a folder; point it at the shared "
+                         f"benchmarks folder, or unset it to read ../shared/benchmarks beside the checkout ({BESIDE})")
+    raise SystemExit(f"error: no benchmark data: ../shared/benchmarks beside the checkout ({BESIDE}) is missing and "
+                     f"{VARIABLE} is not set; put the shared benchmarks folder there or set {VARIABLE} to it")
+
+
 def _path(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
+    path = data_folder().joinpath(*parts)
     if not path.exists():
-        raise SystemExit(f"error: {path} not found; set ASSISTANT_BENCHMARK_DATA to the shared benchmarks folder")
+        raise SystemExit(f"error: {path} not found in the benchmark data folder; use the whole shared benchmarks "
+                         "folder")
     return path
 
 
@@ -144,3 +160,7 @@ def write_folder(dataset: Dataset, folder: Path) -> dict[str, str]:
         (folder / f"d{n:05d}.meta.yaml").write_text(json.dumps({"title": title}), encoding="utf-8")
         names[name] = doc_id
     return names
+
+
+if __name__ == "__main__":  # `python benchmarks/bench_data.py`: where the data is, or why it is not (.ci/run)
+    print(data_folder())

@@ -20,7 +20,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:  # so `import fakes` works in every import mode
     sys.path.insert(0, str(TESTS_DIR))
 
-from fakes import register_fakes, write_folder  # noqa: E402
+from fakes import WIKI, register_fakes, write_folder  # noqa: E402
 
 from assistant import Assistant, Settings  # noqa: E402
 
@@ -153,6 +153,12 @@ def docs_dir(tmp_path) -> Path:
 @pytest.fixture
 def fake_bot(docs_dir, fake_settings) -> Assistant:
     return Assistant.from_folder(docs_dir, settings=fake_settings)
+
+
+@pytest.fixture
+def wiki_dir(tmp_path) -> Path:
+    """A documents folder holding ``fakes.WIKI``: text with footnote marks of its own ("[2]")."""
+    return write_folder(tmp_path / "wiki", WIKI)
 
 
 # ------------------------------------------------------------------ a real PostgreSQL with pgvector

@@ -132,3 +132,22 @@ def write_folder(folder: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+# A Wikipedia-style article with numbered footnote marks, and an essay's notes section ("[2] Worrying
+# ..."): the document's own "[2]" must never read as the assistant's citation marker (issue 26).
+WIKI = {
+    "yc.txt": (
+        "Y Combinator is an American technology startup accelerator launched in March 2005.[1] "
+        "Y Combinator has funded over 4,000 startups in total.[2] Its partners include Paul Graham.[3][citation needed]"
+        "\n\nNotes\n\n"
+        "[2] Worrying that Y Combinator makes founders move for 3 months, some founders stayed home."
+    ),
+}
+WIKI_QUESTION = "How many startups has Y Combinator funded in total?"
+WIKI_QUOTE = "Y Combinator has funded over 4,000 startups in total.[2]"
+WIKI_ANSWER = "Y Combinator has funded over 4,000 startups in total.[note 2] [1]"  # the mark is the essay's
+WIKI_NOTE_QUESTION = "Why did some founders stay home?"
+WIKI_NOTE_ANSWER = ("[note 2] Worrying that Y Combinator makes founders move for 3 months, some founders "
+                    "stayed home. [1]")
+

@@ -291,6 +291,32 @@ def test_a_collection_still_indexing_answers_503(docs_dir, tmp_path):
         loading.join(60)
 
 
+def test_a_documents_footnote_marks_never_read_as_markers_in_the_api(wiki_dir, fake_settings):
+    """Over text with footnote marks of its own: the answer's content, streamed or not, holds only the
+    assistant's [1] (the essay's "[2]" is "[note 2]"); the citation quotes the span exactly."""
+    from fastapi.testclient import TestClient
+
+    from assistant.api.keys import ApiKeys
+    from assistant.api.server import build_server
+    from assistant.config import Collection
+    from assistant.library import Library
+    from fakes import WIKI, WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE
+
+    library = Library({"wiki": Collection("wiki", fake_settings.replace(docs_dir=wiki_dir))})
+    request = {"model": "wiki", "messages": [{"role": "user", "content": WIKI_QUESTION}]}
+    with TestClient(build_server(library, ApiKeys(), mcp=False), base_url="http://127.0.0.1:7860",
+                    client=("127.0.0.1", 5000)) as http:
+        data = http.post("/v1/chat/completions", json=request).json()
+        streamed = [json.loads(line[6:]) for line in
+                    http.post("/v1/chat/completions", json={**request, "stream": True}).text.splitlines()
+                    if line.startswith("data: {")]
+    assert data["choices"][0]["message"]["content"] == WIKI_ANSWER
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in streamed) == WIKI_ANSWER
+    for citations in (data["citations"], streamed[-1]["citations"]):
+        assert [(c["number"], c["quote"]) for c in citations] == [(1, WIKI_QUOTE)]
+        assert WIKI["yc.txt"][citations[0]["start"]:citations[0]["end"]] == WIKI_QUOTE
+
+
 def test_without_keys_only_this_machine_may_call(library):
     from fastapi.testclient import TestClient
 

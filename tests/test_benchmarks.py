@@ -8,8 +8,9 @@ half a minute here even with every alternative loaded (``--quick``, about 3 minu
 are for the numbers in BENCHMARKS.md). The floors below are loose: a broken index, fusion or rerank
 falls far under them, a small change in ranking does not.
 
-They read the public sets from ../shared/benchmarks (``ASSISTANT_BENCHMARK_DATA`` overrides; .ci/run
-sets it); a missing data folder fails here with the script's own one-line message.
+They read the public sets from ../shared/benchmarks beside the checkout, or from the folder
+``ASSISTANT_BENCHMARK_DATA`` names (read once here, before the per-test clean environment drops it, and
+handed to every script); a missing data folder fails here with the script's own one-line message.
 """
 
 from __future__ import annotations
@@ -27,14 +28,51 @@ from assistant.config import DEFAULT_REFUSAL_THRESHOLD
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 300  # a smoke run takes ~35 s on 2 idle cores; this leaves room for a busy machine
+DATA = {k: v for k, v in os.environ.items() if k == "ASSISTANT_BENCHMARK_DATA"}  # before clean_environment
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, **DATA, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, f"{script} failed:\n{result.stderr[-3000:]}"
     return result
+
+
+@pytest.mark.parametrize("beside,variable,said", [
+    (True, None, "{beside}"),  # ../shared/benchmarks beside the checkout
+    (False, "data", "{data}"),  # the variable alone
+    (True, "data", "{data}"),  # the variable wins
+    (False, None, "error: no benchmark data: ../shared/benchmarks beside the checkout ({beside}) is missing and "
+                  "ASSISTANT_BENCHMARK_DATA is not set; put the shared benchmarks folder there or set "
+                  "ASSISTANT_BENCHMARK_DATA to it"),
+    (True, "nowhere", "error: no benchmark data: ASSISTANT_BENCHMARK_DATA={nowhere} is not a folder; point it at "
+                      "the shared benchmarks folder, or unset it to read ../shared/benchmarks beside the checkout "
+                      "({beside})"),
+])
+def test_the_benchmark_data_is_found_from_the_checkout_or_the_variable(tmp_path, beside, variable, said):
+    """bench_data.py, the one place that decides (.ci/run asks it before installing anything): a checkout
+    at tmp/checkout, the data beside it at tmp/shared/benchmarks or wherever the variable says."""
+    import shutil
+
+    checkout = tmp_path / "checkout" / "benchmarks"
+    checkout.mkdir(parents=True)
+    shutil.copy(ROOT / "benchmarks" / "bench_data.py", checkout)
+    places = {"beside": tmp_path / "shared" / "benchmarks", "data": tmp_path / "data", "nowhere": tmp_path / "nowhere"}
+    places["data"].mkdir()
+    if beside:
+        places["beside"].mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "ASSISTANT_BENCHMARK_DATA"}
+    if variable:
+        env["ASSISTANT_BENCHMARK_DATA"] = str(places[variable])
+    result = subprocess.run([sys.executable, str(checkout / "bench_data.py")], env=env, capture_output=True,
+                            text=True, timeout=60)
+    expected = said.format(**{k: v.resolve() if k == "beside" else v for k, v in places.items()})
+    if said.startswith("error"):
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", expected + "\n")
+    else:
+        assert (result.returncode, result.stdout) == (0, expected + "\n")
 
 
 def share(value) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -9,9 +10,10 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from assistant import Answer, Assistant, Citation, Settings
-from assistant.citations import REFUSAL, markers, refusal, verify
+from assistant.citations import REFUSAL, markers, refusal, shown, verify
 from assistant.errors import EmptyQuestionError, QuestionError
 from assistant.questions import check_question
+from fakes import WIKI_ANSWER, WIKI_NOTE_ANSWER, WIKI_NOTE_QUESTION, WIKI_QUESTION
 
 TEXTS = {
     "a.txt": "The Alder river is 120 kilometres long. Fishermen catch trout in it.",
@@ -113,19 +115,44 @@ def test_markers():
 
 
 def test_bracketed_numbers_inside_a_quote_are_not_markers():
-    """Documents copied from Wikipedia or papers hold footnote marks like "[3]". ``verify`` treats every
-    "[n]" in the answer text as a marker, so it deletes "[3]" from the quoted sentence (the answer no
-    longer quotes its source) or, when n is a real citation number, renumbers it and can swap numbers."""
+    """Documents copied from Wikipedia or papers hold footnote marks like "[3]". Inside a quote they are the
+    document's: never renumbered or dropped as markers, and shown as "[note 3]" so that a reader (or a
+    check counting markers) does not take them for a citation with no source; the quote stays exact."""
     texts = {"w.txt": "Sales rose [3] in 2020. Costs fell [1] in 2021."}
     sales = Citation(1, "w.txt", "W", "Sales rose [3] in 2020.", 0, 23, 0.8)
-    given_answer = answer("Sales rose [3] in 2020. [1]", [sales])
-    assert verify(given_answer, texts) == given_answer
+    result = verify(answer("Sales rose [3] in 2020. [1]", [sales]), texts)
+    assert result == answer("Sales rose [note 3] in 2020. [1]", [sales])
 
     costs = Citation(2, "w.txt", "W", "Costs fell [1] in 2021.", 24, 47, 0.7)
-    given_answer = answer("Costs fell [1] in 2021. [2] Sales rose [3] in 2020. [1]", [sales, costs])
-    result = verify(given_answer, texts)
-    for c in result.citations:
-        assert f"{c.quote} [{c.number}]" in result.text
+    result = verify(answer("Costs fell [1] in 2021. [2] Sales rose [3] in 2020. [1]", [sales, costs]), texts)
+    assert result == answer("Costs fell [note 1] in 2021. [1] Sales rose [note 3] in 2020. [2]",
+                            [dataclasses.replace(costs, number=1), dataclasses.replace(sales, number=2)])
+    assert markers(result.text) == [1, 2]
+
+
+WIKI_TEXT = ("Y Combinator is an American technology startup accelerator launched in March 2005.[1] "
+             "It has funded over 4,000 startups in total.[2]")
+
+
+@pytest.mark.parametrize("given", [
+    "It has funded over 4,000 startups in total.[2] [1]",  # the quote as it is in the document
+    "It has funded over 4,000 startups in total.[note 2] [1]",  # as an answerer already shows it
+])
+def test_a_footnote_mark_in_a_quote_reads_as_a_note_and_verify_counts_only_the_assistants_markers(given):
+    """Asked how many startups Y Combinator funded, the answer read "... in total.[2] [1]": a second
+    source that is not there. The mark is the essay's, and verify reads only the assistant's markers."""
+    quote = "It has funded over 4,000 startups in total.[2]"
+    start = WIKI_TEXT.index(quote)
+    funded = Citation(1, "yc.txt", "YC", quote, start, start + len(quote), 0.8)
+    result = verify(answer(given, [funded]), {"yc.txt": WIKI_TEXT})
+    assert result == answer("It has funded over 4,000 startups in total.[note 2] [1]", [funded])
+    assert markers(result.text) == [1] and result.citations[0].quote == quote
+
+
+def test_shown_marks_only_bracketed_numbers():
+    assert shown("Founded in 2005.[1] Funded 4,000 startups [2, 3] and more [4-6].[citation needed]") == (
+        "Founded in 2005.[note 1] Funded 4,000 startups [note 2, 3] and more [note 4-6].[citation needed]")
+    assert shown(shown("a [2]")) == "a [note 2]" and shown("no marks") == "no marks"
 
 
 def test_answer_to_dict():
@@ -144,11 +171,7 @@ def test_answer_to_dict():
 
 def check_answer(bot: Assistant, ans: Answer) -> None:
     """The invariant of every answer leaving the assistant (see assistant/citations.py)."""
-    outside_quotes = ans.text
-    if ans.mode == "extractive":  # a quoted sentence may itself hold "[2]" (a footnote mark): not a marker
-        for quote in sorted({c.quote for c in ans.citations}, key=len, reverse=True):
-            outside_quotes = outside_quotes.replace(quote, " ")
-    used = markers(outside_quotes)
+    used = markers(ans.text)  # every "[n]" is a marker: a document's own are shown as "[note n]"
     numbers = [c.number for c in ans.citations]
     if ans.refused:
         assert ans.citations == []
@@ -168,7 +191,7 @@ def check_answer(bot: Assistant, ans: Answer) -> None:
         passage = bot.snapshot.passages[c.passage_id]
         assert passage.doc_id == c.doc_id and passage.start < c.end and c.start < passage.end
         if ans.mode == "extractive":
-            assert c.quote in ans.text, "the extractive answer quotes its source verbatim"
+            assert shown(c.quote) in ans.text, "the extractive answer quotes its source verbatim"
 
 
 QUESTIONS = [
@@ -347,6 +370,17 @@ def test_documents_with_footnote_marks_are_quoted_verbatim(tmp_path, fake_settin
         ans = bot.ask(question)
         assert not ans.refused
         check_answer(bot, ans)
+
+
+@pytest.mark.parametrize("question,expected", [(WIKI_QUESTION, WIKI_ANSWER), (WIKI_NOTE_QUESTION, WIKI_NOTE_ANSWER)])
+def test_an_answer_over_text_with_footnotes_shows_them_as_notes(wiki_dir, fake_settings, question, expected):
+    """The issue's probe: "[2] Worrying that Y Combinator makes founders move ... [1]" read as two
+    citations, one with no source. The essay's "[2]" reads "[note 2]"; the quote keeps it exactly."""
+    bot = Assistant.from_folder(wiki_dir, settings=fake_settings)
+    ans = bot.ask(question)
+    assert ans.text == expected
+    check_answer(bot, ans)
+    assert re.search(r"\[[23]\]", ans.citations[0].quote)  # the exact span, its own mark included
 
 
 def test_answers_over_the_small_corpus(fake_bot):

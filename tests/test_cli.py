@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import EXIT_PARTIAL, EXIT_USER_ERROR, main
+from fakes import WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE
 
 REPO = Path(__file__).resolve().parent.parent
 BAKERY_QUOTE = "Marta Olsen opened the Crumb bakery in 1998."
@@ -69,9 +70,26 @@ def test_index_prints_a_summary(capsys, docs_dir, index_dir):
     )
 
 
-def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_dir):
+def test_counts_in_messages_agree_with_their_number(capsys, tmp_path, index_dir):
+    """"indexed 1 documents (1 passages)": one of a thing is said in the singular (wording.counted)."""
+    docs = tmp_path / "one"
+    docs.mkdir()
+    (docs / "note.txt").write_text("The ferry leaves at nine.", encoding="utf-8")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 cut short")
+    code, out, err = run(capsys, "index", *opts(docs, index_dir))
+    assert out == (f"indexed 1 document (1 passage) in {index_dir}: "
+                   "1 added, 0 changed, 0 deleted, 0 unchanged, 1 passage embedded\n")
+    assert (code, err.splitlines()[-1]) == (
+        EXIT_PARTIAL, "error: 1 file could not be read (listed above); fix or remove them")
+
+
+def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_dir, monkeypatch):
     """Without --quiet: a bar per phase (files read, passages embedded, index written), each ending with
-    done/total, elapsed<left and the rate."""
+    done/total in words people read ("2.1k/2.1k characters", never "0.00char"), elapsed<left and the rate.
+    (Bars show for phases that last a second; this one is made to show them at once.)"""
+    from assistant import progress
+
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0)
     docs = tmp_path / "many"
     docs.mkdir()
     for n in range(40):
@@ -81,10 +99,21 @@ def test_index_shows_each_phase_with_rate_and_time_left(capsys, tmp_path, index_
     assert code == 0 and out.startswith("indexed 40 documents (40 passages)")
     final = {line.split(":")[0]: line for line in err.replace("\r", "\n").splitlines() if "100%" in line}
     assert list(final) == ["Reading files", "Splitting documents", "Embedding passages", "Writing index"]
-    assert re.search(r"char/s\]", final["Splitting documents"])
-    assert re.search(r"40/40 \[\d\d:\d\d<00:00, +[\d.]+ ?(file/s|s/file)\]", final["Reading files"])
-    assert re.search(r"40/40 \[\d\d:\d\d<00:00, +[\d.]+ ?(passage/s|s/passage)\]", final["Embedding passages"])
-    assert re.search(r"7/7 \[", final["Writing index"])
+    assert re.search(r"\| 2\.\dk/2\.\dk characters \[\d\d:\d\d<00:00, [\d.]+k? characters/s\]$",
+                     final["Splitting documents"])
+    assert re.search(r"\| 40/40 files \[\d\d:\d\d<00:00, [\d.]+k? files/s\]$", final["Reading files"])
+    assert re.search(r"\| 40/40 passages \[\d\d:\d\d<00:00, [\d.]+k? passages/s\]$", final["Embedding passages"])
+    assert re.search(r"\| 7/7 steps \[", final["Writing index"])
+
+
+def test_ask_with_nothing_to_update_prints_no_progress(capsys, docs_dir, index_dir):
+    """Every `assistant ask` printed "Reading files ..." and "Splitting documents: 0.00char" to stderr,
+    though nothing had changed: a bar is for work one waits for."""
+    argv = ["ask", "Who opened the Crumb bakery?", "--model", "fake-hash", "--index", str(index_dir),
+            "--docs", str(docs_dir)]
+    assert run(capsys, *argv)[0] == 0  # builds the index: three small files, over in milliseconds
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "") and out.startswith(BAKERY_QUOTE)
 
 
 def test_index_rebuild(capsys, docs_dir, index_dir):
@@ -105,9 +134,34 @@ def test_index_with_a_binary_file_indexes_the_rest_and_names_it(capsys, docs_dir
     assert err.splitlines() == [
         "skipped notes.doc: unsupported file type .doc; use .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif",
         "skipped scan.txt: binary file, not text; convert it to .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv, .epub, .eml, .odt, .rtf, .png, .jpg or .tif",
-        "error: 1 file(s) could not be read (listed above); fix or remove them",
+        "error: 1 file could not be read (listed above); fix or remove them",
     ]
     assert "Traceback" not in err
+
+
+def test_a_skipped_file_is_explained_in_words_and_verbose_adds_the_parser_error(tmp_path, docs_dir):
+    """"skipped report.docx: not a readable .docx file (AttributeError)": the reason says what is wrong with
+    the file; the exception is for developers, in the log with --verbose only."""
+    import zipfile
+
+    with zipfile.ZipFile(docs_dir / "report.docx", "w") as package:  # a zip, but not a Word document
+        package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        package.writestr("word/document.xml", "<html><body>Notes</body></html>")
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(f"import sys\nsys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
+                        "from fakes import register_fakes\nregister_fakes()\nfrom assistant.cli import main\n"
+                        "raise SystemExit(main(sys.argv[1:]))\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    said = {}
+    for flags in ([], ["--verbose"]):
+        result = subprocess.run([sys.executable, str(launcher), "index", *opts(docs_dir, tmp_path / "i"), *flags],
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        assert result.returncode == EXIT_PARTIAL and "Traceback" not in result.stderr
+        said[bool(flags)] = result.stderr.splitlines()
+    reason = ("skipped report.docx: not a readable .docx file (its word/document.xml is not a Word document); "
+              "re-save it from Word")
+    assert said[False] == [reason, "error: 1 file could not be read (listed above); fix or remove them"]
+    assert said[True][0].startswith("report.docx: the parser said AttributeError: ") and said[True][1:] == said[False]
 
 
 def test_index_repairs_a_corrupt_index(capsys, docs_dir, index_dir):
@@ -169,6 +223,18 @@ def test_ask_json(capsys, docs_dir, index_dir):
     code, out, _ = run(capsys, "ask", "What is the capital of France?", *opts(docs_dir, index_dir), "--json")
     data = json.loads(out)
     assert (code, data["refused"], data["citations"]) == (0, True, [])
+
+
+def test_ask_over_text_with_footnotes_prints_only_its_own_markers(capsys, wiki_dir, index_dir):
+    """The document's "[2]" (a footnote mark) is "[note 2]" in the answer and its source line, in plain text
+    and --json alike; every "[n]" printed is the assistant's; the JSON quote is the exact span."""
+    code, out, err = run(capsys, "ask", WIKI_QUESTION, *opts(wiki_dir, index_dir))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == WIKI_ANSWER
+    assert re.findall(r"\[(\d+)\]", out) == ["1", "1"]  # the marker, then its source's number
+    code, out, err = run(capsys, "ask", WIKI_QUESTION, *opts(wiki_dir, index_dir), "--json")
+    data = json.loads(out)
+    assert (code, data["text"], [c["quote"] for c in data["citations"]]) == (0, WIKI_ANSWER, [WIKI_QUOTE])
 
 
 def test_ask_no_update_uses_the_index_as_it_is(capsys, docs_dir, index_dir):
@@ -346,7 +412,7 @@ def test_collection_flag_asks_a_collection_of_the_config(capsys, docs_dir, tmp_p
                       f'index_dir = "{tmp_path / "index"}"\n\n[collections.harbour]\ndocs_dir = "{harbour}"\n'
                       f'index_dir = "{tmp_path / "harbour-index"}"\n', encoding="utf-8")
     code, out, err = run(capsys, "index", "--config", str(config), "--collection", "harbour", "--quiet")
-    assert code == 0 and f"indexed 1 documents (1 passages) in {tmp_path / 'harbour-index'}" in out
+    assert code == 0 and f"indexed 1 document (1 passage) in {tmp_path / 'harbour-index'}" in out
     code, out, err = run(capsys, "ask", "When does the harbour ferry leave?", "--config", str(config),
                          "--collection", "harbour", "--json", "--quiet")
     answer = json.loads(out)

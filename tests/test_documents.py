@@ -474,6 +474,20 @@ def test_sentence_spans_do_not_split_at_abbreviations():
     ]
 
 
+def test_sentence_spans_keep_footnote_marks_with_the_sentence_they_follow():
+    """Punkt gave "2005.[1] It has funded ..." the mark of the sentence before: a quote of the second
+    sentence began with its neighbour's "[1]". A mark that opens a notes line stays where it is."""
+    text = ("Y Combinator was launched in March 2005.[1] It has funded 4,000 startups.[2] Its partners "
+            "include Paul Graham.[3][citation needed]\n\n[2] Worrying that founders must move, some stayed home.")
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Y Combinator was launched in March 2005.[1]",
+        "It has funded 4,000 startups.[2]",
+        "Its partners include Paul Graham.[3][citation needed]",
+        "[2] Worrying that founders must move, some stayed home.",
+    ]
+    check_spans(text, sentence_spans(text))
+
+
 def test_sentence_spans_of_a_range_use_document_offsets():
     text = "First sentence here. Second sentence here. Third sentence here."
     spans = sentence_spans(text, 21, 42)
@@ -716,9 +730,10 @@ def test_splitting_reports_progress_in_characters_within_a_document(tmp_path, ca
     assert heard[0] == (SPLITTING, 0, len(text)) and heard[-1] == (SPLITTING, len(text), len(text))
     done = [d for _, d, _ in heard]
     assert done == sorted(done) and len(done) > 5  # it moved while the one document was split
-    run_transformations([Document(text=text, id_="big.txt")], passage_splitter(240, 32, progress=TerminalProgress()))
+    run_transformations([Document(text=text, id_="big.txt")],
+                        passage_splitter(240, 32, progress=TerminalProgress(show_after=0)))
     err = capsys.readouterr().err
-    assert "Splitting documents" in err and "100%" in err and "char/s" in err
+    assert "Splitting documents" in err and "100%" in err and "600k/600k characters" in err and "characters/s" in err
 
 
 @pytest.mark.integration

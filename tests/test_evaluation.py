@@ -742,10 +742,10 @@ SUMMARY = (
     "4/5 cases passed: accuracy 0.800, refusal precision 1.000 / recall 1.000, citation precision 1.000, "
     "hit@5 1.000, MRR 1.000, median 8.5 words, latency p50 N ms\n"
     "  date             2 cases  accuracy 1.000\n"
-    "  fact             1 cases  accuracy 0.000\n"
-    "  multiturn        1 cases  accuracy 1.000\n"
-    "  name             1 cases  accuracy 1.000\n"
-    "  unanswerable     1 cases  accuracy 1.000\n"
+    "  fact             1 case   accuracy 0.000\n"
+    "  multiturn        1 case   accuracy 1.000\n"
+    "  name             1 case   accuracy 1.000\n"
+    "  unanswerable     1 case   accuracy 1.000\n"
 )
 
 
@@ -789,7 +789,7 @@ def test_eval_against_its_own_run_has_no_regressions(capsys, gold_file, docs_dir
     assert load_run(run_json)["info"] == {"gold": str(gold_file), "docs": str(docs_dir)}
     code, out, err = eval_cli(capsys, gold_file, docs_dir, tmp_path / "index", "--baseline", str(run_json))
     assert (code, err) == (0, "")
-    assert without_latency(out) == SUMMARY + "0 case(s) worse than the baseline\n0 case(s) better than the baseline\n"
+    assert without_latency(out) == SUMMARY + "0 cases worse than the baseline\n0 cases better than the baseline\n"
 
 
 @pytest.fixture
@@ -809,11 +809,11 @@ def regressed_baseline(capsys, gold_file, docs_dir, tmp_path) -> Path:
 
 
 COMPARISON = (
-    "1 case(s) worse than the baseline:\n"
+    "1 case worse than the baseline:\n"
     "  river-fish: What do fishermen catch in the Alder river?\n"
     "    before: Brown trout. [1]\n"
     f"    now:    {RIVER} [1]\n"
-    "1 case(s) better than the baseline:\n"
+    "1 case better than the baseline:\n"
     "  founder: Who opened the Crumb bakery?\n"
     "    before: The documents don't say.\n"
     f"    now:    {FOUNDER} [1]\n"

@@ -6,6 +6,8 @@
   (``from m import _x``), not read or set as an attribute (``bot._llm``), anywhere in the repository:
   the package, the tests, the benchmarks and ``app.py``. ``self._x``, ``cls._x`` and ``super()._x``
   are a class's own; dunder names are Python's.
+* The code does not know where it is checked out: no source, script or build file names the absolute
+  path of the checkout or of the folder beside it that holds the shared data.
 """
 
 from __future__ import annotations
@@ -145,3 +147,13 @@ def test_the_private_reach_check_sees_a_reach():
     source = ("from assistant.core import _State\nbot = object()\nbot._llm = 1\n"
               "class A:\n    def f(self, other):\n        self._x = 1\n        return super()._y, other._x\n")
     assert private_reaches(source, "probe.py") == ["probe.py:1: imports assistant.core._State", "probe.py:3: uses bot._llm"]
+
+
+def test_no_code_names_where_the_checkout_is():
+    """.ci/run fell back to the shared folder by one machine's absolute path: the data is found from the checkout
+    (../shared/benchmarks) or from ASSISTANT_BENCHMARK_DATA alone."""
+    scripts = [REPO / ".ci" / "run", REPO / "pyproject.toml", *REPO.glob("*.sh"), *(REPO / "benchmarks").glob("*.sh")]
+    places = (f"{REPO}/", f"{REPO.parent / 'shared'}/")
+    found = [f"{path.relative_to(REPO)} names {place}" for path in [*SOURCES, *scripts]
+             for place in places if place in path.read_text(encoding="utf-8")]
+    assert found == []

@@ -26,7 +26,7 @@ import httpx
 import httpx2
 import pytest
 import uvicorn
-from fakes import HashEmbedding
+from fakes import WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE, HashEmbedding
 from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -169,6 +169,21 @@ def test_http_tools_answer_with_citations_that_quote_the_documents_exactly(libra
 
             other = await client.call_tool("list_documents", {"collection": "secret"})
             assert other.structured_content == expected_documents(library.get("secret"), "secret")
+
+    anyio.run(run)
+
+
+def test_http_ask_over_text_with_footnotes_carries_only_the_assistants_markers(wiki_dir, tmp_path, serve):
+    """The essay's own "[2]" is "[note 2]" in the answer block; the citation quotes it exactly."""
+    wiki = Library({"wiki": Collection("wiki", settings_for(wiki_dir, tmp_path / "index-wiki"))})
+    url = serve(ApiKeys(), over=wiki)
+
+    async def run() -> None:
+        async with session(url) as client:
+            answered = await client.call_tool("ask", {"question": WIKI_QUESTION})
+            assert answered.content[0].text == answered.structured_content["answer"] == WIKI_ANSWER
+            assert [c["quote"] for c in answered.structured_content["citations"]] == [WIKI_QUOTE]
+            assert_exact_quotes(wiki.get("wiki"), answered.structured_content["citations"])
 
     anyio.run(run)
 
@@ -336,7 +351,7 @@ LAUNCHER = """
     import sys
     sys.path[:0] = [{repo!r}, {tests!r}]
 
-    from fakes import HashEmbedding
+    from fakes import WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE, HashEmbedding
 
     from assistant.api.mcp import run_stdio
     from assistant.config import Collection, Settings

@@ -320,7 +320,7 @@ def test_without_tesseract_scans_are_skipped_with_how_to_install_and_the_rest_in
     assert [(d.doc_id, d.text) for d in docs] == [("minutes.pdf", "The minutes were typed on page one."),
                                                   ("notes.txt", "Plain notes.")]
     assert [(s.path, s.reason.split(";")[0], s.unreadable, s.indexed) for s in skipped] == [
-        ("minutes.pdf", "1 scanned page(s) not read (page 2)", False, True),
+        ("minutes.pdf", "1 scanned page not read (page 2)", False, True),
         ("photo.png", "tesseract is not installed", True, False),
         ("scan.pdf", "the PDF has no text layer (scanned pages)", True, False)]
     assert str(skipped[1]) == ("skipped photo.png: tesseract is not installed; install tesseract-ocr (apt install "
@@ -396,11 +396,76 @@ def test_bad_files_are_one_line_each_and_the_rest_is_indexed(tmp_path):
         "not-mail.eml": "not an e-mail message",
     }
     # zipfile stops reading at the declared size, so the lie shows as a failed checksum
-    assert reasons["liar.xlsx"] == ("not a readable .xlsx file (corrupt zip: Bad CRC-32 for file 'word/document.xml'); "
-                                    "re-save or re-export it")
+    assert reasons["liar.xlsx"] == ("not a readable .xlsx file (its word/document.xml is damaged: its checksum does "
+                                    "not match); re-save or re-export it")
     assert all("\n" not in str(s) and s.path in str(s) for s in skipped)
     assert [s.indexed for s in skipped if s.path == "bad-header.eml"] == [True, True]
     assert "The board met and agreed the budget." in next(d.text for d in docs if d.doc_id == "bad-header.eml")
+
+
+def rewritten(source: Path, path: Path, parts: dict[str, bytes | None]) -> Path:
+    """A copy of the zip package ``source`` with ``parts`` replaced (None: left out)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(path, "w") as new:
+        for member in old.infolist():
+            if member.filename not in parts:
+                new.writestr(member, old.read(member))
+            elif parts[member.filename] is not None:
+                new.writestr(member, parts[member.filename])
+    return path
+
+
+@pytest.mark.parametrize("name,parts,reason", [
+    ("report.docx", {"word/document.xml": b'<?xml version="1.0"?><html><body>Notes</body></html>'},
+     "not a readable .docx file (its word/document.xml is not a Word document); re-save it from Word"),
+    ("report.docx", {"word/document.xml": b"<w:document"},
+     "not a readable .docx file (its word/document.xml is damaged: broken XML at line 1); re-save it from Word"),
+    ("report.docx", {"word/document.xml": None},
+     "not a readable .docx file (it has no word/document.xml, the part that holds the document's text); "
+     "re-save it from Word"),
+    ("report.docx", {"[Content_Types].xml": None},
+     "not a readable .docx file (it is a zip archive but not a Word document: it has no [Content_Types].xml); "
+     "re-save it from Word"),
+    ("deck.pptx", {"ppt/presentation.xml": b"garbage"},
+     "not a readable .pptx file (its ppt/presentation.xml is damaged: broken XML at line 1); re-save it from "
+     "PowerPoint"),
+    ("book.xlsx", {"xl/workbook.xml": None},
+     "not a readable .xlsx file (it has no xl/workbook.xml, the part that holds the list of sheets); re-save it"),
+    ("novel.epub", {"META-INF/container.xml": None},
+     "not a readable .epub file (it has no META-INF/container.xml, the part that holds the pointer to the book's "
+     "contents); re-export it"),
+    ("novel.epub", {"EPUB/content.opf": b"garbage"},
+     "not a readable .epub file (its EPUB/content.opf is damaged: broken XML at line 1); re-export it"),
+])
+def test_a_broken_package_is_skipped_saying_what_is_wrong_not_which_exception(tmp_path, name, parts, reason):
+    """"skipped report.docx: not a readable .docx file (AttributeError)": the reason names what is wrong
+    with the file in a user's words; the parser's exception stays for developers (``detail``)."""
+    good = tmp_path / f"good{Path(name).suffix}"
+    {".docx": lambda: write_docx(good, "Report", [("Body", ["The text."])]),
+     ".pptx": lambda: write_pptx(good, "Deck", [("Slide", ["The text."], "")]),
+     ".xlsx": lambda: write_xlsx(good, {"Sales": [["region", "total"], ["north", 3]]}),
+     ".epub": lambda: write_epub(good, "Novel", "Ann", [("One", "<p>The text.</p>")])}[good.suffix]()
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    rewritten(good, folder / name, parts)
+    _, skipped = load_documents(folder)
+    assert [(s.path, s.reason) for s in skipped] == [(name, reason)]
+    assert skipped[0].detail.split(":")[0].endswith(("Error", "Exception"))
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"%PDF-1.4\n1 0 obj <<>> endobj\n", "it is cut short: the end of the file is missing"),
+    (b"Plain words in a file named .pdf", "it does not begin with %PDF- as every PDF does: another kind of file "
+                                          "named .pdf"),
+    (b"PK\x03\x04 cut off", None),
+])
+def test_a_broken_pdf_or_zip_says_what_is_wrong(tmp_path, data, reason):
+    path = tmp_path / ("scan.pdf" if reason else "notes.docx")
+    path.write_bytes(data)
+    with pytest.raises(DocumentError) as info:
+        load_document(path)
+    expected = (f"not a readable PDF ({reason}); re-export it" if reason else "not a readable .docx file (it is not "
+                "the zip archive every .docx file is: cut short, or another kind of file); re-save or re-export it")
+    assert str(info.value) == expected and info.value.detail
 
 
 def test_a_bomb_that_declares_its_true_size_is_refused_before_inflating(tmp_path):
@@ -412,8 +477,8 @@ def test_a_bomb_that_declares_its_true_size_is_refused_before_inflating(tmp_path
 def test_a_zip_member_that_inflates_past_its_declared_size_is_refused(tmp_path):
     with pytest.raises(DocumentError) as info:
         load_document(lying_bomb(tmp_path / "liar.docx", inflated_mb=8), max_file_mb=0.25)
-    assert str(info.value) == ("not a readable .docx file (corrupt zip: Bad CRC-32 for file 'word/document.xml'); "
-                               "re-save or re-export it")
+    assert str(info.value) == ("not a readable .docx file (its word/document.xml is damaged: its checksum does not "
+                               "match); re-save or re-export it")
 
 
 def test_bad_files_added_later_lose_nothing_already_indexed(tmp_path, fake_settings):

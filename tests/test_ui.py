@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
+import re
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from fakes import WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE
 from gradio_client import Client
 from hypothesis import given
 from hypothesis import strategies as st
@@ -170,13 +172,13 @@ def test_render_answer_turns_markers_into_linked_spans():
     )
 
 
-def test_render_answer_leaves_bracketed_numbers_inside_quotes_alone():
-    quote = "Revenue rose [2] in 2020."
+def test_render_answer_shows_a_documents_note_marks_as_text():
+    quote = "Revenue rose [2] in 2020."  # a verified answer shows the document's "[2]" as "[note 2]"
     c = Citation(1, "a.txt", "A <b>", quote, 5, 30, 0.9)
-    out = render_answer(f"{quote} [1]", 0, [c])
-    assert out == ("Revenue rose \\[2\\] in 2020. "
+    out = render_answer("Revenue rose [note 2] in 2020. [1]", 0, [c])
+    assert out == ("Revenue rose \\[note 2\\] in 2020. "
                    '<span class="cite cite-0-1" role="button" tabindex="0" '
-                   'title="[1] A &lt;b&gt;: “Revenue rose [2] in 2020.”">[1]</span>')
+                   'title="[1] A &lt;b&gt;: “Revenue rose [note 2] in 2020.”">[1]</span>')
 
 
 def test_render_answer_while_streaming_and_for_a_refusal():
@@ -487,6 +489,21 @@ def test_api_ask_returns_the_answer_as_json(app, fake_bot):
     assert app.api_clear(chat) == ("the conversation is cleared", chat) and chat.turns == []
 
 
+def test_a_documents_footnote_marks_never_read_as_markers_in_the_chat_or_ask(wiki_dir, fake_settings):
+    """Over text with footnote marks of its own ("[2]"): the chat bubble links only the assistant's [1],
+    while the answer streams in and after; the essay's mark reads "[note 2]"; /ask returns the same text
+    and the exact quote."""
+    handlers = build_app(Assistant.from_folder(wiki_dir, settings=fake_settings), stream_delay=0).handlers
+    updates = run_chat(handlers, WIKI_QUESTION)
+    for update in updates:
+        bubble = update[0][-1]["content"]
+        assert re.findall(r"cite-0-(\d+)", bubble) in ([], ["1"]) and "\\[2\\]" not in bubble
+    assert updates[-1][0][-1]["content"].startswith(
+        'Y Combinator has funded over 4,000 startups in total.\\[note 2\\] <span class="cite cite-0-1"')
+    data, _ = handlers.api_ask(WIKI_QUESTION, 5, None)
+    assert (data["text"], [c["quote"] for c in data["citations"]]) == (WIKI_ANSWER, [WIKI_QUOTE])
+
+
 @pytest.mark.parametrize("question,message", [
     ("", "the question is empty; type a question about the documents"),
     ("y" * 100_000, "the question is 100,000 characters long; keep it under 2,000"),
@@ -537,18 +554,18 @@ def test_an_upload_reports_each_phase_of_the_index_update(service, tmp_path):
                                ProgressLines(lambda *a: lines.append(a), clock=lambda: next(ticks)))
     assert [d.doc_id for d in report.added] == ["uploads/lighthouse.txt"]
     assert lines == [
-        ("Reading files: 0/3", 0, 3, "file"),  # the documents folder ...
-        *[(f"Reading files: {n}/3, 0.5 file/s, " + (f"about {(3 - n) * 2} s left" if n < 3 else "done"), n, 3, "file")
-          for n in range(1, 4)],
-        ("Reading files: 0/1", 0, 1, "file"),  # ... then the uploads folder
-        ("Reading files: 1/1, 0.5 file/s, done", 1, 1, "file"),
-        ("Splitting documents: 0/100", 0, 100, "char"),
-        ("Splitting documents: 100/100, 50.0 char/s, done", 100, 100, "char"),
-        ("Embedding passages: 0/1", 0, 1, "passage"),
-        ("Embedding passages: 1/1, 0.5 passage/s, done", 1, 1, "passage"),
-        ("Writing index: 0/7", 0, 7, "step"),
-        *[(f"Writing index: {n}/7, 0.5 step/s, " + (f"about {(7 - n) * 2} s left" if n < 7 else "done"), n, 7, "step")
-          for n in range(1, 8)],
+        ("Reading files: 0/3 files", 0, 3, "files"),  # the documents folder ...
+        *[(f"Reading files: {n}/3 files, 0.5 files/s, " + (f"about {(3 - n) * 2} s left" if n < 3 else "done"), n, 3,
+           "files") for n in range(1, 4)],
+        ("Reading files: 0/1 file", 0, 1, "file"),  # ... then the uploads folder
+        ("Reading files: 1/1 file, 0.5 files/s, done", 1, 1, "file"),
+        ("Splitting documents: 0/100 characters", 0, 100, "characters"),
+        ("Splitting documents: 100/100 characters, 50 characters/s, done", 100, 100, "characters"),
+        ("Embedding passages: 0/1 passage", 0, 1, "passage"),
+        ("Embedding passages: 1/1 passage, 0.5 passages/s, done", 1, 1, "passage"),
+        ("Writing index: 0/7 steps", 0, 7, "steps"),
+        *[(f"Writing index: {n}/7 steps, 0.5 steps/s, " + (f"about {(7 - n) * 2} s left" if n < 7 else "done"), n, 7,
+           "steps") for n in range(1, 8)],
     ]
 
 
@@ -558,7 +575,7 @@ def test_an_upload_reports_each_phase_of_the_index_update(service, tmp_path):
                                    "upload it under a plain name like report.txt"),
     ("..\\evil.txt", LIGHTHOUSE, "unsafe file name “..\\evil.txt”: it points outside the documents folder; "
                                  "upload it under a plain name like report.txt"),
-    ("notes.docx", b"PK\x03\x04", "not a readable .docx file (corrupt zip"),
+    ("notes.docx", b"PK\x03\x04", "not a readable .docx file (it is not the zip archive every .docx file is"),
     ("empty.md", "   \n", "no text in file"),
     ("broken.pdf", b"%PDF-1.4 not really", "not a readable PDF"),
     ("latin1.txt", "caf\u00e9 \u00fcber".encode("utf-16-le"), "binary file, not text"),  # no byte order mark

@@ -41,7 +41,7 @@ from typing import Iterator
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from ..citations import Answer, Citation, refusal
+from ..citations import Answer, Citation, refusal, shown
 from ..documents import Passage
 from ..questions import ASKING_ONLY, Question, standalone_query
 from ..reader import Candidate as ReaderInput
@@ -604,7 +604,7 @@ class ExtractiveAnswerer:
             title = self.snapshot.title(c.doc_id)
             citations.append(c.cite(number, title, self.snapshot.location(c.doc_id, c.start, c.end)))
             lead = f"{title}: " if several and c.doc_id != last_doc else ""
-            pieces.append(f"{lead}{c.text} [{number}]")
+            pieces.append(f"{lead}{shown(c.text)} [{number}]")
             last_doc = c.doc_id
         text = ("\n" if several else " ").join(pieces)
         lead = next((c for c in chosen if c.short), None) if question.kind in READ_KINDS else None

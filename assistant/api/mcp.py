@@ -115,8 +115,9 @@ ModeArg = Annotated[Literal[ANSWER_MODES] | None,  # type: ignore[valid-type]
                           "verified against the documents; omit it for the server's setting")]
 
 SEARCH = "Find the passages of the documents that best match a query, best first, with where each one is."
-ASK = ("Answer a question from the documents. The answer carries [n] markers; each citation gives the "
-       "document, the exact quote and where it is. 'refused' is true when the documents do not answer it.")
+ASK = ("Answer a question from the documents. The answer carries [n] markers (a document's own footnote "
+       "marks read [note n]); each citation gives the document, the exact quote and where it is. 'refused' "
+       "is true when the documents do not answer it.")
 LIST_DOCUMENTS = "List the documents of a collection: id, title, date and number of passages."
 
 # ------------------------------------------------------------------ the tools

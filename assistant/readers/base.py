@@ -15,6 +15,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from ..errors import DocumentError
+
 Location = dict[str, Any]
 
 
@@ -75,6 +77,13 @@ class TextBuilder:
 
     def reading(self, meta: dict[str, Any] | None = None, notices: list[str] | None = None) -> Reading:
         return Reading(self.text, {} if meta is None else meta, self.locations, [] if notices is None else notices)
+
+
+def unreadable(kind: str, problem: str, advice: str, exc: BaseException) -> DocumentError:
+    """The error for a file its parser gave up on: "not a readable {kind} ({problem}); {advice}", where
+    ``problem`` says what is wrong with the file in a user's words ("its word/document.xml is not a Word
+    document"); the parser's exception goes along as ``detail``, for developers only."""
+    return DocumentError(f"not a readable {kind} ({problem}); {advice}", detail=f"{exc.__class__.__name__}: {exc}")
 
 
 def location_of(locations: Sequence[Sequence[Any]] | None, start: int, end: int) -> Location:

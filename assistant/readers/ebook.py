@@ -7,8 +7,8 @@ import io
 from typing import Any
 
 from ..errors import DocumentError
-from .base import Limits, Reading, TextBuilder
-from .containers import open_zip
+from .base import Limits, Reading, TextBuilder, unreadable
+from .containers import open_zip, package_problem
 from .plain import read_html
 
 
@@ -25,7 +25,7 @@ def read_epub(raw: bytes, limits: Limits) -> Reading:
         book = epub.read_epub(io.BytesIO(raw), options={"ignore_ncx": True})
         items = [book.get_item_with_id(item_id) for item_id, _ in book.spine]
     except Exception as exc:  # ebooklib raises EpubException, KeyError, lxml errors on broken books
-        raise DocumentError(f"not a readable .epub file ({exc.__class__.__name__}); re-export it") from None
+        raise unreadable(".epub file", package_problem(archive, ".epub"), "re-export it", exc) from None
     builder = TextBuilder()
     chapter = 0
     for item in items:

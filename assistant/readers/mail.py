@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.utils
+import logging
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 from ..errors import DocumentError
 from .base import Reading, TextBuilder
 from .plain import read_html
+
+# in this process only: a worker process reading a large folder logs nowhere (its notices still say what)
+log = logging.getLogger("assistant.documents")
 
 SHOWN_HEADERS = ("Subject", "From", "To", "Cc", "Date")
 
@@ -33,7 +37,8 @@ def header(message: EmailMessage, name: str, notices: list[str]) -> str:
             notices.append(f"malformed {name} header ({text[:60]!r}); indexed as written")
         return text
     except Exception as exc:  # the header parser raises on some malformed values (IndexError, HeaderParseError)
-        notices.append(f"malformed {name} header ({exc.__class__.__name__}); indexed without it")
+        log.debug("the %s header: the parser said %s: %s", name, exc.__class__.__name__, exc)
+        notices.append(f"malformed {name} header (its value cannot be parsed); indexed without it")
         return ""
 
 
@@ -67,7 +72,8 @@ def read_eml(raw: bytes, supported: frozenset[str]) -> Reading:
     try:
         builder.add(body_text(message), {"part": "body"})
     except Exception as exc:  # a body the parser cannot take apart: keep the headers
-        notices.append(f"the message body could not be read ({exc.__class__.__name__}); indexed its headers")
+        log.debug("the message body: the parser said %s: %s", exc.__class__.__name__, exc)
+        notices.append("the message body could not be read (its MIME structure is broken); indexed its headers")
     meta: dict[str, Any] = {}
     if values["Subject"]:
         meta["title"] = values["Subject"]

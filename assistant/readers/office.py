@@ -9,8 +9,8 @@ import io
 from typing import Any, Iterable
 
 from ..errors import DocumentError
-from .base import Limits, Reading, TextBuilder
-from .containers import open_zip
+from .base import Limits, Reading, TextBuilder, unreadable
+from .containers import open_zip, package_problem
 from .tables import row_text
 
 
@@ -40,13 +40,13 @@ def table_rows(rows: list[list[str]]) -> list[str]:
 def read_docx(raw: bytes, limits: Limits) -> Reading:
     import docx
 
-    open_zip(raw, ".docx", limits)
+    archive = open_zip(raw, ".docx", limits)
     try:
         document = docx.Document(io.BytesIO(raw))
         meta = properties_meta(document.core_properties)
         builder = docx_text(document.iter_inner_content(), meta)
     except Exception as exc:  # python-docx raises KeyError, ValueError, PackageNotFoundError on broken parts
-        raise DocumentError(f"not a readable .docx file ({exc.__class__.__name__}); re-save it from Word") from None
+        raise unreadable(".docx file", package_problem(archive, ".docx"), "re-save it from Word", exc) from None
     return builder.reading(meta)
 
 
@@ -79,7 +79,7 @@ def docx_text(blocks: Iterable[Any], meta: dict[str, Any]) -> TextBuilder:
 def read_pptx(raw: bytes, limits: Limits) -> Reading:
     from pptx import Presentation
 
-    open_zip(raw, ".pptx", limits)
+    archive = open_zip(raw, ".pptx", limits)
     try:
         deck = Presentation(io.BytesIO(raw))
         meta = properties_meta(deck.core_properties)
@@ -100,8 +100,7 @@ def read_pptx(raw: bytes, limits: Limits) -> Reading:
     except DocumentError:
         raise
     except Exception as exc:  # python-pptx raises KeyError, ValueError, PackageNotFoundError on broken parts
-        raise DocumentError(f"not a readable .pptx file ({exc.__class__.__name__}); re-save it from PowerPoint") \
-            from None
+        raise unreadable(".pptx file", package_problem(archive, ".pptx"), "re-save it from PowerPoint", exc) from None
     return builder.reading(meta)
 
 
@@ -121,11 +120,11 @@ def read_odt(raw: bytes, limits: Limits) -> Reading:
     from odf.namespaces import TEXTNS
     from odf.opendocument import load
 
-    open_zip(raw, ".odt", limits)
+    archive = open_zip(raw, ".odt", limits)
     try:
         document = load(io.BytesIO(raw))
     except Exception as exc:  # odfpy raises KeyError, xml errors on broken files
-        raise DocumentError(f"not a readable .odt file ({exc.__class__.__name__}); re-save it") from None
+        raise unreadable(".odt file", package_problem(archive, ".odt"), "re-save it", exc) from None
     builder = TextBuilder()
     section: dict[str, Any] | None = None
 

@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from ..errors import DocumentError
-from .base import Reading, TextBuilder
+from ..wording import agreeing, counted
+from .base import Reading, TextBuilder, unreadable
 from .cleaning import clean_page_lines
 from .ocr import RENDER_DPI, ocr_problem, recognise, render_pages, word_boxes
 
@@ -17,7 +18,7 @@ MIN_TEXT_CHARS = 3  # a page with fewer characters in its text layer is taken fo
 
 def read_pdf(raw: bytes) -> Reading:
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, PdfReadError
+    from pypdf.errors import DependencyError
 
     try:
         reader = PdfReader(io.BytesIO(raw))
@@ -33,8 +34,7 @@ def read_pdf(raw: bytes) -> Reading:
     except DocumentError:
         raise
     except Exception as exc:  # pypdf raises many kinds on broken files (PdfReadError, KeyError, ...)
-        kind = exc.__class__.__name__ if not isinstance(exc, PdfReadError) else "PdfReadError"
-        raise DocumentError(f"not a readable PDF ({kind}); re-export it") from None
+        raise unreadable("PDF", pdf_problem(raw), "re-export it", exc) from None
     notices: list[str] = []
     meta: dict[str, Any] = {}
     scanned = [i for i, text in enumerate(texts) if len(text.strip()) < MIN_TEXT_CHARS]
@@ -45,7 +45,7 @@ def read_pdf(raw: bytes) -> Reading:
         if problem and len(scanned) == len(texts):
             raise DocumentError(f"the PDF has no text layer (scanned pages); {problem}")
         if problem:
-            notices.append(f"{len(scanned)} scanned page(s) not read ({_pages(scanned)}); {problem}")
+            notices.append(f"{counted(len(scanned), 'scanned page')} not read ({_pages(scanned)}); {problem}")
         else:
             for n, image in render_pages(raw, scanned).items():
                 lines[n], words[n] = recognise(image)
@@ -80,6 +80,15 @@ def pdf_info(info: Any) -> dict[str, Any]:
     return meta
 
 
+def pdf_problem(raw: bytes) -> str:
+    """What is wrong with a PDF its parser could not read, in a user's words."""
+    if b"%PDF-" not in raw[:1024]:  # where the format puts its header
+        return "it does not begin with %PDF- as every PDF does: another kind of file named .pdf"
+    if b"%%EOF" not in raw[-1024:]:
+        return "it is cut short: the end of the file is missing"
+    return "its internal structure is damaged"
+
+
 def _pages(numbers: list[int]) -> str:
     shown = ", ".join(str(n + 1) for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
-    return f"page{'s' if len(numbers) > 1 else ''} {shown}"
+    return f"{agreeing(len(numbers), 'page')} {shown}"

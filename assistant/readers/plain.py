@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from ..errors import DocumentError
-from .base import Reading
+from .base import Reading, unreadable
 
 # Text files in UTF-16/UTF-32 are told apart from binaries by their byte order mark. UTF-32 LE first: its
 # mark begins with UTF-16 LE's.
@@ -108,6 +108,6 @@ def read_rtf(raw: bytes) -> Reading:
     try:
         text = rtf_to_text(source, errors="ignore")
     except Exception as exc:  # striprtf raises plain exceptions on broken groups
-        raise DocumentError(f"not a readable RTF file ({exc.__class__.__name__}); re-save it") from None
+        raise unreadable("RTF file", "its RTF markup is damaged", "re-save it", exc) from None
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.replace("\r", "\n").split("\n")]
     return Reading(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip())

@@ -10,8 +10,8 @@ import io
 from typing import Any, Iterable, Sequence
 
 from ..errors import DocumentError
-from .base import Limits, Reading, TextBuilder
-from .containers import open_zip
+from .base import Limits, Reading, TextBuilder, unreadable
+from .containers import open_zip, package_problem
 from .plain import decode
 
 END = (".", "!", "?")
@@ -61,7 +61,7 @@ def add_rows(builder: TextBuilder, rows: Iterable[Sequence[Any]], where: dict[st
 def read_xlsx(raw: bytes, limits: Limits) -> Reading:
     import openpyxl
 
-    open_zip(raw, ".xlsx", limits)
+    archive = open_zip(raw, ".xlsx", limits)
     builder = TextBuilder()
     try:
         book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
@@ -77,7 +77,7 @@ def read_xlsx(raw: bytes, limits: Limits) -> Reading:
     except DocumentError:
         raise
     except Exception as exc:  # openpyxl raises KeyError, ValueError, InvalidFileException on broken parts
-        raise DocumentError(f"not a readable .xlsx file ({exc.__class__.__name__}); re-save it") from None
+        raise unreadable(".xlsx file", package_problem(archive, ".xlsx"), "re-save it", exc) from None
     meta: dict[str, Any] = {}
     if props.title:
         meta["title"] = props.title

@@ -43,6 +43,7 @@ from ..errors import AssistantError, ConfigError
 from ..library import Library
 from ..process import EXIT_INTERRUPTED, EXIT_USER_ERROR, quiet_libraries
 from ..progress import ProgressLines
+from ..wording import counted
 from .assets import CSS, JS, PAGE_VIEW_JS, SOURCES_JS, THEME_FONTS
 from .render import (
     EMPTY_SOURCES,
@@ -450,7 +451,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: Any =
     access = "API keys required" if keys.configured else "API for this machine only (no API keys configured)"
 
     def ready() -> None:
-        print(f"{count} document{'s' if count != 1 else ''} indexed in {name}; serving on http://{host}:{port}"
+        print(f"{counted(count, 'document')} indexed in {name}; serving on http://{host}:{port}"
               + (" (login required)" if login else "") + f": {what}; {access}", flush=True)
 
     if not ui:

@@ -13,10 +13,11 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..citations import MARKER, Answer, Citation, says_or_mentions
+from ..citations import MARKER, Answer, Citation, says_or_mentions, shown
 from ..core import Chat, DocumentInfo
 from ..pages import IMAGE_KINDS, PageView
 from ..readers import SUPPORTED
+from ..wording import counted
 
 CONTEXT_CHARS = 320  # passage text shown on each side of a cited sentence
 MAX_SCORES_LISTED = 20
@@ -53,21 +54,17 @@ def render_answer(text: str, turn: int, citations: Sequence[Citation] = (), refu
 
     Each marker names its turn and citation number in a class (``cite-{turn}-{n}``; the Chatbot's
     sanitiser drops ``data-`` attributes) so the page can bring the matching source card forward, and
-    has a tooltip with the cited title and sentence. Bracketed numbers inside a quoted sentence
-    (footnotes) are left as text.
+    has a tooltip with the cited title and sentence. A document's own bracketed numbers are "[note n]"
+    in a verified answer (``citations.shown``), so every "[n]" left is a marker.
     """
     by_number = {c.number: c for c in citations}
-    quoted = [(m.start(), m.start() + len(c.quote)) for c in citations if c.quote
-              for m in re.finditer(re.escape(c.quote), text)]
     parts, pos = [], 0
     for m in MARKER.finditer(text):
-        if any(s <= m.start() and m.end() <= e for s, e in quoted):
-            continue
         n = int(m.group(1))
         if citations and n not in by_number:
             continue
         c = by_number.get(n)
-        tip = f"[{n}] {c.title}: “{_shorten(c.quote)}”" if c else f"source [{n}]"
+        tip = f"[{n}] {c.title}: “{_shorten(shown(c.quote))}”" if c else f"source [{n}]"
         parts.append(escape_markdown(text[pos:m.start()]))
         parts.append(f' <span class="cite cite-{turn}-{n}" role="button" tabindex="0" '
                      f'title="{_attr(tip)}">[{n}]</span>')
@@ -225,8 +222,8 @@ def render_page_view(view: PageView, number: int) -> str:
             '<button type="button" class="page-close" aria-label="Close the page view">Close</button></header>')
     notice = f'<div class="page-notice" role="status">⚠ {html.escape(view.notice)}</div>' if view.notice else ""
     if view.kind == "page":
-        shown = f"Page {view.page}" if view.where.startswith(("p.", "pp.")) else "The image"
-        alt = f"{shown} of {view.title} ({view.doc_id}), the quoted words boxed"
+        what = f"Page {view.page}" if view.where.startswith(("p.", "pp.")) else "The image"
+        alt = f"{what} of {view.title} ({view.doc_id}), the quoted words boxed"
         marks = "".join(
             f'<div class="page-mark" aria-hidden="true" style="left:{100 * x / view.width:.3f}%;'
             f"top:{100 * y / view.height:.3f}%;width:{100 * w / view.width:.3f}%;"
@@ -262,8 +259,8 @@ def render_documents(documents: Sequence[DocumentInfo], skipped: Sequence[Any] =
             for d in documents
         )
         total = sum(d.passages for d in documents)
-        body = (f'<p class="documents-summary">{len(documents)} document{"s" if len(documents) != 1 else ""}, '
-                f"{total} passage{'s' if total != 1 else ''} indexed.</p>"
+        body = (f'<p class="documents-summary">{counted(len(documents), "document")}, '
+                f"{counted(total, 'passage')} indexed.</p>"
                 '<table class="documents"><thead><tr><th>title</th><th>file</th><th>date</th><th>passages</th>'
                 f"<th>indexed</th></tr></thead><tbody>{rows}</tbody></table>")
     notices = [s for s in skipped if getattr(s, "indexed", False)]

@@ -24,6 +24,7 @@ from ..documents import describe_supported, load_document
 from ..errors import AssistantError, ConfigError
 from ..pages import PageView
 from ..progress import Progress, no_progress
+from ..wording import counted
 from .render import escape_markdown
 from .uploads import UploadError, check_not_link, check_size, safe_file_name
 
@@ -53,9 +54,8 @@ class UploadReport:
         for d in self.added:
             given = self.renamed.get(d.doc_id)
             saved = f" (saved as {escape_markdown(d.doc_id)})" if given else ""
-            passages = f"{d.passages} passage{'s' if d.passages != 1 else ''}"
             shown = given or d.doc_id.removeprefix(f"{UPLOADS}/")
-            lines.append(f"✓ Added **{escape_markdown(shown)}**{saved}: {passages} indexed; "
+            lines.append(f"✓ Added **{escape_markdown(shown)}**{saved}: {counted(d.passages, 'passage')} indexed; "
                          "ask about it now.")
         for name in self.unchanged:
             lines.append(f"• **{escape_markdown(name)}** is already indexed with the same content.")
