@@ -90,7 +90,8 @@ class Answer:
         data = asdict(self)
         for citation, cited in zip(data["citations"], self.citations):
             citation["where"] = cited.where
-            citation["span"] = cited.span
+            del citation["span_start"], citation["span_end"]
+            citation["span"] = cited.span  # the short answer, as text, start and end together
         data["span"] = self.span
         data["passages"] = [
             {"id": p.id, "doc_id": p.doc_id, "start": p.start, "end": p.end, "score": p.score} for p in self.passages

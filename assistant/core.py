@@ -244,11 +244,14 @@ class Assistant:
         return uploads_folder(self.settings, self.collection)
 
     def warm_up(self) -> None:
-        """Load the embedding model now instead of on the first question."""
+        """Load the embedding model and the reader now instead of on the first question."""
         warm = getattr(self.embedder, "warm_up", None)
         if warm:
             warm()
         self.embedder.get_query_embedding("warm up")
+        reader = self._state.answerer.reader if hasattr(self, "_state") else None
+        if reader is not None:
+            reader.warm_up()
 
     # ------------------------------------------------------------------ asking
 

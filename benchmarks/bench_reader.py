@@ -2,14 +2,16 @@
 right, unanswerable refused, and the trade-off curve as the threshold moves) and XQuAD (answers holding
 the gold answer), each question asked once per way through the public API.
 
-Each set is indexed once; every question is asked with refusals by score off (``refusal_threshold`` 0
-for the rules, ``reader_threshold`` 0 for the reader), so one pass gives the whole curve: at threshold t
-an answer whose confidence is under t is refused, as the answerer would (refusals that do not depend on
-a threshold, such as a name no document mentions, stay refused). The defaults are the settings'.
+Each set is indexed once; every question is asked with ``refusal_threshold`` 0, once with the reader off
+(the rules) and once with it on (the defaults: it ranks and vetoes as ``answering/extractive.py`` says,
+and gives the short answer), so one pass gives the whole curve: at threshold t an answer whose confidence
+is under t is refused, as the answerer would (refusals that do not depend on a threshold, such as a name
+no document mentions, stay refused). Rows of another run can be added to the plot with ``--also``.
 
     .venv/bin/python benchmarks/bench_reader.py --plot benchmarks/reader_tradeoff.png --rows /tmp/reader-rows.json
     .venv/bin/python benchmarks/bench_reader.py --reuse --rows /tmp/reader-rows.json   # redraw, re-sweep
     .venv/bin/python benchmarks/bench_reader.py --limit 20                             # a smoke run
+    .venv/bin/python benchmarks/bench_reader.py --speed                                # warm ask() against its floors
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from assistant import Assistant, Settings  # noqa: E402
 from assistant.evaluation import contains  # noqa: E402
 
 WAYS = {"rules": {"reader": "off", "refusal_threshold": 0.0},
-        "reader": {"reader": "bundled", "reader_threshold": 0.0}}
-GATHERED = {"list": 0.6, "time": 0.6, "overview": 0.0}  # rules: share of the threshold these kinds are held to
-READ = {"fact", "reason", "yesno", "time"}  # reader: the kinds its threshold gates (answering/extractive.py)
+        "reader": {"reader": "bundled", "refusal_threshold": 0.0}}
+GATHERED = {"list": 0.6, "time": 0.6, "overview": 0.0}  # share of the refusal threshold these kinds are held to
+READ = {"fact", "reason", "yesno", "time"}  # "reader-p" rows: the kinds the reader's probability gated
 THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.01), 2).tolist()
 
 
@@ -57,10 +59,52 @@ def ask_all(dataset, limit: int | None, log) -> dict[str, list[dict]]:
     return out
 
 
+def speed(questions: int = 150, rounds: int = 3) -> dict:
+    """Warm ``ask()`` p50 with the reader off and on, alternated question by question in one process, and
+    the floors: the query embedding alone, and the query embedding plus one reader pass over the
+    candidates the reader reads."""
+    from assistant.answering.extractive import READ_TOP
+    from assistant.questions import Question
+    from assistant.reader import Candidate
+
+    dataset = xquad()
+    texts = [q.text for q in dataset.questions][:questions]
+    times: dict[str, list[float]] = {"reader off": [], "reader on": [], "query embedding": [], "floor": []}
+    with tempfile.TemporaryDirectory() as work:
+        write_folder(dataset, Path(work) / "docs")
+        bots = {way: Assistant.from_folder(Path(work) / "docs", index_dir=Path(work) / "index",
+                                           settings=Settings(show_progress=False, reader=setting))
+                for way, setting in (("reader off", "off"), ("reader on", "bundled"))}
+        for bot in bots.values():
+            bot.warm_up()
+            for text in texts[:20]:
+                bot.ask(text)
+        on = bots["reader on"]
+        answerer = on.answerer_for("extractive")
+        for _ in range(rounds):
+            for text in texts:
+                for way, bot in bots.items():
+                    started = time.perf_counter()
+                    bot.ask(text)
+                    times[way].append(time.perf_counter() - started)
+                started = time.perf_counter()
+                vector = on.retriever.embed_query(text)
+                times["query embedding"].append(time.perf_counter() - started)
+                question = Question.ask(text)
+                ranked = answerer.candidates(question, on.retriever.search(question, vector=vector), vector)[:READ_TOP]
+                started = time.perf_counter()
+                on.retriever.embed_query(text + " ")  # not the cached vector
+                answerer.reader.score(text, [Candidate(c.text, *c.context) for c in ranked])
+                times["floor"].append(time.perf_counter() - started)
+    p50 = {way: round(1000 * float(np.median(t)), 1) for way, t in times.items()}
+    return {"p50_ms": p50, "ask_over_floor": round(p50["reader on"] / p50["floor"], 2),
+            "floor_over_query_embedding": round(p50["floor"] / p50["query embedding"], 2)}
+
+
 def refused_at(row: dict, t: float, way: str) -> bool:
     if row["refused"]:
         return True
-    if way == "reader":
+    if way == "reader-p":  # rows of an earlier run whose confidence was the reader's probability
         return row["kind"] in READ and row["confidence"] < t
     return row["confidence"] < GATHERED.get(row["kind"], 1.0) * t
 
@@ -77,7 +121,7 @@ def point(rows: list[dict], t: float, way: str) -> dict:
 
 
 def default_of(way: str) -> float:
-    return Settings().reader_threshold if way == "reader" else Settings().refusal_threshold
+    return 0.5 if way == "reader-p" else Settings().refusal_threshold
 
 
 def plot(curves: dict[str, list[dict]], path: Path, n: tuple[int, int]) -> None:
@@ -87,7 +131,7 @@ def plot(curves: dict[str, list[dict]], path: Path, n: tuple[int, int]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    for (way, points), color in zip(curves.items(), ("#9aa5b1", "#3b6ea8")):
+    for (way, points), color in zip(curves.items(), ("#9aa5b1", "#3b6ea8", "#d97706")):
         ax.plot([p["unanswerable_refused"] for p in points], [p["answerable_right"] for p in points], marker=".",
                 markersize=3, color=color, label=f"{way} (default {default_of(way):.2f})")
         for p in points[::10]:
@@ -113,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="the SQuAD 2.0 trade-off PNG")
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a smoke run)")
     parser.add_argument("--sets", default="squad2,xquad")
+    parser.add_argument("--also", nargs="*", default=[], metavar="WAY=ROWS.json:SET/WAY",
+                        help="curves of other runs to draw beside, e.g. reader-p=/tmp/old.json:squad2/reader")
+    parser.add_argument("--speed", action="store_true", help="only the warm ask() timings (XQuAD)")
     args = parser.parse_args(argv)
+    if args.speed:
+        print(json.dumps(speed()))
+        return 0
 
     def log(*parts):
         print(*parts, flush=True)
@@ -128,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             rows[name] = ask_all(loaders[name](), args.limit, log)
         if args.rows:
             args.rows.write_text(json.dumps(rows))
+    for also in args.also:
+        way, _, source = also.partition("=")
+        path, _, key = source.rpartition(":")
+        name, _, old_way = key.partition("/")
+        rows.setdefault(name, {})[way] = json.loads(Path(path).read_text())[name][old_way]
     summary = {}
     for name, ways in rows.items():
         for way, got in ways.items():

@@ -118,6 +118,19 @@ def clean_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
 
 
+@pytest.fixture(autouse=True)
+def rules_without_the_reader_in_unit_tests(request, monkeypatch):
+    """Unit tests run the fake embedders and the hand rules alone, as tiny fakes do (their answers are
+    written for them); tests marked ``integration`` get the real reader, and any test naming a reader
+    file by its path gets that file."""
+    if request.node.get_closest_marker("integration"):
+        return
+    import assistant.core
+    from assistant.reader import load_reader
+
+    monkeypatch.setattr(assistant.core, "load_reader", lambda setting: None if setting == "bundled" else load_reader(setting))
+
+
 @pytest.fixture(scope="session")
 def seeds_dir() -> Path:
     return TESTS_DIR.parent / "seeds"

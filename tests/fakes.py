@@ -147,6 +147,7 @@ WIKI = {
 WIKI_QUESTION = "How many startups has Y Combinator funded in total?"
 WIKI_QUOTE = "Y Combinator has funded over 4,000 startups in total.[2]"
 WIKI_ANSWER = "Y Combinator has funded over 4,000 startups in total.[note 2] [1]"  # the mark is the essay's
+WIKI_READ_ANSWER = f"4,000. [1]\n{WIKI_ANSWER}"  # with the real reader (a new process): the short answer first
 WIKI_NOTE_QUESTION = "Why did some founders stay home?"
 WIKI_NOTE_ANSWER = ("[note 2] Worrying that Y Combinator makes founders move for 3 months, some founders "
                     "stayed home. [1]")

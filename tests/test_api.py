@@ -64,7 +64,10 @@ def check_citations(text: str, citations: list[dict], texts: dict[str, str]) -> 
     for c in citations:
         assert f"[{c['number']}]" in text
         assert texts[c["document"]][c["start"]:c["end"]] == c["quote"]
-        assert set(c) == {"number", "document", "title", "location", "start", "end", "quote", "score"}
+        assert set(c) == {"number", "document", "title", "location", "start", "end", "quote", "score", "span"}
+        if c["span"] is not None:  # the short answer: inside the quote, in document offsets
+            assert c["start"] <= c["span"]["start"] < c["span"]["end"] <= c["end"]
+            assert texts[c["document"]][c["span"]["start"]:c["span"]["end"]] == c["span"]["text"]
 
 
 SEED_TEXTS = {SEED: SEED_TEXT}
@@ -300,7 +303,7 @@ def test_a_documents_footnote_marks_never_read_as_markers_in_the_api(wiki_dir, f
     from assistant.api.server import build_server
     from assistant.config import Collection
     from assistant.library import Library
-    from fakes import WIKI, WIKI_ANSWER, WIKI_QUESTION, WIKI_QUOTE
+    from fakes import WIKI, WIKI_QUESTION, WIKI_QUOTE, WIKI_READ_ANSWER
 
     library = Library({"wiki": Collection("wiki", fake_settings.replace(docs_dir=wiki_dir))})
     request = {"model": "wiki", "messages": [{"role": "user", "content": WIKI_QUESTION}]}
@@ -310,8 +313,8 @@ def test_a_documents_footnote_marks_never_read_as_markers_in_the_api(wiki_dir, f
         streamed = [json.loads(line[6:]) for line in
                     http.post("/v1/chat/completions", json={**request, "stream": True}).text.splitlines()
                     if line.startswith("data: {")]
-    assert data["choices"][0]["message"]["content"] == WIKI_ANSWER
-    assert "".join(c["choices"][0]["delta"].get("content", "") for c in streamed) == WIKI_ANSWER
+    assert data["choices"][0]["message"]["content"] == WIKI_READ_ANSWER  # the server runs the real reader
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in streamed) == WIKI_READ_ANSWER
     for citations in (data["citations"], streamed[-1]["citations"]):
         assert [(c["number"], c["quote"]) for c in citations] == [(1, WIKI_QUOTE)]
         assert WIKI["yc.txt"][citations[0]["start"]:citations[0]["end"]] == WIKI_QUOTE

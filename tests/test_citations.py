@@ -39,6 +39,16 @@ BAKERY = "Marta Olsen opened the Crumb bakery in 1998."
 # ------------------------------------------------------------------ verify
 
 
+def test_verify_keeps_a_span_inside_its_quote_and_drops_one_outside():
+    text = "The Alder river is 120 kilometres long."
+    inside = Citation(1, "a.txt", "A", text, 0, len(text), 0.9, span_start=19, span_end=33)
+    outside = dataclasses.replace(inside, span_start=30, span_end=60)
+    kept = verify(Answer(text=f"120 kilometres. [1]\n{text} [1]", citations=[inside]), {"a.txt": text})
+    assert kept.citations[0].span == {"text": "120 kilometres", "start": 19, "end": 33}
+    assert kept.span == {"text": "120 kilometres", "start": 19, "end": 33, "citation": 1}
+    assert verify(Answer(text=f"{text} [1]", citations=[outside]), {"a.txt": text}).citations[0].span is None
+
+
 def test_valid_answer_is_unchanged():
     given_answer = answer(f"{RIVER} [1] {BAKERY} [2]", [cite(1, "a.txt", RIVER), cite(2, "b.txt", BAKERY)])
     assert verify(given_answer, TEXTS) == given_answer
@@ -160,9 +170,9 @@ def test_answer_to_dict():
     assert result.to_dict() == {
         "text": f"{RIVER} [1]",
         "citations": [{"number": 1, "doc_id": "a.txt", "title": "A.TXT", "quote": RIVER, "start": 0, "end": 39,
-                       "score": 0.5, "passage_id": "a.txt#0-68", "location": {}, "where": ""}],
+                       "score": 0.5, "passage_id": "a.txt#0-68", "location": {}, "where": "", "span": None}],
         "refused": False, "question": "q?", "query": "q?", "confidence": 0.7, "mode": "extractive", "passages": [],
-        "dropped": [], "generated": "", "kind": "fact", "missing": "",
+        "dropped": [], "generated": "", "kind": "fact", "missing": "", "span": None,
     }
 
 
@@ -192,6 +202,11 @@ def check_answer(bot: Assistant, ans: Answer) -> None:
         assert passage.doc_id == c.doc_id and passage.start < c.end and c.start < passage.end
         if ans.mode == "extractive":
             assert shown(c.quote) in ans.text, "the extractive answer quotes its source verbatim"
+        if c.span is not None:  # the short answer: a span of the quote, and what the answer leads with
+            assert c.start <= c.span_start < c.span_end <= c.end
+            assert c.span["text"] == bot.document_text(c.doc_id)[c.span_start:c.span_end]
+    if ans.span is not None and ans.mode == "extractive":  # the answer leads with the first short answer
+        assert ans.text.lower().startswith(shown(ans.span["text"]).strip().rstrip(".,;:").lower())
 
 
 QUESTIONS = [
@@ -286,8 +301,8 @@ def test_a_known_answer(seed_bot):
         "Indo-Russia Rifles Private Limited Program for military-technical cooperation, reported ANI."
     )
     assert (ans.refused, ans.text, [(c.number, c.doc_id, c.quote, c.start, c.end) for c in ans.citations]) == (
-        False, f"{quote} [1]",
-        [(1, "india-russia-2plus2-ak203-summit.txt", quote, 0, len(quote))],
+        False, f"6,01,427. [1]\n{quote} [1]",  # the reader's short answer first (the bot is made before the
+        [(1, "india-russia-2plus2-ak203-summit.txt", quote, 0, len(quote))],  # unit tests' rules-only fixture)
     )
 
 

@@ -42,6 +42,8 @@ DEFAULTS = {
     "llm_threads": 0,
     "prompts_dir": "",
     "support_threshold": 0.5,
+    "reader": "bundled",
+    "reader_threshold": 0.0,
 }
 
 

@@ -162,7 +162,8 @@ def test_the_seed_answer_in_full(bot):
     answer = bot.ask("How many AK-203 rifles will India buy?")
     quote = ("India on Monday signed a contract with Russia to procure 6,01,427 AK-203 assault rifles under the "
              "Indo-Russia Rifles Private Limited Program for military-technical cooperation, reported ANI.")
-    assert answer.text == quote + " [1]"
+    assert answer.text == "6,01,427. [1]\n" + quote + " [1]"  # the reader's short answer, then its sentence
+    assert answer.span == {"text": "6,01,427", "start": 57, "end": 65, "citation": 1}
     assert [(c.number, c.doc_id, c.quote, c.start, c.end) for c in answer.citations] == [(1, SEED, quote, 0, 190)]
     assert answer.citations[0].title.startswith("India and Russia sign AK-203 rifle contract")
 

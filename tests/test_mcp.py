@@ -106,7 +106,7 @@ def text_of(result) -> str:
 def expected_search(bot, query: str, top_k: int = 5, collection: str = "docs") -> dict:
     return {"collection": collection, "passages": [
         {"number": rank, "document": p.doc_id, "title": bot.snapshot.title(p.doc_id), "location": {},
-         "start": p.start, "end": p.end, "quote": p.text, "score": p.score}
+         "start": p.start, "end": p.end, "quote": p.text, "score": p.score, "span": None}
         for rank, p in enumerate(bot.search(query, top_k=top_k), 1)]}
 
 
@@ -372,7 +372,8 @@ LAUNCHER = """
 
 
     register_embedder("fake-hash", ChattyEmbedding)
-    settings = Settings(embed_model="fake-hash", docs_dir={docs!r}, index_dir={index!r}, show_progress=True)
+    settings = Settings(embed_model="fake-hash", docs_dir={docs!r}, index_dir={index!r}, show_progress=True,
+                        reader="off")  # the rules alone, as the unit tests run them
     run_stdio(Library({{"docs": Collection("docs", settings)}}))
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from assistant.reader import (MAX_SPAN_TOKENS, MODEL_DIR, MODEL_FILE, META_FILE,
                               encode, file_sha256, pair_texts, sentence_token_mask, tokenizer_path)
 
 ROOT = Path(__file__).resolve().parents[1]
+# where the training data is, when not ../shared/training beside the checkout (read before the per-test
+# clean environment drops ASSISTANT_* variables)
+TRAINING_DATA = {k: v for k, v in os.environ.items() if k == "ASSISTANT_TRAINING_DATA"}
 RIFLES = ("India on Monday signed a contract with Russia to procure 6,01,427 AK-203 assault rifles under the "
           "Indo-Russia Rifles Private Limited Program for military-technical cooperation, reported ANI.")
 
@@ -97,7 +101,9 @@ def test_scores_come_back_in_the_candidates_order_whatever_their_lengths(reader)
     candidates = [Candidate("Short one."), Candidate(RIFLES), Candidate("A middle sized sentence about rifles.")]
     one_by_one = [reader.score("How many rifles?", [c])[0].p for c in candidates]
     together = [r.p for r in reader.score("How many rifles?", candidates)]
-    assert together == pytest.approx(one_by_one, abs=1e-5)
+    # dynamic int8 quantises each batch's activations with one scale, so company moves a score a little
+    assert together == pytest.approx(one_by_one, abs=0.03)
+    assert sorted(range(3), key=lambda i: together[i]) == sorted(range(3), key=lambda i: one_by_one[i])
     assert reader.score("How many rifles?", []) == []
 
 
@@ -141,8 +147,27 @@ def test_a_broken_reader_loses_nothing_indexed_and_rebuilds_nothing(tmp_path, do
 @pytest.mark.integration
 def test_the_training_script_smoke_run_lowers_the_loss():
     done = subprocess.run([sys.executable, str(ROOT / "training" / "train_reader.py"), "--smoke"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **TRAINING_DATA})
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["steps"] == 12
     assert result["last_loss"] < result["first_loss"]
+
+
+@pytest.mark.integration
+def test_a_sure_short_answer_leads_the_answer_and_is_marked_in_the_source(tmp_path, seeds_dir):
+    bot = Assistant.from_folder(seeds_dir, index_dir=tmp_path / "index", settings=Settings(show_progress=False))
+    answer = bot.ask("How many AK-203 rifles will India buy?")
+    span = answer.span
+    assert span is not None and "6,01,427" in span["text"] and span["citation"] == 1
+    assert answer.text.startswith(span["text"].rstrip(".,;:"))
+    assert bot.document_text(answer.citations[0].doc_id)[span["start"]:span["end"]] == span["text"]
+    assert answer.to_dict()["citations"][0]["span"] == answer.citations[0].span
+    from assistant.ui.render import cited_html
+
+    c = answer.citations[0]
+    assert f'<strong class="short-answer">{span["text"]}</strong>' in cited_html(c, c.quote)
+    off = Assistant.from_folder(seeds_dir, index_dir=tmp_path / "index",
+                                settings=Settings(show_progress=False, reader="off"))
+    plain = off.ask("How many AK-203 rifles will India buy?")
+    assert plain.span is None and answer.text.endswith(plain.text)

@@ -482,7 +482,7 @@ def test_api_ask_returns_the_answer_as_json(app, fake_bot):
     assert data == expected
     assert data["citations"] == [{
         "number": 1, "doc_id": "bakery.txt", "title": "Bakery", "quote": BAKERY_QUOTE, "start": 0, "end": 44,
-        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154", "location": {}, "where": "", "date": "",
+        "score": data["citations"][0]["score"], "passage_id": "bakery.txt#0-154", "location": {}, "where": "", "span": None, "date": "",
     }]
     follow, same = app.api_ask("When did she open it?", None, chat)
     assert same is chat and follow["query"] == "Who opened the Crumb bakery? When did she open it?"
