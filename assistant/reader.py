@@ -1,7 +1,7 @@
 """The project's own reading model: does this sentence answer the question, and where in it is the answer?
 
 A cross-encoder fine-tuned from the bundled all-MiniLM-L6-v2 by ``training/train_reader.py`` on public QA
-data (SQuAD, SelQA; see ``assistant/models/READER.md``), shipped inside the package as one int8 ONNX
+data (SQuAD, SelQA; see ``assistant/models/README.md``), shipped inside the package as one int8 ONNX
 file and run by ONNX Runtime. It reads one (question, candidate) pair at a time, the candidate being a
 sentence with its context (document title, section heading, the sentence before), and gives
 
@@ -37,6 +37,7 @@ from .errors import ModelNotFoundError
 MODEL_DIR = Path(__file__).parent / "models"
 MODEL_FILE = "reader-int8.onnx"
 META_FILE = "reader.json"  # what training wrote beside the model: format, max length, sha256
+CARD_FILE = "README.md"  # the model card beside it: data, licences, training command, metrics, sha256
 FORMAT = 1  # the pair layout below; bump with a model trained on another one
 MAX_LENGTH = 128  # tokens per pair; 99% of SQuAD's question + sentence pairs fit in 96
 CONTEXT_JOIN = " · "

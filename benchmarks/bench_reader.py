@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import refusal_tradeoff  # noqa: E402  (its plot draws these curves too)
 from bench_data import squad2, write_folder, xquad  # noqa: E402
 
 from assistant import Assistant, Settings  # noqa: E402
@@ -124,32 +125,6 @@ def default_of(way: str) -> float:
     return 0.5 if way == "reader-p" else Settings().refusal_threshold
 
 
-def plot(curves: dict[str, list[dict]], path: Path, n: tuple[int, int]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    for (way, points), color in zip(curves.items(), ("#9aa5b1", "#3b6ea8", "#d97706")):
-        ax.plot([p["unanswerable_refused"] for p in points], [p["answerable_right"] for p in points], marker=".",
-                markersize=3, color=color, label=f"{way} (default {default_of(way):.2f})")
-        for p in points[::10]:
-            ax.annotate(f"{p['threshold']:.2f}", (p["unanswerable_refused"], p["answerable_right"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4), color="#555")
-        at = min(points, key=lambda p: abs(p["threshold"] - default_of(way)))
-        ax.scatter([at["unanswerable_refused"]], [at["answerable_right"]], s=70, color=color, edgecolor="#c0392b",
-                   linewidth=1.5, zorder=3)
-    ax.set_xlabel(f"unanswerable questions refused (n={n[1]})")
-    ax.set_ylabel(f"answerable questions answered right (n={n[0]})")
-    ax.set_title("SQuAD 2.0 slice: the reader against the rules (ringed: the default)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, help="save (or, with --reuse, read) the answers as JSON")
@@ -197,10 +172,16 @@ def main(argv: list[str] | None = None) -> int:
                 p = point(got, t, way)
                 log(f"  {t:.2f}  {p['answerable_right']:.3f}  {p['unanswerable_refused']:.3f}  {p['overall']:.3f}")
     if args.plot and "squad2" in rows:
-        curves = {way: [point(got, t, way) for t in THRESHOLDS] for way, got in rows["squad2"].items()}
+        labels = {way: f"{way} (default {default_of(way):.2f})" for way in rows["squad2"]}
+        curves = {labels[way]: [{"threshold": p["threshold"], "answerable_accuracy": p["answerable_right"],
+                                 "refusal_recall": p["unanswerable_refused"]}
+                                for p in (point(got, t, way) for t in THRESHOLDS)]
+                  for way, got in rows["squad2"].items()}
         some = next(iter(rows["squad2"].values()))
         answerable = sum(r["answerable"] for r in some)
-        plot(curves, args.plot, (answerable, len(some) - answerable))
+        refusal_tradeoff.plot(curves, {labels[way]: default_of(way) for way in labels},
+                              args.plot, (answerable, len(some) - answerable),
+                              "SQuAD 2.0 slice: the reader against the rules (ringed: the default)")
         log(f"plot: {args.plot}")
     print(json.dumps(summary))
     return 0

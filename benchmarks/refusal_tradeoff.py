@@ -63,14 +63,15 @@ def curve(rows: list[dict]) -> list[dict]:
     return out
 
 
-def plot(curves: dict[str, list[dict]], defaults: dict[str, float], path: Path, n: tuple[int, int]) -> None:
+def plot(curves: dict[str, list[dict]], defaults: dict[str, float], path: Path, n: tuple[int, int],
+         title: str = "SQuAD 2.0 slice: refusing vs answering (ringed: the default)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    for (label, points), color in zip(curves.items(), ("#9aa5b1", "#3b6ea8")):
+    for (label, points), color in zip(curves.items(), ("#9aa5b1", "#3b6ea8", "#d97706")):
         ax.plot([p["refusal_recall"] for p in points], [p["answerable_accuracy"] for p in points], marker=".",
                 color=color, label=label)
         for p in points[::10]:
@@ -81,7 +82,7 @@ def plot(curves: dict[str, list[dict]], defaults: dict[str, float], path: Path, 
                    linewidth=1.5, zorder=3)
     ax.set_xlabel(f"refusal recall on unanswerable questions (n={n[1]})")
     ax.set_ylabel(f"accuracy on answerable questions (n={n[0]})")
-    ax.set_title("SQuAD 2.0 slice: refusing vs answering (ringed: the default)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()

@@ -146,7 +146,10 @@ def test_answer_streams_in_with_its_highlighted_source(page, tmp_path):
     growing = sorted(set(n for n in lengths if n > 1))
     assert len(growing) >= 3, f"the answer did not stream in: {lengths}"
 
-    marker = answer.locator(".cite-0-1")
+    # the short answer and the sentence it stands in both carry [1]
+    markers = answer.locator(".cite-0-1")
+    expect(markers).to_have_count(2)
+    marker = markers.first
     expect(marker).to_have_text("[1]")
     card = page.locator("#source-0-1")
     expect(card).to_be_visible()
@@ -157,6 +160,7 @@ def test_answer_streams_in_with_its_highlighted_source(page, tmp_path):
     expect(cited).to_be_visible()
     expect(cited).to_contain_text("to procure 6,01,427 AK-203 assault rifles")
     assert cited.evaluate("el => getComputedStyle(el).backgroundColor") == HIGHLIGHT
+    expect(cited.locator("strong.short-answer")).to_have_text("6,01,427")  # the short answer, marked in the quote
     expect(card.locator(".passage")).to_contain_text("The two sides also signed a treaty")  # its context
 
     marker.hover()
@@ -167,7 +171,7 @@ def test_answer_streams_in_with_its_highlighted_source(page, tmp_path):
     ask(page, "Why was the annual summit not held in 2020?")
     expect(bot_messages(page).last).to_contain_text("Covid-19")
     expect(page.locator("#source-1-1 mark.cited")).to_contain_text("Covid-19")
-    page.locator("#chat .cite-1-1").hover()
+    page.locator("#chat .cite-1-1").first.hover()
     expect(page.locator("#source-1-1")).to_have_class(re.compile(r"\blinked\b"))
     path = screenshot_path(tmp_path)
     page.screenshot(path=str(path))
@@ -179,7 +183,7 @@ def test_a_marker_of_an_earlier_answer_brings_its_source_back(page):
     ask(page, "Who was his Russian counterpart?")
     expect(bot_messages(page).last).to_contain_text("Shoigu")
     expect(page.locator("#source-1-1")).to_be_visible()
-    page.locator("#chat .cite-0-1").click()
+    page.locator("#chat .cite-0-1").first.click()  # the short answer's [1] (its sentence carries one too)
     expect(page.locator("#sources .sources-question")).to_have_text("Sources for “Who is India's defence minister?”")
     expect(page.locator("#source-0-1")).to_have_class(re.compile(r"\bflash\b"))
     expect(page.locator("#source-0-1 mark.cited")).to_contain_text("Rajnath Singh")

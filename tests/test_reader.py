@@ -16,7 +16,7 @@ import pytest
 
 from assistant import Assistant, Settings
 from assistant.errors import ModelNotFoundError
-from assistant.reader import (MAX_SPAN_TOKENS, MODEL_DIR, MODEL_FILE, META_FILE, Candidate, Reader, best_spans,
+from assistant.reader import (CARD_FILE, MAX_SPAN_TOKENS, MODEL_DIR, MODEL_FILE, META_FILE, Candidate, Reader, best_spans,
                               encode, file_sha256, pair_texts, sentence_token_mask, tokenizer_path)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,9 @@ def test_the_shipped_model_is_what_its_card_says():
     model = MODEL_DIR / MODEL_FILE
     assert file_sha256(model) == meta["sha256"]
     assert model.stat().st_size <= 25 * 1024 * 1024
-    assert meta["sha256"] in (MODEL_DIR / "READER.md").read_text()
+    card = (MODEL_DIR / CARD_FILE).read_text()
+    assert meta["sha256"] in card and MODEL_FILE in card and "python training/train_reader.py" in card
+    assert "CC BY-SA 4.0" in card and "Apache-2.0" in card and "## Metrics" in card
 
 
 @pytest.mark.integration

@@ -382,7 +382,8 @@ def export(args) -> Path:
             "bytes": int8.stat().st_size, "steps": state["step"], "counts": state["counts"],
             "history": state["history"][-3:], "args": {k: v for k, v in state["args"].items() if k != "work"}}
     (out / reading.META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    log(f"wrote {int8} ({int8.stat().st_size / 1e6:.1f} MB)")
+    log(f"wrote {int8} ({int8.stat().st_size / 1e6:.1f} MB); put its sha256 {meta['sha256']} and the metrics "
+        f"into the model card, {out / reading.CARD_FILE}")
     return int8
 
 

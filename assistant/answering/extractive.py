@@ -137,16 +137,16 @@ class ExtractiveAnswerer:
 
     def __init__(self, snapshot: Snapshot, embedder: BaseEmbedding, idf, refusal_threshold: float = 0.45,
                  max_sentences: int = 2, cache_size: int = 50_000, known=None, reader: Reader | None = None,
-                 reader_threshold: float = 0.5, read_top: int = READ_TOP):
+                 reader_threshold: float = 0.0, read_top: int = READ_TOP):
         if not 0.0 <= refusal_threshold <= 1.0:
             raise ValueError("refusal_threshold must be between 0 and 1")
         if not 0.0 <= reader_threshold <= 1.0:
             raise ValueError("reader_threshold must be between 0 and 1")
+        if max_sentences < 1:
+            raise ValueError("max_sentences must be at least 1")
         self.reader = reader
         self.reader_threshold = reader_threshold
         self.read_top = read_top
-        if max_sentences < 1:
-            raise ValueError("max_sentences must be at least 1")
         self.snapshot = snapshot
         self.embedder = embedder
         self.idf = idf
@@ -589,10 +589,10 @@ class ExtractiveAnswerer:
 
     def read(self, question: Question, ranked: list[Candidate]) -> list[Candidate]:
         """The best ``read_top`` candidates by the cheap score, read by the reading model, best first: each
-        one ranks by the mean of the probability that it answers the question and the cheap score
+        one ranks by the probability that it answers the question blended with the cheap score
         (``READER_WEIGHT``); it keeps its confidence (held against the refusal threshold) unless the reader
         finds it answers with less than ``reader_threshold`` probability, which refuses it (confidence 0)."""
-        cut = [c for c in ranked[:self.read_top]]
+        cut = ranked[:self.read_top]
         readings = self.reader.score(question.text, [ReaderInput(c.text, *c.context) for c in cut])
         read = [replace(c, score=READER_WEIGHT * r.p + (1 - READER_WEIGHT) * c.score,
                         confidence=c.confidence if r.p >= self.reader_threshold else 0.0, reading=r)
@@ -621,7 +621,7 @@ class ExtractiveAnswerer:
         lead = next((c for c in chosen if c.short), None) if question.kind in READ_KINDS else None
         if lead is not None:  # the short answer first, then the sentence it stands in: "6,01,427 AK-203 rifles. [1]"
             start, end = lead.short
-            short = shown(self.snapshot.documents[lead.doc_id].text[start:end].strip().rstrip(".,;:"))
+            short = shown(lead.text[start - lead.start:end - lead.start].strip().rstrip(".,;:"))
             text = f"{short[:1].upper()}{short[1:]}. [{chosen.index(lead) + 1}]\n{text}"
         return Answer(text=text, citations=citations, refused=False, question=question.typed, query=question.query,
                       confidence=round(max(c.confidence for c in chosen), 4), mode=self.mode, passages=passages,
