@@ -359,6 +359,12 @@ CODE = re.compile(r"^(?=.*\d)[a-z0-9]+(?:[-+/][a-z0-9]+)+$|^\d+(st|nd|rd|th)$", 
 
 
 # "How long is the warranty?": the adjective asks for a measure; "two-year" answers without saying "long".
+# "When was this essay written?", "Summarize the post": the words naming the text itself, which its
+# sentences need not say (an essay seldom calls itself one).
+THE_TEXT_ITSELF = re.compile(r"\b(?:this|the|that|your|my|our)\s+(essay|post|blog|chapter|book|paper|memo|letter|"
+                             r"transcript|speech|lecture|manual|guide|pdf|email|e-mail|thread|notes|write-?up|"
+                             r"writeup|column|editorial|newsletter|handbook|brochure|leaflet|transcription|doc)\b",
+                             re.I)
 HOW_MEASURED = re.compile(r"\bhow\s+(tall|high|long|far|old|heavy|big|large|deep|wide|thick|fast)\b", re.I)
 
 
@@ -396,8 +402,9 @@ def focus_of(question: str) -> Focus:
         names.append(" ".join(current))
     named = {w.lower() for name in names for w in name.split()}
     measured = {m.group(1).lower() for m in HOW_MEASURED.finditer(question)}  # "how long": a unit answers
-    words = tuple(dict.fromkeys(w for _, w in words_of(question)
-                                if w not in named and w not in ASKING_WORDS and w not in measured and not w.isdigit()))
+    itself = {m.group(1).lower() for m in THE_TEXT_ITSELF.finditer(question)}  # "this essay": the document
+    words = tuple(dict.fromkeys(w for _, w in words_of(question) if w not in named and w not in ASKING_WORDS
+                                and w not in measured and w not in itself and not w.isdigit()))
     return Focus(tuple(dict.fromkeys(names)), words)
 
 

@@ -231,6 +231,11 @@ def test_a_date_asked_about_contains_the_more_precise_dates_of_sentences():
     ("How long is the warranty?", (), ("warranty",)),  # "how long" asks for a measure: "a two-year warranty"
     ("Is the cable long?", (), ("cable", "long")),
     ("Besides flooding, why else was the Rhine regulated?", ("Rhine",), ("besides", "flooding", "else", "regulated")),
+    # the text itself, which its sentences need not name: an essay seldom calls itself one
+    ("When was this essay written?", (), ("written",)),
+    ("Summarize the essay", (), ()),
+    ("What does the book say about funding?", (), ("funding",)),
+    ("Where were the talks held?", (), ("talks", "held")),  # talks are what the text is about
 ])
 def test_focus_is_the_names_and_words_an_answer_must_be_about(question, names, words):
     assert Question(question).focus == Focus(names, words)

@@ -229,6 +229,37 @@ def test_a_question_typed_in_lower_case_names_what_the_documents_capitalise(club
     assert answer.question == "who is the treasurer of the fenwick rowing club"  # as typed
 
 
+def long_essay(sections: int = 8, per_section: int = 8) -> str:
+    """An essay of ``sections`` sections of ``per_section`` sentences, each section on its own subject."""
+    subjects = ["harbour", "orchard", "railway", "library", "brewery", "glacier", "theatre", "vineyard", "quarry"]
+    paragraphs = ["This essay is derived from a talk given at the Lisk winter school."]
+    for k in range(sections):
+        s = subjects[k % len(subjects)]
+        paragraphs.append(" ".join(f"The {s} of the valley changed in year {1900 + 10 * k + j} for reason {j} "
+                                   f"of the town and its {s} workers." for j in range(per_section)))
+    return "\n\n".join(paragraphs)
+
+
+@pytest.mark.parametrize("question", ["Summarize the essay", "Give me an overview"])
+def test_an_overview_of_a_long_text_opens_with_its_thesis_and_covers_all_of_it(tmp_path, fake_settings, question):
+    text = long_essay()
+    bot = Assistant.from_folder(write_folder(tmp_path / "essay", {"essay.txt": text}), settings=fake_settings)
+    answer = bot.ask(question)
+    check_cited(bot, answer)
+    assert answer.kind == "overview" and not answer.refused and len(answer.citations) == 6
+    first, *rest = answer.citations
+    assert first.start < len(text) * 0.1  # the thesis comes from the opening
+    assert [c.start for c in rest] == sorted(c.start for c in rest)  # then the rest in document order
+    fifths = {5 * c.start // len(text) for c in answer.citations}
+    assert len(fifths) >= 4  # from across the text, not its opening alone
+
+
+def test_a_short_texts_overview_stays_with_its_opening(club_bot):
+    """A news story or a short note states its gist early: its overview is not spread across it."""
+    answer = club_bot.ask("Summarize the rowing club document")
+    assert answer.citations[0].quote == "The Fenwick Rowing Club was founded in 1921 on the banks of the Alder."
+
+
 @pytest.mark.parametrize("question", ["What's in these files?", "what documents do i have", "summarize each document"])
 def test_an_overview_of_a_small_collection_covers_every_document(tmp_path, fake_settings, question):
     folder = write_folder(tmp_path / "five", {

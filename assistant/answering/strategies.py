@@ -9,8 +9,8 @@ question kind then picks the sentences to quote:
 * time: the sentences holding a date within the one asked about ("in 2019", "last November");
 * reason: the best sentence that states a cause ("because of", "due to"), if one scores near the best;
 * comparison: the best sentence about each side;
-* overview: the document's most central sentences that do not repeat each other (centrality to the
-  document's mean sentence vector, then maximal marginal relevance), 3 to 6 in document order.
+* overview: 3 to 6 central sentences that repeat nothing chosen (maximal marginal relevance); a short text's
+  favour its opening, a long text's are its thesis first, then one from each stretch of the text.
 
 A sentence that asks a question, a heading or a title is never chosen; a sentence that opens by pointing
 back ("Both the leaders", "He") brings the sentence before it. The LLM answerer uses the same strategies
@@ -19,6 +19,7 @@ to choose the evidence it shows the model.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -47,7 +48,10 @@ MAX_LIST_WORDS = 130
 OVERVIEW_MIN, OVERVIEW_MAX = 3, 6
 OVERVIEW_DIVERSITY = 0.3  # MMR: weight of not repeating what is already chosen
 MIN_OVERVIEW_WORDS = 6
-POSITION_WEIGHT = 0.15
+POSITION_WEIGHT = 0.15  # a short text's early sentences state its gist
+LONG_TEXT = 40  # sentences: a text this long gets an overview that covers it, thesis first
+THESIS_SHARE = 0.03  # an overview's thesis is looked for in the opening 3% of the text's sentences (at least 3)
+THESIS_DECAY = 0.03  # and each sentence later in the opening must be this much more central to be it
 POINTS_BACK_PENALTY = 0.1
 
 HEADING = re.compile(r"^\s*(#{1,6}\s|={2,}|-{3,})")
@@ -302,31 +306,58 @@ def lacks(c: Candidate, question: Question) -> tuple[int, int]:
 
 
 def overview(sentences: list[Candidate], vectors: np.ndarray, about: np.ndarray | None = None) -> Choice:
-    """The most central sentences that do not repeat each other, in document order.
+    """3 to 6 sentences that give the gist and do not repeat each other.
 
     ``sentences`` are one document's (or the documents in question's) sentences with ``vectors``;
-    with ``about`` (a mask), only those sentences are ranked ("tell me about X").
+    with ``about`` (a mask), only those sentences are ranked ("tell me about X"). A short text's gist is
+    in its opening (a news story's lead): its most central sentences, favouring early ones, in document
+    order. A long text's overview covers all of it: its thesis (the most central sentence of the opening;
+    a preface such as "This essay is derived from a talk" is not one), then one sentence from each of
+    equal stretches of the text, central both to the whole and to its stretch, in document order.
     """
     usable = [i for i, c in enumerate(sentences) if answerable(c) and not URL.search(c.text)
               and len(c.text.split()) >= MIN_OVERVIEW_WORDS and (about is None or about[i])]
     if not usable:
         return Choice([], "")
     matrix = vectors[usable]
-    centroid = matrix.mean(axis=0)
-    centroid /= np.linalg.norm(centroid) or 1.0
-    centrality = matrix @ centroid
-    position = np.array([1.0 - k / max(len(usable), 1) for k in range(len(usable))])
+    centrality = matrix @ unit(matrix.mean(axis=0))
     points_back = np.array([bool(POINTS_BACK.match(sentences[i].text)) for i in usable])
-    # The lead of a report states its gist; a sentence that opens by pointing back needs the one before.
-    relevance = centrality + POSITION_WEIGHT * position - POINTS_BACK_PENALTY * points_back
     n = min(OVERVIEW_MAX, max(OVERVIEW_MIN, round(len(usable) / 5)), len(usable))
+    if len(usable) < LONG_TEXT:
+        position = np.array([1.0 - k / len(usable) for k in range(len(usable))])
+        relevance = centrality + POSITION_WEIGHT * position - POINTS_BACK_PENALTY * points_back
+        picked = most_relevant(matrix, relevance, n)
+        return Choice(in_document_order([sentences[usable[i]] for i in picked]))
+    opening = max(OVERVIEW_MIN, math.ceil(THESIS_SHARE * len(usable)))
+    lead = centrality - THESIS_DECAY * np.arange(len(usable)) - POINTS_BACK_PENALTY * points_back
+    picked = [int(lead[:opening].argmax())]
+    bounds = np.linspace(0, len(usable), n + 1).round().astype(int)
+    for a, b in zip(bounds, bounds[1:]):
+        if a <= picked[0] < b:
+            continue  # the thesis stands for its own stretch
+        rows = np.arange(a, b)
+        local = matrix[rows] @ unit(matrix[rows].mean(axis=0))
+        relevance = (centrality[rows] + local) / 2 - POINTS_BACK_PENALTY * points_back[rows]
+        picked.append(int(rows[most_relevant(matrix[rows], relevance, 1, matrix[picked])[0]]))
+    thesis, rest = sentences[usable[picked[0]]], [sentences[usable[k]] for k in picked[1:n]]
+    return Choice([thesis, *in_document_order(rest)])
+
+
+def most_relevant(matrix: np.ndarray, relevance: np.ndarray, n: int, chosen: np.ndarray | None = None) -> list[int]:
+    """Maximal marginal relevance: ``n`` rows, each the most relevant that repeats least of what is
+    already chosen (``chosen``: vectors picked before)."""
     picked: list[int] = []
     while len(picked) < n:
-        redundancy = (matrix @ matrix[picked].T).max(axis=1) if picked else np.zeros(len(usable))
+        before = [m for m in (chosen, matrix[picked] if picked else None) if m is not None and len(m)]
+        redundancy = (matrix @ np.vstack(before).T).max(axis=1) if before else np.zeros(len(matrix))
         score = (1 - OVERVIEW_DIVERSITY) * relevance - OVERVIEW_DIVERSITY * redundancy
         score[picked] = -np.inf
         picked.append(int(score.argmax()))
-    return Choice(in_document_order([sentences[usable[i]] for i in picked]))
+    return picked
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return vector / (np.linalg.norm(vector) or 1.0)
 
 
 ENUMERATION = re.compile(r"\b(people|persons|names|individuals|officials|leaders|ministers|places|locations|cities|"
