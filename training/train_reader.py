@@ -395,7 +395,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--squad-share", type=float, default=0.28, help="share of SQuAD 1.1's questions used")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-steps", type=int, default=2600, help="at most this many steps (0: every batch, --epochs times)")
+    parser.add_argument("--max-steps", type=int, default=3890, help="at most this many steps (0: every batch, --epochs times)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=2)
