@@ -56,6 +56,7 @@ from .render import (
     render_sources,
     render_status,
 )
+from .evaluation_tab import GoldApp, evaluation_tab, feedback_endpoint, feedback_form
 from .service import STREAM_DELAY, ChatService
 from .uploads import uploaded_files
 
@@ -88,6 +89,7 @@ class ChatApp:
         self.library = library  # the other collections, chosen in the settings panel
         self._services = {service.bot.collection: service}
         self._lock = threading.Lock()
+        self.gold = GoldApp(self.service_for)  # the chat's thumbs, /feedback and the Evaluation tab
 
     def service_for(self, collection: str | None = None) -> ChatService:
         """The service of ``collection`` (default: the app's first), loading it on first use."""
@@ -274,7 +276,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                     with gr.Column(scale=3, min_width=360):
                         chatbot = gr.Chatbot(
                             label="Conversation", show_label=False, elem_id="chat", height=520, latex_delimiters=[],
-                            examples=[{"text": q} for q in examples] or None, feedback_options=None,
+                            examples=[{"text": q} for q in examples] or None, feedback_options=("Like", "Dislike"),
                             placeholder="**Ask a question about the documents**, or pick an example:",
                             buttons=["copy"],
                         )
@@ -284,6 +286,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                             send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="send")
                             clear = gr.Button("Clear", scale=1, min_width=80, elem_id="clear")
                         status = gr.Markdown("", elem_id="status")
+                        feedback_form(handlers.gold, chatbot, chat_state)
                     with gr.Column(scale=2, min_width=320):
                         gr.Markdown("### Sources")
                         sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", js_on_load=SOURCES_JS)
@@ -294,6 +297,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                 files = gr.File(file_count="multiple", elem_id="upload", height=140,
                                 label=f"Add documents: {describe_supported()}, {limit}")
                 upload_status = gr.Markdown("", elem_id="upload-status")
+            evaluation_tab(handlers.gold, collection_state, top_k, mode, settings)
 
         # Hidden parts of the API: their events are endpoints for gradio_client, not controls.
         api_question = gr.Textbox(visible=False)
@@ -346,6 +350,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                                 api_name="upload", concurrency_limit=1,
                                 api_description=f"Add {describe_supported()} files to the uploads folder and "
                                 "index them; returns what was added and refused, and the documents now indexed.")
+        feedback_endpoint(handlers.gold, chat_state)
         gr.api(handlers.api_documents, api_name="documents",
                api_description="The indexed documents: doc_id, title, date, passages, indexed_at.")
     # Questions from several users run side by side; uploads run one at a time, and a question asked while
