@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import yaml
 
 from .citations import FOOTNOTE, Answer
-from .evaluation import GoldCase, GoldFileError, gold_cases, load_gold, normalise, parse_gold
+from .evaluation import FAST_LOADER, GoldCase, GoldFileError, gold_cases, load_gold, normalise, parse_gold
 from .text import STOPWORDS
 
 __all__ = ["CHAT_TAG", "EXPORT_FORMATS", "VERDICTS", "GoldFile", "baseline_path", "case_from_answer",
@@ -43,8 +43,8 @@ VERDICT_WORDS = {"up": "right", "👍": "right", "like": "right", "true": "right
                  "dislike": "wrong", "false": "wrong", "refuse": "should-refuse", "answer": "should-answer"}
 CHAT_TAG = "from-chat"
 EXPORT_FORMATS = ("yaml", "jsonl", "csv")
-# A 👍 keeps the answer's short answer, else its first two names or numbers the question does not say: any
-# of them must come back. More would pass almost any answer from the same document ("Russia", "Monday").
+# A 👍 keeps the answer's short answer, else two of its numbers or names the question does not say: any of them
+# must come back. More, or of mixed kinds, would pass almost any answer from the same document ("Monday").
 MAX_KEY_WORDS = 2
 MAX_ID_WORDS = 6
 CSV_LIST = " | "  # how a CSV cell holds several strings (alternative answers, tags, turns)
@@ -58,6 +58,9 @@ HEADER = ("# A gold set: questions with what a right answer must contain (README
 NUMBER = re.compile(r"(?<![\w])(?:[A-Za-z]+[-/])?\d(?:[\d,.+/:-]*\d)?(?:st|nd|rd|th|s)?(?![\w])")
 NAME = re.compile(r"(?<![\w'\u2019-])[A-Z][\w'\u2019-]*\w(?:\s+(?:(?:of|de|da|von|van|al|bin)\s+)?[A-Z][\w'\u2019-]*\w)*")
 WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# a question answered by a number or a date: its key words are the answer's numbers first, else its names
+ASKS_NUMBER = re.compile(r"\b(?:how\s+(?:many|much|long|far|old|tall|high|big|large|often|deep|wide|heavy)|when|"
+                         r"(?:what|which)\s+(?:year|date|day|month|time|percentage|number|amount))\b", re.I)
 
 
 # ---------------------------------------------------------------- feedback into a case
@@ -82,47 +85,47 @@ def split_words(text: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def key_words(answer: Answer, asked: Iterable[str] = ()) -> tuple[str, ...]:
-    """The words an answer is right by: its short answer (``Answer.span``) when the reader found one, else
-    the names and numbers of its cited quotes that the question (and ``asked``) does not already say,
-    numbers first, at most ``MAX_KEY_WORDS``; the first quote itself when it names nothing new."""
+    """The words an answer is right by, of one kind, the most telling first: its short answer
+    (``Answer.span``) when the reader found one; else the numbers of its cited quotes that the question (and
+    ``asked``) does not say, or their names that share no word with the question ("General Sergey Shoigu",
+    not "Defence Minister Rajnath Singh" for "Who was Rajnath Singh's counterpart?"), numbers first for a
+    question of how many, how long or when; else the names that add something to it; at most
+    ``MAX_KEY_WORDS``; the first quote itself when it names nothing new."""
     said = set(normalise(" ".join([answer.question, *asked])).split())
-    found: list[str] = []
-
-    def add(word: str) -> None:
-        word = word.strip(" .,;:'\u2019-")
-        norm = normalise(word)
-        if norm and not set(norm.split()) <= said and all(normalise(w) != norm for w in found):
-            found.append(word)
-
+    quotes = [FOOTNOTE.sub(" ", c.quote) for c in answer.citations]
+    numbers = [m.group() for q in quotes for m in NUMBER.finditer(q)]
+    names = []
+    for m in (m for q in quotes for m in NAME.finditer(q)):
+        words = m.group().split()
+        while words and words[0].lower() in STOPWORDS:  # "The", "In", "He": a sentence's opener
+            words.pop(0)
+        names.append(" ".join(words))
     span = answer.span
-    if span is not None:
-        add(span["text"])
+    fresh = [n for n in names if not set(normalise(n).split()) & said]
+    kinds = ([[span["text"]] if span else [], numbers, fresh, names] if ASKS_NUMBER.search(answer.question)
+             else [[span["text"]] if span else [], fresh, numbers, names])
+    for kind in kinds:
+        found: list[str] = []
+        for word in kind:
+            word = word.strip(" .,;:'\u2019-")
+            norm = normalise(word)
+            if norm and not set(norm.split()) <= said and all(normalise(w) != norm for w in found):
+                found.append(word)
         if found:
-            return tuple(found)
-    for citation in answer.citations:
-        quote = FOOTNOTE.sub(" ", citation.quote)
-        for m in NUMBER.finditer(quote):
-            add(m.group())
-    for citation in answer.citations:
-        quote = FOOTNOTE.sub(" ", citation.quote)
-        for m in NAME.finditer(quote):
-            words = m.group().split()
-            while words and words[0].lower() in STOPWORDS:  # "The", "In", "He": a sentence's opener
-                words.pop(0)
-            if words:
-                add(" ".join(words))
-    if not found and answer.citations:
-        found.append(" ".join(FOOTNOTE.sub(" ", answer.citations[0].quote).split()))
-    return tuple(found[:MAX_KEY_WORDS])
+            return tuple(found[:MAX_KEY_WORDS])
+    return (" ".join(quotes[0].split()),) if quotes else ()
 
 
 def case_from_answer(answer: Answer, verdict: Any, correction: str | Sequence[str] | None = None,
                      history: Sequence[str] = ()) -> GoldCase:
     """The gold case that feedback on ``answer`` makes (see ``Assistant.gold_case``): tagged ``from-chat`` and
-    the question's kind, its turns the conversation's earlier questions (``history``) and the question."""
+    the question's kind; a follow-up's turns are the conversation's earlier questions (``history``) and it."""
     verdict = verdict_of(verdict)
     words = split_words(correction)
-    turns = tuple(str(t) for t in history) + (answer.question,)
+    # a follow-up (asked as another query than it was typed: "who was his counterpart?") keeps the questions
+    # before it; a question that stands on its own is a case of its own wherever it was asked
+    follow_up = bool(history) and normalise(answer.query or answer.question) != normalise(answer.question)
+    turns = (tuple(str(t) for t in history) if follow_up else ()) + (answer.question,)
     tags = tuple(dict.fromkeys((CHAT_TAG, answer.kind or "fact")))
     case = GoldCase(id=case_id(turns), turns=turns, tags=tags)
     if verdict == "should-refuse" or (verdict == "right" and answer.refused):
@@ -139,7 +142,8 @@ def case_from_answer(answer: Answer, verdict: Any, correction: str | Sequence[st
 
 def case_id(turns: Sequence[str]) -> str:
     """A readable id from the question's words: "ak-203-rifles-india-buy"."""
-    words = [w for w in WORD.findall(normalise_case(turns[-1])) if w not in STOPWORDS and w not in {"many", "much"}]
+    text = re.sub(r"['\u2019]s\b", "", normalise_case(turns[-1]))  # "moscow's" -> "moscow"
+    words = [w for w in WORD.findall(text) if w not in STOPWORDS and w not in {"many", "much"}]
     return "-".join(words[:MAX_ID_WORDS])[:60].strip("-") or "case"
 
 
@@ -388,8 +392,7 @@ class GoldFile:
                                                                                          ensure_ascii=False) + "\n"
         if not text.strip():
             return HEADER + "\n" + case_yaml(case)
-        if held and not block_sequence(text):
-            return dump_yaml([*held, case])
+        # appended as text; a file that is not a block list ("[{...}]") reads back wrong and is written anew (_write)
         return text + ("" if text.endswith("\n") else "\n") + "\n" + case_yaml(case)
 
     def _replace(self, text: str, held: list[GoldCase], index: int, case: GoldCase | None) -> str:
@@ -430,20 +433,11 @@ def dump_yaml(cases: Sequence[GoldCase]) -> str:
     return HEADER + "".join("\n" + case_yaml(c) for c in cases)
 
 
-def block_sequence(text: str) -> bool:
-    """Whether ``text`` is a YAML block list (``- id: ...`` items), which cases can be added to as text."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return False
-    return node is None or (isinstance(node, yaml.SequenceNode) and not node.flow_style)
-
-
 def item_lines(text: str, index: int) -> tuple[int, int, str] | None:
     """Lines ``[start, end)`` of the ``index``-th item of a YAML block list and its indent, from its "- " to
     its last value (the comments and blank lines after it stay); None where the layout is not that plain."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError:
         return None
     if not isinstance(root, yaml.SequenceNode) or root.flow_style or index >= len(root.value):

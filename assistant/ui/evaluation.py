@@ -120,8 +120,8 @@ class EvaluationService:
             return cases, f"the uploaded {Path(upload).name} ({counted(len(cases), 'case')})"
         cases = self.gold.cases()
         if not cases:
-            raise GoldFileError(f"the gold file of {self.name} has no cases yet; give an answer a 👍 or 👎 in the "
-                                "chat, or upload a gold file")
+            raise GoldFileError(f"the gold file of {self.name} has no cases yet; give an answer a thumbs-up or "
+                                "thumbs-down in the chat, or upload a gold file")
         return cases, f"the gold file of {self.name} ({counted(len(cases), 'case')})"
 
     def answering(self, top_k: int | None = None, mode: str | None = None) -> tuple[Assistant, dict[str, Any]]:

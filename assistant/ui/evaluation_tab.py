@@ -64,17 +64,17 @@ class GoldApp:
         asked = f"“{escape_markdown(question)}”"
         if evt.liked:
             if answer.refused:
-                return (gr.update(visible=True), f"👍 **Keep the refusal as right** for {asked}: saved as "
+                return (gr.update(visible=True), f"**Keep the refusal as right** for {asked}: saved as "
                         "`refuse: true`.", gr.update(visible=False, value=None), gr.update(visible=False, value=""),
                         feedback_form_state("right", turn), "")
             words = "\n".join(chat.assistant.gold_case(answer, "right", history=chat.questions[:turn]).expect_any)
-            return (gr.update(visible=True), f"👍 **Keep this answer as expected** for {asked}. A right answer "
+            return (gr.update(visible=True), f"**Keep this answer as expected** for {asked}. A right answer "
                     "must contain one of these words (one per line; edit them before saving):",
                     gr.update(visible=False, value=None),
                     gr.update(visible=True, value=words, label="Key words of the answer"),
                     feedback_form_state("right", turn), "")
         choices = REFUSED_CHOICES if answer.refused else WRONG_CHOICES
-        return (gr.update(visible=True), f"👎 **This answer is wrong** for {asked}. What is right?",
+        return (gr.update(visible=True), f"**This answer is wrong** for {asked}. What is right?",
                 gr.update(visible=not answer.refused, choices=choices, value=choices[0][1]),
                 gr.update(visible=True, value="", label="The right answer, in a few words (alternatives on lines "
                           "of their own)"),
@@ -100,7 +100,7 @@ class GoldApp:
         evaluation = EvaluationService(chat.assistant, self.reports.name)
         try:
             if verdict == "right" and not answer.refused and not split_words(words):
-                raise AssistantError("keep at least one key word the answer must contain, or use 👎 instead")
+                raise AssistantError("keep at least one key word the answer must contain, or give it a thumbs-down instead")
             case = evaluation.save_feedback(answer, verdict, words, chat.questions[:form["turn"]])
             count = counted(len(evaluation.gold.cases()), "case")
         except AssistantError as exc:
@@ -224,7 +224,7 @@ def overrides_text(top_k: Any, mode: Any, other: str | None) -> str:
 def feedback_form(gold: GoldApp, chatbot: gr.Chatbot, chat_state: gr.State) -> None:
     """The feedback form under the chat, opened by the Chatbot's own thumbs (its ``like`` event)."""
     form_state = gr.State(None)
-    with gr.Group(visible=False, elem_id="feedback") as panel:
+    with gr.Column(visible=False, elem_id="feedback", variant="panel") as panel:
         title = gr.Markdown("", elem_id="feedback-title")
         kind = gr.Radio(WRONG_CHOICES, show_label=False, visible=False, elem_id="feedback-kind")
         words = gr.Textbox("", lines=2, max_lines=6, elem_id="feedback-words", label="Key words of the answer")
@@ -260,8 +260,9 @@ def evaluation_tab(gold: GoldApp, collection_state: gr.State, top_k: gr.Slider, 
     """The Evaluation tab, inside ``build_app``'s Blocks; returns the tab (its select event refreshes it)."""
     from ..config import ANSWER_MODES
 
-    run_state, compared_state = gr.State(None), gr.State(None)
     with gr.Tab("Evaluation", id="evaluation-tab") as tab:
+        # inside the tab: a State that is a child of gr.Tabs itself showed the tab's name twice
+        run_state, compared_state = gr.State(None), gr.State(None)
         source = gr.Markdown(gold.eval_describe(), elem_id="eval-source")
         with gr.Row(equal_height=True):
             upload = gr.File(label="Or run an uploaded gold file (YAML, JSONL, or CSV of question,answer)",
@@ -272,7 +273,7 @@ def evaluation_tab(gold: GoldApp, collection_state: gr.State, top_k: gr.Slider, 
                 baseline = gr.Button("Set as baseline", elem_id="eval-baseline")
         status = gr.Markdown("", elem_id="eval-status")
         with gr.Row(equal_height=False):
-            summary = gr.HTML("", elem_id="eval-summary")
+            summary = gr.HTML("", elem_id="eval-summary", min_height=120)
             chart = gr.Image(None, type="filepath", label="Accuracy by tag", show_label=False, elem_id="eval-chart",
                              interactive=False, height=300, buttons=["download"])
         with gr.Row():
@@ -298,19 +299,19 @@ def evaluation_tab(gold: GoldApp, collection_state: gr.State, top_k: gr.Slider, 
                         sides.append((k, m, other))
             compare = gr.Button("Compare", elem_id="eval-compare")
             compare_status = gr.Markdown("", elem_id="eval-compare-status")
-            side_by_side = gr.HTML("", elem_id="eval-side-by-side", js_on_load=EVAL_JS)
+            side_by_side = gr.HTML("", elem_id="eval-side-by-side", js_on_load=EVAL_JS, min_height=60)
             compare_reports = gr.File(label="Comparison reports (`assistant eval --compare A B --report`)",
                                       file_count="multiple", interactive=False, elem_id="eval-compare-reports")
 
     run.click(gold.eval_run, [upload, collection_state, top_k, mode],
               [summary, chart, cases, reports, run_state, tag, status, source],
-              api_name="evaluate", api_visibility="undocumented", concurrency_limit=2)
+              api_name="evaluate", api_visibility="undocumented", concurrency_limit=2, show_progress_on=[summary])
     for box in (failures, worse, tag):
         box.change(gold.eval_filter, [run_state, failures, worse, tag], cases, api_visibility="private")
     baseline.click(gold.eval_set_baseline, [run_state, collection_state], [status, source], api_visibility="private")
     compare.click(gold.eval_compare, [upload, collection_state, *sides[0], *sides[1]],
                   [side_by_side, compare_reports, compared_state, compare_status], api_visibility="private",
-                  concurrency_limit=2)
+                  concurrency_limit=2, show_progress_on=[side_by_side])
     for html_view in (cases, side_by_side):
         html_view.open_source(gold.eval_open_source, [run_state, compared_state, collection_state], page_view,
                               api_visibility="private", show_progress="minimal")
