@@ -77,7 +77,7 @@ CSS = """
 .eval-row.fail td:first-child, .eval-pair.differs td:first-child { border-left: 3px solid #f59e0b; }
 .eval-differs { font-size: 0.75em; font-weight: 700; color: #b45309; text-transform: uppercase; }
 .eval-cite { color: var(--color-accent); font-weight: 600; }
-.eval-sources { margin: 4px 0 0; padding-left: 18px; font-size: 0.9em; }
+.eval-sources { margin: 4px 0 0; padding-left: 0; list-style: none; font-size: 0.9em; }
 .eval-sources .source-where { font-size: 0.85em; color: var(--body-text-color-subdued); }
 .eval-quote { margin: 2px 0; padding-left: 8px; border-left: 3px solid #fde68a; color: var(--body-text-color-subdued); }
 .eval-source { font-size: 0.8em; padding: 1px 8px; border-radius: 6px; cursor: pointer;

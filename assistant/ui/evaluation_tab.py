@@ -266,7 +266,7 @@ def evaluation_tab(gold: GoldApp, collection_state: gr.State, top_k: gr.Slider, 
         source = gr.Markdown(gold.eval_describe(), elem_id="eval-source")
         with gr.Row(equal_height=True):
             upload = gr.File(label="Or run an uploaded gold file (YAML, JSONL, or CSV of question,answer)",
-                             file_types=[".yaml", ".yml", ".jsonl", ".csv"], type="filepath", height=90,
+                             file_types=[".yaml", ".yml", ".jsonl", ".csv"], type="filepath", height=120,
                              elem_id="eval-upload", scale=3)
             with gr.Column(scale=1, min_width=200):
                 run = gr.Button("Run", variant="primary", elem_id="eval-run")
