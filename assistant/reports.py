@@ -79,11 +79,12 @@ def plot_by_tag(result: EvalResult, path: str | Path, other: EvalResult | None =
 
 
 def write_report(result: EvalResult, path: str | Path, comparison: Comparison | None = None,
-                 title: str = "Gold-set evaluation") -> Path:
-    """A Markdown (``.md``) or HTML (``.html``) report, with the accuracy-by-tag chart as a PNG beside it."""
+                 title: str = "Gold-set evaluation", chart: Path | None = None) -> Path:
+    """A Markdown (``.md``) or HTML (``.html``) report, with the accuracy-by-tag chart as a PNG beside it
+    (``chart``: one drawn already for this run, as a second report of it has)."""
 
     path = Path(path)
-    chart = plot_by_tag(result, path.with_suffix(".png"))
+    chart = chart or plot_by_tag(result, path.with_suffix(".png"))
     m = result.metrics
     rows = [(label, m.get(key)) for key, label in _labels(m) if key in m]
     tag_rows = [(tag, t["cases"], t["accuracy"], t["refusal_recall"], t["median_words"]) for tag, t in result.by_tag.items()]
@@ -128,13 +129,14 @@ def write_report(result: EvalResult, path: str | Path, comparison: Comparison | 
     return path
 
 
-def write_comparison_report(side: SideBySide, path: str | Path, title: str = "Two settings side by side") -> Path:
+def write_comparison_report(side: SideBySide, path: str | Path, title: str = "Two settings side by side",
+                            chart: Path | None = None) -> Path:
     """The same cases under two settings (``evaluation.evaluate_side_by_side``) as a Markdown or HTML report:
     the metrics of each, accuracy by tag as bars side by side (a PNG beside it) and every case's two answers,
     the cases where they differ first."""
     path = Path(path)
     a_label, b_label = side.labels
-    chart = plot_by_tag(side.a, path.with_suffix(".png"), side.b, side.labels)
+    chart = chart or plot_by_tag(side.a, path.with_suffix(".png"), side.b, side.labels)
     rows = [(label, side.a.metrics.get(key), side.b.metrics.get(key)) for key, label in _labels(side.a.metrics)
             if key in side.a.metrics]
     pairs, differ = side.pairs(), len(side.differ())

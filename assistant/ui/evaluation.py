@@ -138,10 +138,10 @@ class EvaluationService:
         result = evaluate(bot, cases, progress=progress)
         baseline = load_run(self.baseline) if self.baseline.is_file() else None
         comparison = compare(result, baseline) if baseline else None
-        folder = self.new_reports_folder()
-        reports = [write_report(result, folder / "report.md", comparison, title=f"Gold-set evaluation: {self.name}"),
-                   write_report(result, folder / "report.html", comparison, title=f"Gold-set evaluation: {self.name}"),
-                   folder / "report.png"]
+        folder, title = self.new_reports_folder(), f"Gold-set evaluation: {self.name}"
+        markdown = write_report(result, folder / "report.md", comparison, title=title)
+        chart = folder / "report.png"  # drawn once for both reports
+        reports = [markdown, write_report(result, folder / "report.html", comparison, title=title, chart=chart), chart]
         save_run(result, folder / "run.json", gold=source, docs=str(self.bot.settings.docs_dir))
         return EvaluationRun(cases, result, comparison, source, describe_overrides(overrides),
                              [*reports, folder / "run.json"])
@@ -157,8 +157,9 @@ class EvaluationService:
         overrides = parse_overrides(a), parse_overrides(b)
         side = evaluate_side_by_side(self.bot, cases, *overrides, progress=progress)
         folder = self.new_reports_folder()
+        chart = folder / "comparison.png"
         reports = [write_comparison_report(side, folder / "comparison.md"),
-                   write_comparison_report(side, folder / "comparison.html"), folder / "comparison.png"]
+                   write_comparison_report(side, folder / "comparison.html", chart=chart), chart]
         return ComparisonRun(cases, side, reports)
 
     def new_reports_folder(self) -> Path:
