@@ -9,7 +9,8 @@ incrementally with ``Assistant.refresh``.
 
 The same app answers programs: ``/ask`` returns the answer and its citations as JSON, and keeps a
 conversation per client session (``/clear`` starts a new one); ``/upload`` and ``/documents`` manage
-the documents.
+the documents; ``/feedback`` saves a gold case. 👍/👎 on an answer and the Evaluation tab are wired in from
+evaluation_tab.py.
 
 >>> from gradio_client import Client                                              # doctest: +SKIP
 >>> client = Client("http://127.0.0.1:7860/")                                    # doctest: +SKIP
