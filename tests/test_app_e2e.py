@@ -443,6 +443,8 @@ def test_other_types_and_oversized_files_are_refused(client, app, tmp_path):
 def test_eight_sessions_saving_feedback_at_once_lose_and_duplicate_nothing(app):
     """8 gradio_client sessions, 20 /feedback calls each, all at once against the real model: every one of the
     160 cases is in the gold file once, and the file reads as `assistant eval` reads it."""
+    from fakes import at_once
+
     from assistant.evaluation import load_gold, normalise
 
     seed = [c.question for c in load_gold(ROOT / "tests" / "gold" / "seed.yaml") if len(c.turns) == 1]
@@ -451,21 +453,12 @@ def test_eight_sessions_saving_feedback_at_once_lose_and_duplicate_nothing(app):
     sessions = [questions[n::8] for n in range(8)]
     assert sorted(len(s) for s in sessions) == [20] * 8
     saved: dict[int, list[dict]] = {}
-    failures: list[BaseException] = []
 
     def session(n: int) -> None:
-        try:
-            client = new_client(app)
-            saved[n] = [client.predict(q, "wrong" if i % 4 == 0 else "right", f"answer {n}-{i}" if i % 4 == 0 else "",
-                                       [], api_name="/feedback") for i, q in enumerate(sessions[n])]
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-    threads = [threading.Thread(target=session, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    assert failures == [] and sorted(saved) == list(range(8))
+        client = new_client(app)
+        saved[n] = [client.predict(q, "wrong" if i % 4 == 0 else "right", f"answer {n}-{i}" if i % 4 == 0 else "",
+                                   [], api_name="/feedback") for i, q in enumerate(sessions[n])]
+    assert at_once(session, 8) == [] and sorted(saved) == list(range(8))
     [gold_file] = (app.work / "data").rglob("gold/*.yaml")
     cases = load_gold(gold_file)  # parses; ids are unique or it would refuse
     assert len(cases) == 160

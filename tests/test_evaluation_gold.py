@@ -11,11 +11,11 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from fakes import at_once
 
 from assistant import Answer, Citation
 from assistant.cli import main
@@ -267,21 +267,13 @@ def test_processes_saving_at_once_lose_nothing(tmp_path):
 
 def test_threads_saving_at_once_lose_nothing(tmp_path):
     gold = GoldFile(tmp_path / "gold.yaml")
-    errors: list[BaseException] = []
 
     def save(n: int) -> None:
-        try:
-            for i in range(20):
-                GoldFile(gold.path).save(case(f"Thread {n} question {i}?", "x", id="same-id"))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-    threads = [threading.Thread(target=save, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+        for i in range(20):
+            GoldFile(gold.path).save(case(f"Thread {n} question {i}?", "x", id="same-id"))
+    assert at_once(save, 8) == []
     cases = load_gold(gold.path)  # also: every id once
-    assert errors == [] and len(cases) == 160
+    assert len(cases) == 160
     assert {c.question for c in cases} == {f"Thread {n} question {i}?" for n in range(8) for i in range(20)}
 
 

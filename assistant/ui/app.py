@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
-import logging
 import os
 import sys
 import threading
@@ -53,15 +52,12 @@ from .render import (
     documents_json,
     render_documents,
     render_page_message,
-    render_page_view,
     render_sources,
     render_status,
 )
 from .evaluation_tab import GoldApp, evaluation_tab, feedback_endpoint, feedback_form
 from .service import STREAM_DELAY, ChatService
 from .uploads import uploaded_files
-
-log = logging.getLogger("assistant")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -166,14 +162,7 @@ class ChatApp:
         citation = next((c for c in answer.citations if c.number == number), None) if answer else None
         if citation is None:
             return render_page_message("that answer is no longer in this conversation; ask the question again")
-        try:
-            return render_page_view(self._service_of(chat).page_view(citation), citation.number)
-        except AssistantError as exc:
-            return render_page_message(str(exc))
-        except Exception as exc:  # a file no library can render: one line here, the details in the log
-            log.exception("could not show %s", citation.doc_id)
-            return render_page_message(f"could not show {citation.doc_id} ({exc.__class__.__name__}); "
-                                       "the passage above is what it says there")
+        return self._service_of(chat).page_view_html(citation, "; the passage above is what it says there")
 
     @staticmethod
     def example(evt: gr.SelectData) -> str:

@@ -11,7 +11,6 @@ baseline, and compares two settings side by side; its reports are the ones ``ass
 from __future__ import annotations
 
 import html
-import logging
 import tempfile
 import time
 from typing import Any, Callable
@@ -26,10 +25,8 @@ from ..wording import counted
 from .assets import EVAL_JS, PAGE_VIEW_JS
 from .evaluation import ComparisonRun, EvaluationRun, EvaluationService
 from .render import (escape_markdown, render_eval_cases, render_eval_summary, render_page_message,
-                     render_page_view, render_side_by_side, render_status)
+                     render_side_by_side, render_status)
 from .service import ChatService
-
-log = logging.getLogger("assistant")
 
 PROGRESS_EVERY_S = 0.1  # the progress bar moves at most this often (each move is a message to the page)
 WRONG_CHOICES = [("The right answer is:", "wrong"), ("It should refuse", "should-refuse")]
@@ -191,12 +188,9 @@ class GoldApp:
         if citation is None:
             return render_page_message("that case is no longer in this run; run the gold set again")
         try:
-            return render_page_view(self.service_for(collection).page_view(citation), citation.number)
-        except AssistantError as exc:
+            return self.service_for(collection).page_view_html(citation)
+        except AssistantError as exc:  # the collection itself is gone
             return render_page_message(str(exc))
-        except Exception as exc:  # a file no library can render: one line here, the details in the log
-            log.exception("could not show %s", citation.doc_id)
-            return render_page_message(f"could not show {citation.doc_id} ({exc.__class__.__name__})")
 
 
 def progress_steps(progress: Any, verb: str) -> Callable[[int, int, Any], None]:
