@@ -288,7 +288,8 @@ def give_feedback(page: Page, thumb: str) -> None:
     expect(page.locator("#feedback-title")).to_be_visible(timeout=WAIT_MS)
 
 
-def test_feedback_in_the_chat_becomes_cases_the_evaluation_tab_runs_compares_and_the_cli_reruns(page, server, tmp_path):
+def test_feedback_in_the_chat_becomes_cases_the_evaluation_tab_runs_compares_and_the_cli_reruns(page, server, browser,
+                                                                                                tmp_path):
     ask(page, WRONG_Q)
     expect(bot_messages(page).last).not_to_contain_text("regional security")  # the answer is wrong
     give_feedback(page, "Dislike")
@@ -330,6 +331,11 @@ def test_feedback_in_the_chat_becomes_cases_the_evaluation_tab_runs_compares_and
     expect(rows).to_have_count(2)
     for report in ("report.md", "report.html", "report.png", "run.json"):  # the CLI's reports, to download
         expect(page.locator(f"#eval-reports a[href$='/{report}']")).to_have_count(1)
+    report_url = page.locator("#eval-reports a[href$='/report.html']").get_attribute("href")
+    assert page.request.get(report_url).text().startswith("<!doctype html>")
+    stranger = browser.new_context()  # without the login the report is not served
+    assert stranger.request.get(report_url).status in (401, 403)
+    stranger.close()
     page.set_viewport_size({"width": 1400, "height": 1300})  # the summary, the chart and both cases
     page.screenshot(path=str(screenshot_path(tmp_path, "evaluation.png")))
     page.set_viewport_size({"width": 1400, "height": 900})
