@@ -113,6 +113,11 @@ def test_a_follow_ups_case_keeps_its_conversation_and_an_undone_thumb_closes_the
     assert saved.turns == (BAKERY_Q, "When did she open it?") and saved.expect_any == ("1998",)
     panel, *_ = app.gold.feedback_open(chat, Like(3, ""))
     assert not shown(panel)
+    *_, form, _ = app.gold.feedback_open(chat, Like(1, True))
+    app.clear(chat)  # Clear, then another question: the open form's answer is gone
+    list(app.respond(PERU_Q, chat, None, 5, "extractive", False))
+    assert app.gold.feedback_save(chat, form, None, "x")[1] == "⚠ that answer is no longer in this conversation"
+    assert len(gold_of(app).cases()) == 1
     assert app.gold.feedback_choice("should-refuse") == gr.update(visible=False)
 
 

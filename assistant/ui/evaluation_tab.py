@@ -33,8 +33,10 @@ WRONG_CHOICES = [("The right answer is:", "wrong"), ("It should refuse", "should
 REFUSED_CHOICES = [("It should have answered:", "should-answer")]
 
 
-def feedback_form_state(verdict: str, turn: int) -> dict[str, Any]:
-    return {"verdict": verdict, "turn": turn}
+def feedback_form_state(verdict: str, turn: int, question: str) -> dict[str, Any]:
+    """What the open form is about: the verdict, and the turn and its question (a cleared or new conversation
+    has another question at that turn)."""
+    return {"verdict": verdict, "turn": turn, "question": question}
 
 
 class GoldApp:
@@ -63,19 +65,19 @@ class GoldApp:
             if answer.refused:
                 return (gr.update(visible=True), f"**Keep the refusal as right** for {asked}: saved as "
                         "`refuse: true`.", gr.update(visible=False, value=None), gr.update(visible=False, value=""),
-                        feedback_form_state("right", turn), "")
+                        feedback_form_state("right", turn, question), "")
             words = "\n".join(chat.assistant.gold_case(answer, "right", history=chat.questions[:turn]).expect_any)
             return (gr.update(visible=True), f"**Keep this answer as expected** for {asked}. A right answer "
                     "must contain one of these words (one per line; edit them before saving):",
                     gr.update(visible=False, value=None),
                     gr.update(visible=True, value=words, label="Key words of the answer"),
-                    feedback_form_state("right", turn), "")
+                    feedback_form_state("right", turn, question), "")
         choices = REFUSED_CHOICES if answer.refused else WRONG_CHOICES
         return (gr.update(visible=True), f"**This answer is wrong** for {asked}. What is right?",
                 gr.update(visible=not answer.refused, choices=choices, value=choices[0][1]),
                 gr.update(visible=True, value="", label="The right answer, in a few words (alternatives on lines "
                           "of their own)"),
-                feedback_form_state(choices[0][1], turn), "")
+                feedback_form_state(choices[0][1], turn, question), "")
 
     @staticmethod
     def feedback_closed() -> tuple:
@@ -90,7 +92,8 @@ class GoldApp:
         """The form's Save: (form, status line, the form's state). The case goes to the gold file of the
         collection that answered. A bad correction keeps the form open with one line saying what to do;
         nothing is written."""
-        if not chat or not form or not 0 <= form["turn"] < len(chat.turns):
+        if not chat or not form or not 0 <= form["turn"] < len(chat.turns) or \
+                chat.turns[form["turn"]][0] != form["question"]:
             return gr.update(visible=False), render_status("that answer is no longer in this conversation"), None
         verdict = form["verdict"] if form["verdict"] == "right" else (kind or form["verdict"])
         answer = chat.turns[form["turn"]][1]
