@@ -1,4 +1,4 @@
-"""The command line: ``assistant index``, ``ask``, ``chat``, ``eval``, ``serve``, ``api`` and ``mcp``.
+"""The command line: ``assistant index``, ``ask``, ``chat``, ``eval``, ``gold``, ``serve``, ``api`` and ``mcp``.
 
 A thin shell over the public API. Errors a user can cause print one line and exit non-zero;
 set ``ASSISTANT_DEBUG=1`` to see tracebacks.
@@ -95,8 +95,18 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", parents=[asking], help="a conversation in the terminal (follow-ups work)")
     p.set_defaults(run=_chat)
 
-    p = sub.add_parser("eval", parents=[asking], help="score the answers against a gold set (YAML or JSONL)")
-    p.add_argument("gold", help="gold file: a YAML list or JSONL of cases")
+    gold_file = argparse.ArgumentParser(add_help=False)
+    gold_file.add_argument("--gold-file", help="the collection's gold file (default: the gold_file setting, else "
+                           "one in your data folder per collection, where the chat's thumbs save cases)")
+
+    p = sub.add_parser("eval", parents=[asking, gold_file],
+                       help="score the answers against a gold set (YAML or JSONL; default: the collection's)")
+    p.add_argument("gold", nargs="?", help="gold file: a YAML list or JSONL of cases (default: the collection's "
+                   "gold file, compared with its baseline when one was set)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="run the cases under two settings side by side, each as name=value overrides "
+                   "('top_k=5' 'top_k=10', 'answer_mode=extractive' 'answer_mode=llm'; '' for the settings as "
+                   "they are); --report writes both answers of every case, the differing first")
     p.add_argument("--baseline", help="an earlier run (--out) to compare with: lists cases that got worse/better")
     p.add_argument("--out", help="save this run as JSON (to use as a later --baseline)")
     p.add_argument("--report", help="write a report: REPORT.md or REPORT.html (chart PNG beside it)")
@@ -104,6 +114,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-regressions", action="store_true",
                    help="do not fail when cases that passed in the baseline fail now")
     p.set_defaults(run=_eval)
+
+    p = sub.add_parser("gold", help="the collection's gold file: list, show, rm, import and export its cases")
+    gold = p.add_subparsers(dest="action", required=True)
+    where = argparse.ArgumentParser(add_help=False, parents=[common, gold_file])
+    q = gold.add_parser("list", parents=[where], help="every case: id, tags and question")
+    q.set_defaults(run=_gold_list)
+    q = gold.add_parser("show", parents=[where], help="one case as the file holds it")
+    q.add_argument("id", help="the case's id (see `assistant gold list`)")
+    q.set_defaults(run=_gold_show)
+    q = gold.add_parser("rm", parents=[where], help="remove one case")
+    q.add_argument("id", help="the case's id (see `assistant gold list`)")
+    q.set_defaults(run=_gold_rm)
+    q = gold.add_parser("import", parents=[where], help="add the cases of a YAML/JSONL gold file or a CSV of "
+                        "question,answer (a question already there is updated)")
+    q.add_argument("file", help="FILE.yaml, FILE.jsonl or FILE.csv (columns question, answer; optional id, tags, "
+                   "sources, refuse; alternatives in one cell separated by ' | ')")
+    q.set_defaults(run=_gold_import)
+    q = gold.add_parser("export", parents=[where], help="print the cases as JSONL, CSV or YAML")
+    q.add_argument("--format", choices=("jsonl", "csv", "yaml"), default="jsonl", help="default jsonl")
+    q.add_argument("--out", help="write to this file instead of printing")
+    q.set_defaults(run=_gold_export)
 
     p = sub.add_parser("serve", parents=[common], help="the chat in the browser (http://127.0.0.1:7860), the "
                        "OpenAI-compatible API (/v1) and MCP (/mcp), on one port")
@@ -225,9 +256,19 @@ def _chat(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from .evaluation import compare, evaluate, load_gold, load_run, save_run
+    from .evaluation_gold import baseline_path
     from .reports import write_report
 
-    cases = load_gold(args.gold)  # fail fast on a bad gold file, before loading any model
+    gold = args.gold or _gold_path(args)
+    if args.gold is None and not gold.is_file():
+        raise ConfigError(f"the collection's gold file {gold} has no cases yet; save some with the chat's thumbs "
+                          "in the browser or `assistant gold import FILE`, or name a gold file")
+    cases = load_gold(gold)  # fail fast on a bad gold file, before loading any model
+    if args.compare:
+        return _eval_side_by_side(args, cases)
+    if args.baseline is None and args.gold is None and baseline_path(gold).is_file():
+        args.baseline = str(baseline_path(gold))  # set in the browser's Evaluation tab
+        print(f"baseline: {args.baseline}", file=sys.stderr)
     baseline = load_run(args.baseline) if args.baseline else None
     if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
         raise ConfigError(f"--min-accuracy must be between 0 and 1, got {args.min_accuracy}")
@@ -243,7 +284,7 @@ def _eval(args: argparse.Namespace) -> int:
     result = evaluate(bot, cases, progress=None if args.quiet else progress)
     comparison = compare(result, baseline) if baseline else None
     if args.out:
-        save_run(result, args.out, gold=str(args.gold), docs=str(bot.settings.docs_dir))
+        save_run(result, args.out, gold=str(gold), docs=str(bot.settings.docs_dir))
     if args.report:
         print(f"report: {write_report(result, args.report, comparison)}")
     print(_summary(result))
@@ -261,6 +302,107 @@ def _eval(args: argparse.Namespace) -> int:
     elif failed:
         print("error: cases that passed in the baseline fail now (--allow-regressions to accept)", file=sys.stderr)
     return EXIT_PARTIAL if failed else 0
+
+
+def _eval_side_by_side(args: argparse.Namespace, cases) -> int:
+    """``assistant eval --compare A B``: the cases under two settings, the answers that differ listed."""
+    from .config import parse_overrides
+    from .evaluation import evaluate_side_by_side
+    from .reports import write_comparison_report
+
+    if args.baseline or args.out or args.min_accuracy is not None:
+        raise ConfigError("--compare runs two settings against each other; leave out --baseline, --out and "
+                          "--min-accuracy (run each setting on its own for those)")
+    a, b = (parse_overrides(text) for text in args.compare)  # a bad setting fails before any model loads
+    bot = _load(args)
+    side = evaluate_side_by_side(bot, cases, a, b)
+    if args.report:
+        print(f"report: {write_comparison_report(side, args.report)}")
+    for name, label, run in (("A", side.labels[0], side.a), ("B", side.labels[1], side.b)):
+        print(f"{name} ({label}): " + _summary(run))
+    differ = side.differ()
+    print(f"the answers differ in {counted(len(differ), 'case')}" + (":" if differ else ""))
+    for a_case, b_case in differ:
+        print(f"  {a_case.id}: {a_case.question}\n    A {'ok  ' if a_case.passed else 'FAIL'} {a_case.answer}\n"
+              f"    B {'ok  ' if b_case.passed else 'FAIL'} {b_case.answer}")
+    return 0
+
+
+def _gold_path(args: argparse.Namespace):
+    """The gold file of the collection the flags name (``--gold-file``, the setting, else the data folder's)."""
+    from pathlib import Path
+
+    from .config import collections
+
+    overrides = {k: v for k, v in _overrides(args).items() if v is not None}
+    if getattr(args, "gold_file", None):
+        overrides["gold_file"] = args.gold_file
+    found = collections(args.config, **overrides)
+    name = args.collection or next(iter(found))
+    if name not in found:
+        raise ConfigError(f"no collection named {name!r}; the config has {', '.join(found)}")
+    return Path(found[name].settings.gold_file)
+
+
+def _gold_file(args: argparse.Namespace):
+    from .evaluation_gold import GoldFile
+
+    return GoldFile(_gold_path(args))
+
+
+def _gold_list(args: argparse.Namespace) -> int:
+    gold = _gold_file(args)
+    cases = gold.cases()
+    if not cases:
+        print(f"no cases yet in {gold.path}; the chat's thumbs in the browser or `assistant gold import FILE` "
+              "add some")
+        return 0
+    width = max(len(c.id) for c in cases)
+    for c in cases:
+        expected = "refuse" if c.refuse else " | ".join(c.expect_any or c.expect_all)
+        print(f"{c.id:<{width}}  {' -> '.join(c.turns)}  [{expected}]" + (f"  ({', '.join(c.tags)})" if c.tags else ""))
+    print(f"{counted(len(cases), 'case')} in {gold.path}")
+    return 0
+
+
+def _gold_show(args: argparse.Namespace) -> int:
+    from .evaluation_gold import case_yaml
+
+    print(case_yaml(_gold_file(args).get(args.id)), end="")
+    return 0
+
+
+def _gold_rm(args: argparse.Namespace) -> int:
+    gold = _gold_file(args)
+    removed = gold.remove(args.id)
+    print(f"removed {removed.id} ({removed.question}) from {gold.path}; {counted(len(gold.cases()), 'case')} left")
+    return 0
+
+
+def _gold_import(args: argparse.Namespace) -> int:
+    from .evaluation_gold import read_cases
+
+    gold = _gold_file(args)
+    cases = read_cases(args.file, max_file_mb=_settings(args).max_file_mb)  # all or nothing: checked first
+    saved, updated = gold.save_all(cases)
+    print(f"imported {counted(len(saved), 'case')} into {gold.path} ({len(saved) - updated} added, {updated} "
+          f"updated); {counted(len(gold.cases()), 'case')} in all")
+    return 0
+
+
+def _gold_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluation_gold import write_atomic
+
+    gold = _gold_file(args)
+    text = gold.export(args.format)
+    if args.out:
+        write_atomic(Path(args.out), text)
+        print(f"exported {counted(len(gold.cases()), 'case')} to {args.out}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
 
 
 def _summary(result) -> str:

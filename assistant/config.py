@@ -80,6 +80,10 @@ class Settings:
     # checkout); the index covers both. "" means <data_dir>/uploads/<collection>.
     uploads_dir: str = ""
     data_dir: str = ""  # the user's data folder ("" = the platform's, e.g. ~/.local/share/doc-assistant)
+    # The collection's gold set (YAML, or JSONL when it ends in .jsonl): cases saved from the chat's 👍/👎 and by
+    # `assistant gold import`, run by `assistant eval` without a file and by the browser's Evaluation tab.
+    # "" means <data_dir>/gold/<collection>-<hash of index_dir>.yaml: never the checkout.
+    gold_file: str = ""
     embed_batch_size: int = 32
     # How passages are embedded: "onnx" (ONNX Runtime: torch's vectors, faster; torch if it cannot run),
     # "torch", "onnx-int8" (int8 weights: faster still, other vectors, so an index re-embeds when switching
@@ -210,13 +214,28 @@ def uploads_folder(settings: Settings, collection: str = "") -> Path:
     collection's or documents folder's name, and a hash of the index folder), never the documents folder."""
     if settings.uploads_dir:
         return Path(settings.uploads_dir).expanduser()
-    # named for the collection (or documents folder) and told apart by its index: two setups whose
-    # folders are both called "docs" never share uploads
+    return data_folder(settings) / UPLOADS / collection_key(settings, collection)
+
+
+GOLD = "gold"  # the data folder's subfolder of the collections' gold files
+
+
+def gold_path(settings: Settings, collection: str = "") -> Path:
+    """The collection's gold file: ``gold_file``, else ``<data folder>/gold/NAME-HASH.yaml`` (named as its
+    uploads folder is), never in the documents folder or the checkout."""
+    if settings.gold_file:
+        return Path(settings.gold_file).expanduser()
+    return data_folder(settings) / GOLD / f"{collection_key(settings, collection)}.yaml"
+
+
+def collection_key(settings: Settings, collection: str = "") -> str:
+    """``NAME-HASH``: the collection's (or documents folder's) name and a hash of its index folder, which
+    names its files in the data folder: two setups whose folders are both called "docs" never share them."""
     from hashlib import sha256
 
     index = Path(settings.index_dir).expanduser().resolve()
     name = collection or _collection_name(Path(settings.docs_dir).expanduser().resolve().name or "docs")
-    return data_folder(settings) / UPLOADS / f"{name}-{sha256(str(index).encode()).hexdigest()[:8]}"
+    return f"{name}-{sha256(str(index).encode()).hexdigest()[:8]}"
 
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -236,7 +255,8 @@ def collections(config_file: str | Path | None = None, **overrides: Any) -> dict
     The default is the settings' own documents folder (``seeds`` unless configured), named after it.
     Each ``[collections.NAME]`` table names its ``docs_dir`` and ``index_dir`` and may override any other
     setting for that collection; a table named like the default replaces it. Uploads go to
-    ``uploads_dir``, else ``<data_dir>/uploads/NAME-HASH`` (``uploads_folder``).
+    ``uploads_dir``, else ``<data_dir>/uploads/NAME-HASH`` (``uploads_folder``); its gold set is ``gold_file``,
+    else ``<data_dir>/gold/NAME-HASH.yaml`` (``gold_path``).
     """
     base = Settings.load(config_file, **overrides)
     default = _collection_name(Path(base.docs_dir).expanduser().resolve().name or "docs")
@@ -255,6 +275,8 @@ def collections(config_file: str | Path | None = None, **overrides: Any) -> dict
         settings = base.replace(**table)
         if not settings.uploads_dir:
             settings = settings.replace(uploads_dir=str(uploads_folder(settings, name)))
+        if not settings.gold_file:
+            settings = settings.replace(gold_file=str(gold_path(settings, name)))
         out[name] = Collection(name, settings)
     indexes = [c.settings.index_dir.expanduser().resolve() for c in out.values()]
     if len(set(indexes)) != len(indexes):
@@ -262,6 +284,32 @@ def collections(config_file: str | Path | None = None, **overrides: Any) -> dict
     stores = [c.settings.store for c in out.values() if c.settings.store]
     if len(set(stores)) != len(stores):
         raise ConfigError("two collections share one store; give each collection its own database")
+    return out
+
+
+# Settings that shape the index or where files are kept: another value needs another index, not another
+# way of answering from this one (Assistant.with_settings refuses them).
+INDEX_SETTINGS = frozenset({"docs_dir", "index_dir", "store", "embed_model", "chunk_size", "chunk_overlap",
+                            "vector_index", "embed_backend", "embed_url", "embed_batch_size", "onnx_cache_dir",
+                            "max_file_mb", "follow_links_outside", "parse_workers", "uploads_dir", "data_dir",
+                            "gold_file"})
+
+
+def parse_overrides(text: str) -> dict[str, Any]:
+    """``"top_k=10, answer_mode=llm"`` as ``{"top_k": 10, "answer_mode": "llm"}``, each value of its setting's
+    type; "" is no override. ``ConfigError`` (one line) for an unknown setting or a value of another type."""
+    out: dict[str, Any] = {}
+    for part in re.split(r"[,;\n]", text or ""):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name or not value.strip():
+            raise ConfigError(f"write each setting as name=value (like top_k=10), got {part.strip()!r}")
+        if name not in _field_types():
+            raise ConfigError(f"unknown setting {name!r}; settings such as top_k, answer_mode, reader, "
+                              "refusal_threshold or max_sentences can be compared")
+        out.update(_coerce({name: value.strip()}))
     return out
 
 

@@ -20,10 +20,11 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .answering.extractive import ExtractiveAnswerer
 from .citations import Answer, Citation, verify
-from .config import ANSWER_MODES, UPLOADS, Settings, check_top_k, collections, uploads_folder
+from .config import (ANSWER_MODES, INDEX_SETTINGS, UPLOADS, Settings, check_top_k, collections, gold_path,
+                     uploads_folder)
 from .documents import Passage, Skipped, describe_supported, load_documents
 from .embeddings import dimension_of, load_embedder, max_tokens
-from .errors import ConfigError, DocumentError, IndexMismatchError, NoDocumentsError
+from .errors import ConfigError, DocumentError, IndexMismatchError, NoDocumentsError, QuestionError
 from .pages import PageView, indexed_file, page_view
 from .progress import Progress, TerminalProgress, no_progress
 from .questions import MAX_QUESTION_CHARS, Question, check_question
@@ -71,11 +72,12 @@ class Assistant:
     """
 
     def __init__(self, snapshot: Snapshot | None, embedder: BaseEmbedding, settings: Settings,
-                 skipped: list[Skipped] | None = None, report: UpdateReport | None = None, llm: Any = None):
+                 skipped: list[Skipped] | None = None, report: UpdateReport | None = None, llm: Any = None,
+                 store: Store | None = None):
         """Serve ``snapshot``; with ``None``, call ``refresh()`` to build or load the index first.
 
         ``llm`` is a llama-index LLM for answer mode ``llm``; without one, the model the settings name is
-        loaded on the first question in that mode.
+        loaded on the first question in that mode. ``store`` is the one the settings name, already open.
         """
         self.settings = settings
         self.embedder = embedder
@@ -84,7 +86,7 @@ class Assistant:
         self.last_update = report
         self._llm = llm  # the LLM, kept across index refreshes
         self._llm_lock = threading.Lock()
-        self.store: Store = open_store(settings)
+        self.store: Store = store or open_store(settings)
         if snapshot is not None:
             self._use(snapshot)
 
@@ -242,6 +244,45 @@ class Assistant:
     def uploads_dir(self) -> Path:
         """Where files added through the browser or the API are kept (indexed with the documents)."""
         return uploads_folder(self.settings, self.collection)
+
+    @property
+    def gold_file(self) -> Path:
+        """The collection's gold set: where the chat's 👍/👎 save cases, and what ``assistant eval`` and the
+        Evaluation tab run by default (``gold_file``, else a file in the user's data folder)."""
+        return gold_path(self.settings, self.collection)
+
+    def with_settings(self, **changes: Any) -> "Assistant":
+        """This assistant's index, models and store, answering with other settings: ``top_k=10``,
+        ``answer_mode="llm"``, ``reader="off"``, ``refusal_threshold=0.6``, ``max_sentences=1`` (to compare two
+        ways of answering over the same cases). Itself when nothing changes; a setting that needs another
+        index (``chunk_size``, ``embed_model``, ``docs_dir``, ...) is a ``ConfigError``."""
+        needs_index = sorted(set(changes) & INDEX_SETTINGS)
+        if needs_index:
+            raise ConfigError(f"{', '.join(needs_index)} cannot change over this index (it needs another); "
+                              "compare settings of answering such as top_k, answer_mode, reader or refusal_threshold")
+        settings = self.settings.replace(**changes)
+        if settings == self.settings:
+            return self
+        twin = Assistant(None, self.embedder, settings, skipped=self.skipped, report=self.last_update, llm=self._llm,
+                         store=self.store)
+        twin.collection = self.collection
+        twin._use(self.snapshot)
+        if settings.answer_mode == "llm":
+            twin.answerer_for("llm")  # a missing model fails now, not at the first case
+            if self._llm is None and settings.llm_model == self.settings.llm_model:
+                self._llm = twin._llm  # loaded once for every later comparison too
+        return twin
+
+    def gold_case(self, answer: Answer, verdict: str, correction: str | None = None,
+                  history: list[str] | None = None):
+        """A gold case (``evaluation.GoldCase``) made of feedback on ``answer``: ``verdict`` "right" (👍: the
+        answer's key words, or ``correction``'s, and its cited document; a refusal becomes ``refuse: true``),
+        "wrong" (👎: ``correction`` is the right answer in a few words), "should-refuse" or "should-answer"
+        (with ``correction``). ``history`` holds the conversation's earlier questions (the case's ``turns``).
+        Save it with ``GoldFile(bot.gold_file).save(case)`` (``assistant.evaluation_gold``)."""
+        from .evaluation_gold import case_from_answer
+
+        return case_from_answer(answer, verdict, correction, history or [])
 
     def warm_up(self) -> None:
         """Load the embedding model and the reader now instead of on the first question."""
@@ -401,6 +442,14 @@ class Chat:
             if isinstance(piece, Answer):
                 self.turns.append((piece.question, piece))
             yield piece
+
+    def gold_case(self, verdict: str, correction: str | None = None, turn: int = -1):
+        """``Assistant.gold_case`` for one answer of this conversation (default the latest), its earlier
+        questions as the case's turns."""
+        if not self.turns:
+            raise QuestionError("nothing has been asked in this conversation yet; ask a question first")
+        turn = turn % len(self.turns)
+        return self.assistant.gold_case(self.turns[turn][1], verdict, correction, self.questions[:turn])
 
     def reset(self) -> None:
         self.turns.clear()

@@ -152,3 +152,22 @@ WIKI_NOTE_QUESTION = "Why did some founders stay home?"
 WIKI_NOTE_ANSWER = ("[note 2] Worrying that Y Combinator makes founders move for 3 months, some founders "
                     "stayed home. [1]")
 
+
+
+def at_once(work, count: int, timeout: float = 300) -> list[BaseException]:
+    """``work(n)`` for n in 0..count-1, each in a thread of its own, all at once; what any of them raised."""
+    import threading
+
+    raised: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            work(n)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            raised.append(exc)
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return raised

@@ -437,6 +437,37 @@ def test_other_types_and_oversized_files_are_refused(client, app, tmp_path):
     assert not (app.docs / "big.txt").exists() and not (app.docs / "minutes.doc").exists()
 
 
+# ------------------------------------------------------------------ feedback from many sessions at once
+
+
+def test_eight_sessions_saving_feedback_at_once_lose_and_duplicate_nothing(app):
+    """8 gradio_client sessions, 20 /feedback calls each, all at once against the real model: every one of the
+    160 cases is in the gold file once, and the file reads as `assistant eval` reads it."""
+    from fakes import at_once
+
+    from assistant.evaluation import load_gold, normalise
+
+    seed = [c.question for c in load_gold(ROOT / "tests" / "gold" / "seed.yaml") if len(c.turns) == 1]
+    questions = list({normalise(q): q for q in reversed(seed)}.values())[::-1]  # each question once
+    questions += [f"What did the summit decide about topic number {n}?" for n in range(160 - len(questions))]
+    sessions = [questions[n::8] for n in range(8)]
+    assert sorted(len(s) for s in sessions) == [20] * 8
+    saved: dict[int, list[dict]] = {}
+
+    def session(n: int) -> None:
+        client = new_client(app)
+        saved[n] = [client.predict(q, "wrong" if i % 4 == 0 else "right", f"answer {n}-{i}" if i % 4 == 0 else "",
+                                   [], api_name="/feedback") for i, q in enumerate(sessions[n])]
+    assert at_once(session, 8) == [] and sorted(saved) == list(range(8))
+    [gold_file] = (app.work / "data").rglob("gold/*.yaml")
+    cases = load_gold(gold_file)  # parses; ids are unique or it would refuse
+    assert len(cases) == 160
+    assert sorted(c.question for c in cases) == sorted(questions)  # 0 lost, 0 duplicated
+    assert sorted(r["id"] for rs in saved.values() for r in rs) == sorted(c.id for c in cases)  # as answered
+    assert all("from-chat" in c.tags for c in cases)
+    assert sorted(p.name for p in gold_file.parent.iterdir()) == [f".{gold_file.name}.lock", gold_file.name]
+
+
 def test_the_app_keeps_serving_and_never_reached_the_network(app):
     answer = new_client(app).predict("Where did Modi and Putin last meet face-to-face before this summit?",
                                      api_name="/ask")

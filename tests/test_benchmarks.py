@@ -1,5 +1,5 @@
-"""The benchmarks run end to end (CI smoke check): ``bench_retrieval.py --smoke`` and
-``bench_followups.py --smoke``, in subprocesses, with their results checked for shape and sanity, never
+"""The benchmarks run end to end (CI smoke check): ``bench_retrieval.py --smoke``,
+``bench_followups.py --smoke`` and the others' small runs, in subprocesses, with their results checked for shape and sanity, never
 for timings.
 
 ``--smoke`` reads a handful of each set (20 XQuAD paragraphs, 18 SciFact abstracts, 8 SQuAD 2.0
@@ -162,6 +162,15 @@ def test_api_benchmark_runs(tmp_path):
     assert overhead["p50_ratio"] > 0 and overhead["in_process_p50_ms"] > 0
     assert (concurrency["clients"], concurrency["questions_each"], concurrency["answers"]) == (4, 3, 12)
     assert concurrency["errors"] == 0 and concurrency["answers_not_their_own"] == 0
+
+
+def test_evaluation_tab_benchmark_runs(tmp_path):
+    """bench_evaluation_tab.py --smoke: the Evaluation tab's run beside assistant eval's (shape only)."""
+    out = tmp_path / "tab.json"
+    run("bench_evaluation_tab.py", "--smoke", "--json", str(out))
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert (data["cases"], data["rounds"], data["passed"]) == (6, 1, 6)
+    assert data["ratio_median"] > 0 and len(data["tab_s"]) == len(data["cli_s"]) == 1
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,13 @@ and checks the page never fetched anything from outside the app. A second server
 seed article, opens a source on its PDF page (the quoted words boxed where they are printed) and in
 its section.
 
-``UPDATE_SCREENSHOT=1`` writes the README's screenshot to docs/screenshot.png; otherwise it goes to a
-temporary folder, so a test run leaves the tree as it was. Chromium is required: without it the tests
+The regression loop runs whole: a wrong answer gets a thumbs-down with the right answer, a right one a
+thumbs-up; the Evaluation tab runs the two cases, lists the failing one first, keeps the run as the baseline
+and compares two settings; the CLI and pytest then run the cases saved from the chat unchanged.
+
+``UPDATE_SCREENSHOT=1`` writes the README's screenshots to docs/screenshot.png (the chat) and
+docs/evaluation.png (the Evaluation tab); otherwise they go to a temporary folder, so a test run leaves the
+tree as it was. Chromium is required: without it the tests
 fail (``.ci/run`` installs it with apt).
 """
 
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,11 +115,11 @@ def watch_streaming(page: Page) -> None:
     }""")
 
 
-def screenshot_path(tmp_path: Path) -> Path:
+def screenshot_path(tmp_path: Path, name: str = "screenshot.png") -> Path:
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)
-        return ROOT / "docs" / "screenshot.png"
-    return tmp_path / "screenshot.png"
+        return ROOT / "docs" / name
+    return tmp_path / name
 
 
 def test_a_login_is_required(browser, server):
@@ -266,6 +273,115 @@ def test_upload_refuses_a_binary_file_then_indexes_a_document(page, server):
     expect(bot_messages(page).last).to_contain_text("3 May 2031")
     expect(page.locator("#source-0-1 .source-title")).to_have_text("Selene research station opens on the Moon")
     expect(page.locator("#source-0-1 .source-date")).to_have_text("2031-05-03")
+
+
+# ------------------------------------------------------------------ from the chat to the gold set and back
+
+WRONG_Q = "What did Moscow's defence chief predict the two nations would boost together?"  # seed: para-russian-prediction
+RIGHT_Q = "How many AK-203 rifles will India buy?"
+
+
+def give_feedback(page: Page, thumb: str) -> None:
+    """Press the thumb of the newest answer: its feedback form opens."""
+    bot_messages(page).last.hover()
+    page.get_by_role("button", name=thumb).last.click()
+    expect(page.locator("#feedback-title")).to_be_visible(timeout=WAIT_MS)
+
+
+def test_feedback_in_the_chat_becomes_cases_the_evaluation_tab_runs_compares_and_the_cli_reruns(page, server, browser,
+                                                                                                tmp_path):
+    ask(page, WRONG_Q)
+    expect(bot_messages(page).last).not_to_contain_text("regional security")  # the answer is wrong
+    give_feedback(page, "Dislike")
+    expect(page.locator("#feedback-title")).to_contain_text("This answer is wrong")
+    page.locator("#feedback-save").click()  # no correction: one line, nothing saved
+    expect(page.locator("#feedback-status")).to_have_text(
+        "⚠ type the right answer in a few words, or choose that it should refuse", timeout=WAIT_MS)
+    page.locator("#feedback-words textarea").fill("regional security")
+    page.locator("#feedback-save").click()
+    expect(page.locator("#feedback-status")).to_have_text(
+        "✓ Saved case moscow-defence-chief-predict-two-nations to the gold file (1 case); run it in the Evaluation tab.",
+        timeout=WAIT_MS)
+    expect(page.locator("#feedback-title")).to_be_hidden()
+
+    ask(page, RIGHT_Q)
+    give_feedback(page, "Like")
+    expect(page.locator("#feedback-words textarea")).to_have_value("6,01,427")  # the answer's key words, editable
+    page.locator("#feedback-save").click()
+    expect(page.locator("#feedback-status")).to_contain_text("✓ Saved case ak-203-rifles-india-buy", timeout=WAIT_MS)
+
+    page.get_by_role("tab", name="Evaluation").click()
+    expect(page.get_by_role("tab", name="Evaluation")).to_have_count(1)
+    expect(page.locator("#eval-source")).to_contain_text("holds 2 cases", timeout=WAIT_MS)
+    page.locator("#eval-run").click()
+    summary = page.locator("#eval-summary")
+    expect(summary).to_contain_text("1 of 2 cases passed", timeout=WAIT_MS)
+    expect(summary).to_contain_text("refusal precision")
+    expect(page.locator("#eval-chart img")).to_be_visible()
+    rows = page.locator("#eval-cases tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("moscow-defence-chief-predict-two-nations")
+    expect(rows.first.locator(".verdict")).to_have_text("✗ fail")
+    expect(rows.nth(1).locator(".verdict")).to_have_text("✓ pass")
+    expect(rows.first.locator(".eval-expected")).to_have_text("any of “regional security”")
+    page.locator("#eval-failures input").check()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(WRONG_Q)
+    page.locator("#eval-failures input").uncheck()
+    expect(rows).to_have_count(2)
+    for report in ("report.md", "report.html", "report.png", "run.json"):  # the CLI's reports, to download
+        expect(page.locator(f"#eval-reports a[href$='/{report}']")).to_have_count(1)
+    report_url = page.locator("#eval-reports a[href$='/report.html']").get_attribute("href")
+    assert page.request.get(report_url).text().startswith("<!doctype html>")
+    stranger = browser.new_context()  # without the login the report is not served
+    assert stranger.request.get(report_url).status in (401, 403)
+    stranger.close()
+    page.set_viewport_size({"width": 1400, "height": 1300})  # the summary, the chart and both cases
+    page.screenshot(path=str(screenshot_path(tmp_path, "evaluation.png")))
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+    rows.nth(1).locator(".eval-source").first.click()  # a case's citation opens where it sits
+    expect(page.locator("#eval-page-view mark.cited")).to_contain_text("6,01,427 AK-203 assault rifles",
+                                                                       timeout=WAIT_MS)
+
+    page.locator("#eval-baseline").click()
+    expect(page.locator("#eval-status")).to_contain_text("This run (1 of 2 cases passed) is the baseline now",
+                                                         timeout=WAIT_MS)
+    page.locator("#eval-b-other textarea").fill("refusal_threshold=0.99")
+    page.locator("#eval-compare").click()
+    side = page.locator("#eval-side-by-side")
+    expect(side).to_contain_text("B: top_k=5, answer_mode=extractive, refusal_threshold=0.99", timeout=WAIT_MS)
+    expect(side).to_contain_text("the answers differ in 2")
+    pair = side.locator("tr.eval-pair", has_text=RIGHT_Q)
+    expect(pair).to_have_class(re.compile(r"\bdiffers\b"))
+    expect(pair.locator("td").nth(1)).to_contain_text("✓ 6,01,427")
+    expect(pair.locator("td").nth(2)).to_contain_text("✗ Not in the documents")
+
+    # the cases saved from the chat run unchanged in the CLI (the collection's file, against the baseline set
+    # above) and in pytest
+    [gold_file] = (server.work / "data").rglob("gold/*.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(XDG_DATA_HOME=str(server.work / "data"), ASSISTANT_DOCS_DIR=str(server.docs),
+               ASSISTANT_INDEX_DIR=str(server.index), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "assistant.cli", "eval", "--quiet", "--no-update"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1/2 cases passed: accuracy 0.500")
+    assert "0 cases worse than the baseline\n0 cases better than the baseline" in done.stdout
+    assert done.stderr.strip().startswith("baseline: ") and done.stderr.strip().endswith(".baseline.json")
+    from assistant import Assistant, Settings
+    from assistant.evaluation import check_case, gold_params
+
+    bot = Assistant.from_folder(server.docs, index_dir=server.index, settings=Settings(show_progress=False),
+                                update=False)
+    passed, failed = [], []
+    for param in gold_params(gold_file):
+        try:
+            passed.append(check_case(bot, param.values[0]).id)
+        except AssertionError as exc:
+            failed.append(str(exc).splitlines()[0])
+    assert (passed, failed) == (["ak-203-rifles-india-buy"],
+                                ["moscow-defence-chief-predict-two-nations: expected text missing from the answer"])
 
 
 def test_the_page_fetched_nothing_from_outside_and_the_server_kept_serving(context, server):

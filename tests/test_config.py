@@ -27,6 +27,7 @@ DEFAULTS = {
     "follow_links_outside": False,
     "uploads_dir": "",
     "data_dir": "",
+    "gold_file": "",
     "embed_batch_size": 32,
     "embed_backend": "onnx",
     "embed_url": "",
@@ -273,6 +274,10 @@ uploads_dir = "{tmp_path / 'mail-uploads'}"
     assert Path(found["papers"].settings.uploads_dir).parent == tmp_path / "data" / "uploads"
     assert Path(found["papers"].settings.uploads_dir).name.startswith("papers-")
     assert len({c.settings.uploads_dir for c in found.values()}) == 3
+    # each collection's gold set is a file of its own in the data folder, named as its uploads folder
+    gold = {name: Path(c.settings.gold_file) for name, c in found.items()}
+    assert gold["papers"] == tmp_path / "data" / "gold" / f"{Path(found['papers'].settings.uploads_dir).name}.yaml"
+    assert len(set(gold.values())) == 3 and all(p.parent == tmp_path / "data" / "gold" for p in gold.values())
     assert Path(found["mail"].settings.uploads_dir) == tmp_path / "mail-uploads"
     assert Settings.load(config).top_k == 4  # the settings reader skips the collection tables
 

@@ -578,7 +578,9 @@ def test_a_run_compared_with_itself_has_no_changes(run_result, tmp_path):
     save_run(run_result, tmp_path / "run.json")
     comparison = compare(run_result, load_run(tmp_path / "run.json"))
     assert comparison == Comparison(worse=[], better=[], missing=[], metric_deltas={
-        k: 0 for k, v in run_result.metrics.items() if isinstance(v, (int, float))})
+        k: 0 for k, v in run_result.metrics.items() if isinstance(v, (int, float))},
+        same=[c.id for c in run_result.cases], new=[])
+    assert {comparison.change(c.id) for c in run_result.cases} == {"same"}
 
 
 def test_compare_lists_worse_and_better_cases_with_both_answers(run_result, tmp_path):
@@ -601,6 +603,10 @@ def test_compare_lists_worse_and_better_cases_with_both_answers(run_result, tmp_
     assert comparison.missing == ["retired"]
     assert comparison.metric_deltas["accuracy"] == 0.2
     assert comparison.metric_deltas["cases"] == 0
+    assert {c.id: comparison.change(c.id) for c in run_result.cases} == {
+        c.id: {"river-fish": "worse", "founder": "better"}.get(c.id, "same") for c in run_result.cases}
+    del baseline["cases"][0]
+    assert compare(run_result, baseline).change(run_result.cases[0].id) == "new"
 
 
 @pytest.mark.parametrize(("text", "message"), [

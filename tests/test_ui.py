@@ -717,7 +717,7 @@ def test_questions_from_many_sessions_at_once(app, fake_bot):
 
 def test_the_app_exposes_named_api_endpoints(fake_bot):
     demo = build_app(fake_bot)
-    assert set(demo.get_api_info()["named_endpoints"]) == {"/ask", "/clear", "/upload", "/documents"}
+    assert set(demo.get_api_info()["named_endpoints"]) == {"/ask", "/clear", "/upload", "/documents", "/feedback"}
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and demo.analytics_enabled is False
 
 

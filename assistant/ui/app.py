@@ -9,7 +9,8 @@ incrementally with ``Assistant.refresh``.
 
 The same app answers programs: ``/ask`` returns the answer and its citations as JSON, and keeps a
 conversation per client session (``/clear`` starts a new one); ``/upload`` and ``/documents`` manage
-the documents.
+the documents; ``/feedback`` saves a gold case. 👍/👎 on an answer and the Evaluation tab are wired in from
+evaluation_tab.py.
 
 >>> from gradio_client import Client                                              # doctest: +SKIP
 >>> client = Client("http://127.0.0.1:7860/")                                    # doctest: +SKIP
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
-import logging
 import os
 import sys
 import threading
@@ -52,14 +52,12 @@ from .render import (
     documents_json,
     render_documents,
     render_page_message,
-    render_page_view,
     render_sources,
     render_status,
 )
+from .evaluation_tab import GoldApp, evaluation_tab, feedback_endpoint, feedback_form
 from .service import STREAM_DELAY, ChatService
 from .uploads import uploaded_files
-
-log = logging.getLogger("assistant")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -88,6 +86,7 @@ class ChatApp:
         self.library = library  # the other collections, chosen in the settings panel
         self._services = {service.bot.collection: service}
         self._lock = threading.Lock()
+        self.gold = GoldApp(self.service_for)  # the chat's thumbs, /feedback and the Evaluation tab
 
     def service_for(self, collection: str | None = None) -> ChatService:
         """The service of ``collection`` (default: the app's first), loading it on first use."""
@@ -163,14 +162,7 @@ class ChatApp:
         citation = next((c for c in answer.citations if c.number == number), None) if answer else None
         if citation is None:
             return render_page_message("that answer is no longer in this conversation; ask the question again")
-        try:
-            return render_page_view(self._service_of(chat).page_view(citation), citation.number)
-        except AssistantError as exc:
-            return render_page_message(str(exc))
-        except Exception as exc:  # a file no library can render: one line here, the details in the log
-            log.exception("could not show %s", citation.doc_id)
-            return render_page_message(f"could not show {citation.doc_id} ({exc.__class__.__name__}); "
-                                       "the passage above is what it says there")
+        return self._service_of(chat).page_view_html(citation, "; the passage above is what it says there")
 
     @staticmethod
     def example(evt: gr.SelectData) -> str:
@@ -274,7 +266,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                     with gr.Column(scale=3, min_width=360):
                         chatbot = gr.Chatbot(
                             label="Conversation", show_label=False, elem_id="chat", height=520, latex_delimiters=[],
-                            examples=[{"text": q} for q in examples] or None, feedback_options=None,
+                            examples=[{"text": q} for q in examples] or None, feedback_options=("Like", "Dislike"),
                             placeholder="**Ask a question about the documents**, or pick an example:",
                             buttons=["copy"],
                         )
@@ -284,6 +276,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                             send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="send")
                             clear = gr.Button("Clear", scale=1, min_width=80, elem_id="clear")
                         status = gr.Markdown("", elem_id="status")
+                        feedback_form(handlers.gold, chatbot, chat_state)
                     with gr.Column(scale=2, min_width=320):
                         gr.Markdown("### Sources")
                         sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", js_on_load=SOURCES_JS)
@@ -294,6 +287,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                 files = gr.File(file_count="multiple", elem_id="upload", height=140,
                                 label=f"Add documents: {describe_supported()}, {limit}")
                 upload_status = gr.Markdown("", elem_id="upload-status")
+            evaluation_tab(handlers.gold, collection_state, top_k, mode, settings)
 
         # Hidden parts of the API: their events are endpoints for gradio_client, not controls.
         api_question = gr.Textbox(visible=False)
@@ -346,6 +340,7 @@ def build_app(bot: Assistant, *, examples: Sequence[str] = EXAMPLES, stream_dela
                                 api_name="upload", concurrency_limit=1,
                                 api_description=f"Add {describe_supported()} files to the uploads folder and "
                                 "index them; returns what was added and refused, and the documents now indexed.")
+        feedback_endpoint(handlers.gold, chat_state)
         gr.api(handlers.api_documents, api_name="documents",
                api_description="The indexed documents: doc_id, title, date, passages, indexed_at.")
     # Questions from several users run side by side; uploads run one at a time, and a question asked while

@@ -39,27 +39,50 @@ CSS = """
 #sources .page-open { margin-top: 6px; font-size: 0.8em; padding: 2px 10px; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
 #sources .page-open:hover, #sources .page-open:focus { border-color: #f59e0b; }
-#page-view .page-view { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
+:is(#page-view, #eval-page-view) .page-view { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
   margin-top: 10px; scroll-margin: 8px; }
-#page-view header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 8px; }
-#page-view .source-n { font-weight: 700; color: var(--color-accent); }
-#page-view .source-title { font-weight: 600; }
-#page-view .source-where { flex-basis: 100%; order: 3; font-size: 0.78em; color: var(--body-text-color-subdued); }
-#page-view .page-close { margin-left: auto; font-size: 0.8em; padding: 1px 8px; border-radius: 6px; cursor: pointer;
+:is(#page-view, #eval-page-view) header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 8px; }
+:is(#page-view, #eval-page-view) .source-n { font-weight: 700; color: var(--color-accent); }
+:is(#page-view, #eval-page-view) .source-title { font-weight: 600; }
+:is(#page-view, #eval-page-view) .source-where { flex-basis: 100%; order: 3; font-size: 0.78em; color: var(--body-text-color-subdued); }
+:is(#page-view, #eval-page-view) .page-close { margin-left: auto; font-size: 0.8em; padding: 1px 8px; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
-#page-view .page-notice { color: #b45309; font-weight: 600; font-size: 0.85em; margin: 6px 0; }
-#page-view .page-frame { max-height: 75vh; overflow: auto; margin-top: 6px; background: #fff;
+:is(#page-view, #eval-page-view) .page-notice { color: #b45309; font-weight: 600; font-size: 0.85em; margin: 6px 0; }
+:is(#page-view, #eval-page-view) .page-frame { max-height: 75vh; overflow: auto; margin-top: 6px; background: #fff;
   border: 1px solid var(--border-color-primary); }
-#page-view .page-sheet { position: relative; width: 100%; }
-#page-view .page-frame.zoomed .page-sheet { width: 220%; }
-#page-view .page-image { display: block; width: 100%; height: auto; max-width: none; cursor: zoom-in; }
-#page-view .page-frame.zoomed .page-image { cursor: zoom-out; }
-#page-view .page-mark { position: absolute; background: rgba(250, 204, 21, 0.38); outline: 2px solid #f59e0b;
+:is(#page-view, #eval-page-view) .page-sheet { position: relative; width: 100%; }
+:is(#page-view, #eval-page-view) .page-frame.zoomed .page-sheet { width: 220%; }
+:is(#page-view, #eval-page-view) .page-image { display: block; width: 100%; height: auto; max-width: none; cursor: zoom-in; }
+:is(#page-view, #eval-page-view) .page-frame.zoomed .page-image { cursor: zoom-out; }
+:is(#page-view, #eval-page-view) .page-mark { position: absolute; background: rgba(250, 204, 21, 0.38); outline: 2px solid #f59e0b;
   border-radius: 2px; mix-blend-mode: multiply; pointer-events: none; }
-#page-view .page-quote { font-size: 0.8em; color: var(--body-text-color-subdued); margin: 6px 0 0; }
-#page-view .section-text { white-space: pre-wrap; margin: 6px 0 0; padding: 4px 0 4px 10px; font-size: 0.9em;
+:is(#page-view, #eval-page-view) .page-quote { font-size: 0.8em; color: var(--body-text-color-subdued); margin: 6px 0 0; }
+:is(#page-view, #eval-page-view) .section-text { white-space: pre-wrap; margin: 6px 0 0; padding: 4px 0 4px 10px; font-size: 0.9em;
   max-height: 60vh; overflow-y: auto; border-left: 3px solid var(--border-color-primary); }
-#page-view mark.cited { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px; }
+:is(#page-view, #eval-page-view) mark.cited { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px; }
+#feedback { padding: 8px 12px; border: 1px solid #f59e0b; border-radius: 8px; }
+#feedback-status p { font-weight: 600; }
+#eval-summary .eval-head { margin: 0 0 6px; }
+#eval-summary .eval-metrics th, #eval-side-by-side .eval-metrics th { text-align: left; font-weight: 500; padding-right: 16px; }
+#eval-cases table, #eval-side-by-side table { width: 100%; border-collapse: collapse; font-size: 0.88em; }
+#eval-cases td, #eval-cases th, #eval-side-by-side td, #eval-side-by-side th { padding: 6px 8px; text-align: left;
+  vertical-align: top; border-bottom: 1px solid var(--border-color-primary); }
+#eval-cases .eval-count, #eval-side-by-side .eval-head { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.eval-tags, .eval-why { font-size: 0.8em; color: var(--body-text-color-subdued); }
+.verdict.pass { color: #15803d; font-weight: 700; }
+.verdict.fail { color: #b91c1c; font-weight: 700; }
+.change { font-size: 0.8em; padding: 1px 6px; border-radius: 4px; background: #e5e7eb; color: #374151; }
+.change.worse { background: #fee2e2; color: #991b1b; }
+.change.better { background: #dcfce7; color: #166534; }
+.eval-row.fail td:first-child, .eval-pair.differs td:first-child { border-left: 3px solid #f59e0b; }
+.eval-differs { font-size: 0.75em; font-weight: 700; color: #b45309; text-transform: uppercase; }
+.eval-cite { color: var(--color-accent); font-weight: 600; }
+.eval-sources { margin: 4px 0 0; padding-left: 0; list-style: none; font-size: 0.9em; }
+.eval-sources .source-where { font-size: 0.85em; color: var(--body-text-color-subdued); }
+.eval-quote { margin: 2px 0; padding-left: 8px; border-left: 3px solid #fde68a; color: var(--body-text-color-subdued); }
+.eval-source { font-size: 0.8em; padding: 1px 8px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
+#eval-cases .refusal, #eval-side-by-side .refusal { color: var(--body-text-color-subdued); }
 #status, #upload-status { min-height: 0; }
 #status p { color: #b45309; font-weight: 600; }
 """
@@ -103,6 +126,16 @@ SOURCES_JS = r"""
 element.addEventListener('click', (e) => {
   const button = e.target.closest ? e.target.closest('.page-open') : null;
   if (button) trigger('open_page', {turn: Number(button.dataset.turn), n: Number(button.dataset.n)});
+});
+"""
+
+# The Evaluation tab's case rows: a citation's button asks the server for its source where it sits (the rows'
+# ``open_source`` event, with the case, the side of a comparison and the citation's number).
+EVAL_JS = r"""
+element.addEventListener('click', (e) => {
+  const button = e.target.closest ? e.target.closest('.eval-source') : null;
+  if (button) trigger('open_source', {case: button.dataset.case, side: button.dataset.side || '',
+                                      n: Number(button.dataset.n)});
 });
 """
 

@@ -295,3 +295,122 @@ def documents_json(documents: Sequence[DocumentInfo]) -> list[dict[str, Any]]:
 def render_status(message: str) -> str:
     """A warning line for the chat's status area; empty for no message."""
     return f"⚠ {escape_markdown(message)}" if message else ""
+
+
+# ------------------------------------------------------------------ the Evaluation tab
+
+CHANGES = {"worse": "worse than the baseline", "better": "better than the baseline", "same": "same as the baseline",
+           "new": "not in the baseline"}
+SUMMARY_METRICS = [("accuracy", "accuracy"), ("answer_accuracy", "answer accuracy (answerable cases)"),
+                   ("refusal_precision", "refusal precision"), ("refusal_recall", "refusal recall"),
+                   ("citation_precision", "citation precision")]
+
+
+def _metric(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def render_eval_summary(run: Any) -> str:
+    """A run's head: what ran with which settings, passed of all, the metrics, and the change against the
+    baseline (an ``evaluation.EvaluationRun`` of the Evaluation tab)."""
+    m = run.result.metrics
+    rows = "".join(f"<tr><th>{html.escape(label)}</th><td>{_metric(m.get(key))}</td></tr>" for key, label in SUMMARY_METRICS)
+    if run.comparison:
+        change = (f"{counted(len(run.comparison.worse), 'case')} worse and {len(run.comparison.better)} better than "
+                  f"the baseline, {len(run.comparison.same)} the same, {len(run.comparison.new)} new")
+    else:
+        change = "No baseline yet: “Set as baseline” keeps this run to compare later runs with."
+    return (f'<div class="eval-summary"><p class="eval-head"><strong>{m["passed"]} of '
+            f'{counted(m["cases"], "case")} passed</strong> · {html.escape(run.source)} · '
+            f'{html.escape(run.settings)}</p><table class="eval-metrics">{rows}</table>'
+            f'<p class="eval-change">{html.escape(change)}</p></div>')
+
+
+def eval_rows(run: Any, failures_only: bool = False, worse_only: bool = False, tag: str = "") -> list:
+    """The run's case results shown: worse than the baseline first, then the other failures, then the rest."""
+    rank = {"worse": 0}
+    rows = [r for r in run.result.cases if (not failures_only or not r.passed)
+            and (not worse_only or run.change(r.id) == "worse") and (not tag or tag in r.tags)]
+    return sorted(rows, key=lambda r: rank.get(run.change(r.id), 1 if not r.passed else 2))
+
+
+def render_eval_cases(run: Any, failures_only: bool = False, worse_only: bool = False, tag: str = "") -> str:
+    """Every case as a row: question, expected, the answer with its citations (each opens its source), pass or
+    fail and why, and what changed against the baseline."""
+    rows = eval_rows(run, failures_only, worse_only, tag)
+    shown = f"{counted(len(rows), 'case')} shown of {len(run.result.cases)}"
+    if not rows:
+        return f'<div class="eval-cases"><p class="eval-count">{shown}.</p></div>'
+    body = []
+    for r in rows:
+        case, change = run.case(r.id), run.change(r.id)
+        verdict = "pass" if r.passed else "fail"
+        why = f'<div class="eval-why">{html.escape(r.why)}</div>' if r.why else ""
+        body.append(
+            f'<tr class="eval-row {verdict} {change}" data-case="{_attr(r.id)}"><td class="eval-question"><b>'
+            f'{html.escape(r.id)}</b><div>{html.escape(" → ".join(case.turns) if case else r.question)}</div>'
+            f'<div class="eval-tags">{html.escape(", ".join(r.tags))}</div></td>'
+            f'<td class="eval-expected">{render_expected(case)}</td>'
+            f'<td class="eval-answer">{render_cited_answer(run.result.answers.get(r.id), r.answer, r.id)}</td>'
+            f'<td class="eval-verdict"><span class="verdict {verdict}">{"✓ pass" if r.passed else "✗ fail"}</span>{why}</td>'
+            f'<td class="eval-change"><span class="change {change}" title="{_attr(CHANGES[change])}">{change}</span></td></tr>')
+    return (f'<div class="eval-cases"><p class="eval-count">{shown}.</p><table><thead><tr><th>case</th><th>expected</th>'
+            "<th>answer</th><th>result</th><th>vs baseline</th></tr></thead><tbody>" + "".join(body) + "</tbody></table></div>")
+
+
+def render_expected(case: Any) -> str:
+    """What a case expects, as a sentence: a refusal, any of ..., all of ..., and where it must be cited."""
+    if case is None:
+        return ""
+    if case.refuse:
+        parts = ["a refusal"]
+    else:
+        parts = ([f"any of {', '.join(f'“{e}”' for e in case.expect_any)}"] if case.expect_any else []) + (
+            [f"all of {', '.join(f'“{e}”' for e in case.expect_all)}"] if case.expect_all else [])
+    if case.sources:
+        parts.append(f"cited from {', '.join(case.sources)}")
+    return html.escape("; ".join(parts))
+
+
+def render_cited_answer(answer: Answer | None, text: str, case_id: str, side: str = "") -> str:
+    """An answer's text with its markers, and each citation's place and quote with a button that opens it in
+    its source (its page, the quote boxed, for a PDF)."""
+    if answer is None:
+        return html.escape(text)
+    body = MARKER.sub(lambda m: f' <sup class="eval-cite">[{m.group(1)}]</sup>', html.escape(answer.text))
+    if answer.refused:
+        return f'<div class="refusal"><span class="refusal-label">Not in the documents</span> {body}</div>'
+    items = "".join(
+        f'<li><span class="source-n">[{c.number}]</span> {html.escape(c.title)} · <span class="source-where">'
+        f'{html.escape(c.doc_id)}{" · " + html.escape(c.where) if c.where else ""}</span> '
+        f'<button type="button" class="page-open eval-source" data-case="{_attr(case_id)}" data-side="{side}" '
+        f'data-n="{c.number}">{html.escape(page_label(c))}</button>'
+        f'<blockquote class="eval-quote">{html.escape(shown(c.quote))}</blockquote></li>' for c in answer.citations)
+    return f'<div class="eval-text">{body}</div><ol class="eval-sources">{items}</ol>'
+
+
+def render_side_by_side(comparison: Any) -> str:
+    """Two settings over the same cases: each one's metrics, then every case's two answers, where they
+    differ first (an ``evaluation.ComparisonRun``)."""
+    side = comparison.side
+    a_label, b_label = (html.escape(label) for label in side.labels)
+    metrics = "".join(f"<tr><th>{html.escape(label)}</th><td>{_metric(side.a.metrics.get(key))}</td>"
+                      f"<td>{_metric(side.b.metrics.get(key))}</td></tr>" for key, label in SUMMARY_METRICS)
+    pairs, differ = side.pairs(), len(side.differ())
+    rows = []
+    for a, b in pairs:
+        differs = a.passed != b.passed or a.answer != b.answer
+        cells = "".join(
+            f'<td class="eval-answer"><span class="verdict {"pass" if r.passed else "fail"}">'
+            f'{"✓" if r.passed else "✗"}</span> {render_cited_answer(run.answers.get(r.id), r.answer, r.id, name)}</td>'
+            for r, run, name in ((a, side.a, "a"), (b, side.b, "b")))
+        rows.append(f'<tr class="eval-pair {"differs" if differs else "alike"}" data-case="{_attr(a.id)}">'
+                    f'<td class="eval-question"><b>{html.escape(a.id)}</b><div>{html.escape(a.question)}</div>'
+                    f'{"<div class=eval-differs>differs</div>" if differs else ""}</td>{cells}</tr>')
+    return (f'<div class="eval-compare"><p class="eval-head"><strong>A</strong>: {a_label} · <strong>B</strong>: '
+            f'{b_label} · {counted(len(pairs), "case")}; the answers differ in {differ}.</p>'
+            f'<table class="eval-metrics"><tr><th></th><th>A</th><th>B</th></tr>{metrics}</table>'
+            f'<table><thead><tr><th>case</th><th>A: {a_label}</th><th>B: {b_label}</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')

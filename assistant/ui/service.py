@@ -8,6 +8,7 @@ a project checkout) and indexed with ``Assistant.refresh()``; a file refused at 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -25,8 +26,10 @@ from ..errors import AssistantError, ConfigError
 from ..pages import PageView
 from ..progress import Progress, no_progress
 from ..wording import counted
-from .render import escape_markdown
+from .render import escape_markdown, render_page_message, render_page_view
 from .uploads import UploadError, check_not_link, check_size, safe_file_name
+
+log = logging.getLogger("assistant")
 
 STREAM_DELAY = 0.02  # seconds between streamed pieces, so the answer visibly builds up
 
@@ -120,6 +123,17 @@ class ChatService:
     def page_view(self, citation: Citation) -> PageView:
         """The cited page with the quote boxed, or its section (``Assistant.page_view``)."""
         return self.bot.page_view(citation)
+
+    def page_view_html(self, citation: Citation, after: str = "") -> str:
+        """The page view of ``citation`` as HTML, or one line saying why it cannot be shown (``after`` is added
+        to the line for a file no library can render)."""
+        try:
+            return render_page_view(self.page_view(citation), citation.number)
+        except AssistantError as exc:
+            return render_page_message(str(exc))
+        except Exception as exc:  # a file no library can render: one line here, the details in the log
+            log.exception("could not show %s", citation.doc_id)
+            return render_page_message(f"could not show {citation.doc_id} ({exc.__class__.__name__}){after}")
 
     @property
     def max_file_mb(self) -> float:
