@@ -358,13 +358,12 @@ CAPITALISED = re.compile(r"[A-Z][\w'\u2019.&-]*[\w]|[A-Z]")
 CODE = re.compile(r"^(?=.*\d)[a-z0-9]+(?:[-+/][a-z0-9]+)+$|^\d+(st|nd|rd|th)$", re.I)  # AK-203, 2+2, 21st
 
 
-# "How long is the warranty?": the adjective asks for a measure; "two-year" answers without saying "long".
 # "When was this essay written?", "Summarize the post": the words naming the text itself, which its
 # sentences need not say (an essay seldom calls itself one).
 THE_TEXT_ITSELF = re.compile(r"\b(?:this|the|that|your|my|our)\s+(essay|post|blog|chapter|book|paper|memo|letter|"
                              r"transcript|speech|lecture|manual|guide|pdf|email|e-mail|thread|notes|write-?up|"
-                             r"writeup|column|editorial|newsletter|handbook|brochure|leaflet|transcription|doc)\b",
-                             re.I)
+                             r"column|editorial|newsletter|handbook|brochure|leaflet|transcription|doc)\b", re.I)
+# "How long is the warranty?": the adjective asks for a measure; "two-year" answers without saying "long".
 HOW_MEASURED = re.compile(r"\bhow\s+(tall|high|long|far|old|heavy|big|large|deep|wide|thick|fast)\b", re.I)
 
 

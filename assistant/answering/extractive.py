@@ -593,8 +593,9 @@ class ExtractiveAnswerer:
 
     def read(self, question: Question, ranked: list[Candidate]) -> list[Candidate]:
         """The best ``read_top`` candidates by the cheap score, read by the reading model, best first: those
-        within ``READER_MARGIN`` of the best rank by probability plus cheap score; each keeps its confidence (held against the refusal threshold) unless the reader
-        finds it answers with less than ``reader_threshold`` probability, which refuses it (confidence 0)."""
+        within ``READER_MARGIN`` of the best rank by probability plus cheap score, the others after them. Each
+        keeps its confidence (held against the refusal threshold) unless the reader finds it answers with less
+        than ``reader_threshold`` probability, which refuses it (confidence 0)."""
         cut = ranked[:self.read_top]
         readings = self.reader.score(question.text, [ReaderInput(c.text, *c.context) for c in cut])
         read = [replace(c, confidence=c.confidence if r.p >= self.reader_threshold else 0.0, reading=r)

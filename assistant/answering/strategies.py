@@ -339,7 +339,7 @@ def overview(sentences: list[Candidate], vectors: np.ndarray, about: np.ndarray 
         local = matrix[rows] @ unit(matrix[rows].mean(axis=0))
         relevance = (centrality[rows] + local) / 2 - POINTS_BACK_PENALTY * points_back[rows]
         picked.append(int(rows[most_relevant(matrix[rows], relevance, 1, matrix[picked])[0]]))
-    thesis, rest = sentences[usable[picked[0]]], [sentences[usable[k]] for k in picked[1:n]]
+    thesis, rest = sentences[usable[picked[0]]], [sentences[usable[k]] for k in picked[1:]]
     return Choice([thesis, *in_document_order(rest)])
 
 
@@ -347,12 +347,13 @@ def most_relevant(matrix: np.ndarray, relevance: np.ndarray, n: int, chosen: np.
     """Maximal marginal relevance: ``n`` rows, each the most relevant that repeats least of what is
     already chosen (``chosen``: vectors picked before)."""
     picked: list[int] = []
+    seen = list(chosen) if chosen is not None else []
     while len(picked) < n:
-        before = [m for m in (chosen, matrix[picked] if picked else None) if m is not None and len(m)]
-        redundancy = (matrix @ np.vstack(before).T).max(axis=1) if before else np.zeros(len(matrix))
+        redundancy = (matrix @ np.array(seen).T).max(axis=1) if seen else np.zeros(len(matrix))
         score = (1 - OVERVIEW_DIVERSITY) * relevance - OVERVIEW_DIVERSITY * redundancy
         score[picked] = -np.inf
         picked.append(int(score.argmax()))
+        seen.append(matrix[picked[-1]])
     return picked
 
 
