@@ -383,3 +383,48 @@ def test_a_supported_answer_without_the_kind_of_answer_asked_for_is_refused(llm_
     llm.replies = ["Marta Olsen opened the Crumb bakery in 1998 [1]."]
     answer = bot.ask(question, mode="llm")
     assert llm.prompts and answer.refused and answer.citations == []
+
+
+# ------------------------------------------------------------------ the reading model in LLM mode
+
+def _evidence(text: str, reading=None):
+    from assistant.answering.extractive import Candidate
+    from assistant.documents import Passage
+    from assistant.text import content_terms
+
+    return Candidate("doc.txt", 0, len(text), text, 0.5, 0.5, 0.5, frozenset(content_terms(text)),
+                     Passage("doc.txt#0", "doc.txt", 0, len(text), text), reading=reading)
+
+
+RIFLES = "India will procure 6,01,427 AK-203 assault rifles from Russia under the contract."
+
+
+def _read(text: str, answer: str, p: float = 0.9, span_p: float = 0.9):
+    from assistant.reader import Reading
+
+    start = text.index(answer)
+    return Reading(p, (start, start + len(answer)), span_p)
+
+
+def test_the_reader_vouches_for_a_paraphrase_that_states_its_answer():
+    from assistant.answering.llm import vouched
+
+    sure = _evidence(RIFLES, _read(RIFLES, "6,01,427 AK-203 assault rifles"))
+    paraphrase = "The army will soon get 6,01,427 AK-203 assault rifles through this large new purchase deal."
+    assert LLMAnswerer.support(paraphrase, sure) < 0.5  # few of the evidence's words: lexically unsupported
+    assert vouched(paraphrase, sure)
+
+
+@pytest.mark.parametrize("sentence,reading", [
+    ("The deal covers 6,01,427 AK-203 assault rifles.", None),  # never read
+    ("The deal covers 6,01,427 AK-203 assault rifles.", (0.3, 0.9)),  # the reader doubts the sentence answers
+    ("The deal covers 6,01,427 AK-203 assault rifles.", (0.9, 0.2)),  # ... or where the answer lies in it
+    ("The deal covers many assault rifles.", (0.9, 0.9)),  # the answer itself left out
+    ("The deal covers 6,01,427 AK-203 assault rifles from China.", (0.9, 0.9)),  # a name the evidence lacks
+    ("The deal covers 7,01,427 AK-203 assault rifles.", (0.9, 0.9)),  # a number it lacks
+])
+def test_the_reader_vouches_for_nothing_it_did_not_read_or_the_evidence_does_not_say(sentence, reading):
+    from assistant.answering.llm import vouched
+
+    read = _read(RIFLES, "6,01,427 AK-203 assault rifles", *reading) if reading else None
+    assert not vouched(sentence, _evidence(RIFLES, read))

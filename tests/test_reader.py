@@ -148,13 +148,31 @@ def test_a_broken_reader_loses_nothing_indexed_and_rebuilds_nothing(tmp_path, do
 
 
 @pytest.mark.integration
-def test_the_training_script_smoke_run_lowers_the_loss():
-    done = subprocess.run([sys.executable, str(ROOT / "training" / "train_reader.py"), "--smoke"],
+@pytest.mark.parametrize("stage", ["1", "2"])
+def test_the_training_script_smoke_run_lowers_the_loss(stage):
+    done = subprocess.run([sys.executable, str(ROOT / "training" / "train_reader.py"), "--smoke", "--stage", stage],
                           capture_output=True, text=True, timeout=300, env={**os.environ, **TRAINING_DATA})
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["steps"] == 12
     assert result["last_loss"] < result["first_loss"]
+
+
+def test_stage_two_trains_on_questions_stage_one_never_saw():
+    sys.path.insert(0, str(ROOT / "training"))
+    import random
+    import train_reader
+
+    paragraph = "The Alder is a river. It is 120 km long. It rises in the Hollis hills in 1998."
+    article = {"title": "Alder", "paragraphs": [{"context": paragraph, "qas": [
+        {"id": f"q{i}", "question": f"How long is the Alder river {i}?",
+         "answers": [{"text": "120 km", "answer_start": paragraph.index("120 km")}]} for i in range(40)]}]}
+    used: set[str] = set()
+    first = train_reader.squad_pairs([article], random.Random(1), 0.5, used=used)
+    second = train_reader.squad_pairs([article], random.Random(2), 1.0, skip=frozenset(used))
+    asked = lambda pairs: {p["q"] for p in pairs if p["y"] == 1}
+    assert 0 < len(used) < 40 and len(asked(first)) == len(used)
+    assert asked(second) and not asked(first) & asked(second) and len(asked(second)) == 40 - len(used)
 
 
 @pytest.mark.integration

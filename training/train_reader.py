@@ -45,6 +45,8 @@ from assistant.documents import sentence_spans  # noqa: E402  (the assistant's o
 DATA = Path(os.environ.get("ASSISTANT_TRAINING_DATA") or ROOT.parent / "shared" / "training")
 WORK = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "doc-assistant" / "reader-training"
 OUT = ROOT / "assistant" / "models"
+STAGE2_STEPS = 2400
+CHECKPOINTS = {1: "checkpoint.pt", 2: "checkpoint-stage2.pt"}  # each stage resumes from its own
 
 NAME = re.compile(r"\b(?:1[0-9]{3}|20[0-9]{2})\b|\b\d[\d,.]*\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*\b")
 YEAR = re.compile(r"^(?:1[0-9]{3}|20[0-9]{2})$")
@@ -78,8 +80,10 @@ def pair(question: str, sentence: str, title: str, before: str, label: int, span
     return {"q": first, "s": second, "n": len(sentence), "y": label, "a": span[0], "b": span[1]}
 
 
-def squad_pairs(articles: list[dict], rng: random.Random, share: float) -> list[dict]:
-    """Pairs from SQuAD-layout articles; ``share`` of the answerable questions are used."""
+def squad_pairs(articles: list[dict], rng: random.Random, share: float, swaps: float = 0.5,
+                skip: frozenset = frozenset(), used: set | None = None) -> list[dict]:
+    """Pairs from SQuAD-layout articles; ``share`` of the answerable questions not in ``skip`` are used (their
+    ids go into ``used``), and ``swaps`` of those with a swappable name also give a swapped question."""
     out = []
     for article in articles:
         title = article["title"].replace("_", " ")
@@ -106,8 +110,10 @@ def squad_pairs(articles: list[dict], rng: random.Random, share: float) -> list[
                     for i in order[:4]:
                         out.append(pair(question, sentences[i], title, sentences[i - 1] if i else "", 0))
                     continue
-                if rng.random() > share:
+                if qa["id"] in skip or rng.random() > share:
                     continue
+                if used is not None:
+                    used.add(qa["id"])
                 answer = qa["answers"][0]
                 a, b = answer["answer_start"], answer["answer_start"] + len(answer["text"])
                 holding = [i for i, (s, e) in enumerate(spans) if s <= a and b <= e]
@@ -128,7 +134,7 @@ def squad_pairs(articles: list[dict], rng: random.Random, share: float) -> list[
                         k = max(range(len(o_sent)), key=lambda k: len(qwords & words(o_sent[k])))
                         out.append(pair(question, o_sent[k], title, o_sent[k - 1] if k else "", 0))
                 swapped = swap(question, sentences[i], answer["text"], article_names, rng)
-                if swapped and rng.random() < 0.5:
+                if swapped and rng.random() < swaps:
                     out.append(pair(swapped, sentences[i], title, before, 0))
     return out
 
@@ -163,7 +169,11 @@ def selqa_pairs(rng: random.Random) -> list[dict]:
     return out
 
 
-def build_pairs(seed: int, squad_share: float, smoke: bool) -> tuple[list[dict], list[dict], dict]:
+def build_pairs(seed: int, squad_share: float, smoke: bool, stage: int = 1,
+                stage_share: float = 0.25) -> tuple[list[dict], list[dict], dict]:
+    """Stage 1: ``squad_share`` of SQuAD 1.1, SQuAD 2.0's articles, SelQA. Stage 2 (continued from stage 1's
+    weights): ``stage_share`` of the SQuAD 1.1 questions stage 1 never saw, each with its swapped question
+    where it has one, and SQuAD 2.0's unanswerables again, the kind of near miss the model reads worst."""
     rng = random.Random(seed)
     squad1 = read_squad("squad1.1-train.json.gz")
     squad2 = read_squad("squad2.0-dev-train-articles.json.gz") + read_squad("squad2.0-train-first10.json.gz")
@@ -171,9 +181,15 @@ def build_pairs(seed: int, squad_share: float, smoke: bool) -> tuple[list[dict],
         squad1, squad2 = [{**squad1[0], "paragraphs": squad1[0]["paragraphs"][:3]}], []
         squad_share = 1.0
     held = squad2[:2]  # two articles kept out to watch the run (dev loss and accuracy)
-    train = squad_pairs(squad1, rng, squad_share) + squad_pairs(squad2[2:], rng, 1.0)
+    used: set[str] = set()
+    train = squad_pairs(squad1, rng, squad_share, used=used) + squad_pairs(squad2[2:], rng, 1.0)
     if not smoke:
         train += selqa_pairs(rng)
+    if stage == 2:
+        rng = random.Random(seed + 2)
+        train = (squad_pairs(squad1, rng, 1.0 if smoke else stage_share, swaps=1.0,
+                             skip=frozenset() if smoke else frozenset(used))
+                 + squad_pairs(squad2[2:], rng, 1.0, swaps=1.0))
     dev = squad_pairs(held, random.Random(seed + 1), 1.0) if held else train[:64]
     rng.shuffle(train)
     counts = {"pairs": len(train), "positives": sum(p["y"] for p in train), "dev_pairs": len(dev)}
@@ -299,7 +315,7 @@ def train(args) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     model_path = reading.tokenizer_path()
     tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
-    pairs, dev, counts = build_pairs(args.seed, args.squad_share, args.smoke)
+    pairs, dev, counts = build_pairs(args.seed, args.squad_share, args.smoke, args.stage, args.stage_share)
     if args.smoke:
         pairs = pairs[:args.batch_size * 2]
     plan = batches(pairs, args.batch_size, random.Random(args.seed), tokenizer)
@@ -314,8 +330,14 @@ def train(args) -> Path:
     warmup = max(1, int(0.06 * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then linear decay to 0
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-    checkpoint = work / "checkpoint.pt"
+    checkpoint = work / CHECKPOINTS[args.stage]
     step, history = 0, []
+    if args.stage == 2 and not args.smoke and not (checkpoint.is_file() and not args.fresh):
+        first = work / CHECKPOINTS[1]
+        if not first.is_file():
+            raise SystemExit(f"stage 2 continues from stage 1: no {first}; run stage 1 first")
+        model.load_state_dict(torch.load(first, weights_only=False)["model"])
+        log(f"stage 2 starts from {first}")
     if checkpoint.is_file() and not args.smoke and not args.fresh:
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
@@ -360,7 +382,7 @@ def export(args) -> Path:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    state = torch.load(Path(args.work) / "checkpoint.pt", weights_only=False)
+    state = torch.load(Path(args.work) / CHECKPOINTS[args.stage], weights_only=False)
     model = make_model(reading.tokenizer_path())
     model.load_state_dict(state["model"])
     model.eval()
@@ -394,10 +416,15 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh", action="store_true", help="start again instead of resuming")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--squad-share", type=float, default=0.28, help="share of SQuAD 1.1's questions used")
+    parser.add_argument("--stage", type=int, choices=(1, 2), default=1,
+                        help="2: continue stage 1's model on the SQuAD questions it did not see")
+    parser.add_argument("--stage-share", type=float, default=0.25,
+                        help="stage 2: share of the SQuAD 1.1 questions stage 1 did not use")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-steps", type=int, default=3890, help="at most this many steps (0: every batch, --epochs times)")
+    parser.add_argument("--max-steps", type=int, help="at most this many steps (0: every batch, --epochs times); "
+                        "by default the shipped model's: 3890 in stage 1, STAGE2_STEPS in stage 2")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--lr", type=float, help="peak learning rate of the encoder (default 5e-5, stage 2 3e-5)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--save-every", type=int, default=250)
@@ -407,6 +434,10 @@ def main(argv=None) -> int:
     if not (DATA / "squad1.1-train.json.gz").is_file():
         parser.error(f"no training data at {DATA}: put ../shared/training beside the checkout or set "
                      "ASSISTANT_TRAINING_DATA to its folder")
+    if args.max_steps is None:
+        args.max_steps = 3890 if args.stage == 1 else STAGE2_STEPS
+    if args.lr is None:
+        args.lr = 5e-5 if args.stage == 1 else 3e-5
     if args.smoke:
         args.batch_size, args.max_steps, args.log_every, args.epochs, args.lr = 8, 12, 3, 6, 1e-4
     if not args.export_only:

@@ -5,9 +5,9 @@ The evidence is the extractive answerer's best sentences for the question, numbe
 citation always quotes an exact span of a document. After generation each sentence must
 
 * cite evidence that exists (a ``[7]`` that points nowhere is removed), and
-* share at least ``support_threshold`` of its content words with the sentence it cites, and name no
-  number or name that sentence lacks (a sentence without a valid marker is kept only if one evidence
-  sentence supports it that well), and
+* share at least ``support_threshold`` of its content words with the sentence it cites, or state the short
+  answer the reading model found there (``vouched``), and name no number or name that sentence lacks (a
+  sentence without a valid marker is kept only if one evidence sentence supports it that well), and
 * be about the question (share a content word with it); repeats are dropped and at most
   ``max_sentences`` are kept.
 
@@ -39,7 +39,7 @@ from ..errors import ConfigError, LLMError
 from ..questions import MONTH_NUMBERS, Question, is_follow_up, standalone_query
 from ..text import STOPWORDS, content_terms, stem
 from . import strategies
-from .extractive import Candidate, ExtractiveAnswerer
+from .extractive import SHORT_ANSWER_P, Candidate, ExtractiveAnswerer
 
 PROMPT_FILES = ("system", "answer", "condense", "refusal", "list", "overview")
 OPTIONAL_PROMPTS = {"list": "answer", "overview": "answer"}  # an override folder without them uses the answer
@@ -192,14 +192,15 @@ class LLMAnswerer:
                 cited = [n for n in (int(m) for m in MARKER.findall(sentence)) if 1 <= n <= len(evidence)]
                 short = len(body.split()) <= SHORT_ANSWER_WORDS  # "James Cameron [1]" answers "Who directed Titanic?"
                 about = set(content_terms(body)) & asked or (short and cited and any(
-                    set(evidence[n - 1].terms) & asked for n in cited))
+                    set(evidence[n - 1].terms) & asked for n in cited)) or any(
+                    vouched(body, evidence[n - 1]) for n in cited)
                 if not about and question.kind not in WIDE_KINDS:
                     dropped.append(sentence)  # true to the evidence, perhaps, but not about the question
                     continue
-                supports = {n: self.support(body, evidence[n - 1]) for n in (cited or range(1, len(evidence) + 1))}
+                supports = {n: self.backing(body, evidence[n - 1]) for n in (cited or range(1, len(evidence) + 1))}
                 good = [n for n, s in supports.items() if s >= self.support_threshold]
                 if not good and cited:  # small models misnumber: the sentence may rest on another passage
-                    supports = {n: self.support(body, e) for n, e in enumerate(evidence, start=1)}
+                    supports = {n: self.backing(body, e) for n, e in enumerate(evidence, start=1)}
                     good = [n for n, s in supports.items() if s >= self.support_threshold]
                     cited = []
                 if not good:
@@ -253,6 +254,10 @@ class LLMAnswerer:
                       confidence=round(ranked[0].confidence, 4), mode=self.mode, passages=passages,
                       dropped=dropped, generated=generated)
 
+    def backing(self, sentence: str, evidence: Candidate) -> float:
+        """``support``, or 1 where the reading model vouches for the sentence (``vouched``)."""
+        return 1.0 if vouched(sentence, evidence) else self.support(sentence, evidence)
+
     @staticmethod
     def support(sentence: str, evidence: Candidate) -> float:
         """How far the evidence sentence supports a generated one, 0..1.
@@ -284,8 +289,21 @@ class LLMAnswerer:
 
 SHORT_ANSWER_WORDS = 6
 WIDE_KINDS = ("list", "overview", "time")  # answers that gather several sentences
+READER_VOUCHES = 0.5  # reading probability from which a generated sentence stating the reader's answer is supported
 NUMBER_NEAR = 4  # words on each side of a number that say what it is about (in the generated sentence)
 NUMBER_REACH = 6  # ... and how near the same number those words must be in the evidence
+
+
+def vouched(sentence: str, evidence: Candidate) -> bool:
+    """The reading model found the question's answer in ``evidence`` (probability at least
+    ``READER_VOUCHES``, with a short answer) and ``sentence`` states that answer: it holds the short answer's
+    content words, and names no number or name the evidence lacks. A paraphrase that keeps the answer but
+    few of the evidence's other words is supported."""
+    r = evidence.reading
+    if r is None or r.p < READER_VOUCHES or r.span is None or r.span_p < SHORT_ANSWER_P:
+        return False
+    answer = set(content_terms(evidence.text[r.span[0]:r.span[1]]))
+    return bool(answer) and answer <= set(content_terms(sentence)) and LLMAnswerer.support(sentence, evidence) > 0
 
 
 def covers_less(kept: list[tuple[str, list[int]]], chosen: list[Candidate], question: Question) -> bool:
