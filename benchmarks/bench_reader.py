@@ -12,6 +12,14 @@ no document mentions, stay refused). Rows of another run can be added to the plo
     .venv/bin/python benchmarks/bench_reader.py --reuse --rows /tmp/reader-rows.json   # redraw, re-sweep
     .venv/bin/python benchmarks/bench_reader.py --limit 20                             # a smoke run
     .venv/bin/python benchmarks/bench_reader.py --speed                                # warm ask() against its floors
+    .venv/bin/python benchmarks/bench_reader.py --against NEW.onnx --rows /tmp/vs.json # the bundled reader beside another
+
+``--against`` compares two reader files on the same candidates: for every question, the sentences the
+cheap score ranks first (``COMPARE_TOP``) are read by both, and each reader's choices are replayed from the
+recorded probabilities: the best by probability plus cheap score among the first ``READ_TOP``, whether it
+holds the gold answer and whether its short answer does, and, on SQuAD 2.0, how well the best probability
+tells answerable from unanswerable (AUC, and answerable right against unanswerable refused as a
+probability floor moves).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import refusal_tradeoff  # noqa: E402  (its plot draws these curves too)
 from bench_data import squad2, write_folder, xquad  # noqa: E402
 
 from assistant import Assistant, Settings  # noqa: E402
+from assistant.answering.extractive import SHORT_ANSWER_P  # noqa: E402
 from assistant.evaluation import contains  # noqa: E402
 
 WAYS = {"rules": {"reader": "off", "refusal_threshold": 0.0},
@@ -57,6 +66,89 @@ def ask_all(dataset, limit: int | None, log) -> dict[str, list[dict]]:
                              and any(contains(answer.text, gold) for gold in q.answers)})
             log(f"  {way}: {len(rows)} questions in {time.perf_counter() - started:.0f} s")
             out[way] = rows
+    return out
+
+
+COMPARE_TOP = 24
+
+
+def read_both(dataset, limit: int | None, other: Path, log) -> list[dict]:
+    """Per question: its kind, whether it is answerable, and the first ``COMPARE_TOP`` candidates by the cheap
+    score with each reader's probability, and whether the sentence and each reader's short answer hold a
+    gold answer."""
+    from assistant.questions import Question
+    from assistant.reader import Candidate, load_reader
+
+    questions = dataset.questions[:limit] if limit else dataset.questions
+    readers = {"bundled": load_reader("bundled"), "other": load_reader(str(other))}
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        write_folder(dataset, Path(work) / "docs")
+        bot = Assistant.from_folder(Path(work) / "docs", index_dir=Path(work) / "index",
+                                    settings=Settings(show_progress=False, reader="off"))
+        answerer = bot.answerer_for("extractive")
+        started = time.perf_counter()
+        for q in questions:
+            question = Question.ask(q.text)
+            vector = bot.retriever.embed_query(q.text)
+            ranked = answerer.candidates(question, bot.retriever.search(question, vector=vector), vector)[:COMPARE_TOP]
+            inputs = [Candidate(c.text, *c.context) for c in ranked]
+            row = {"kind": question.kind, "answerable": bool(q.relevant),
+                   "score": [round(c.score, 4) for c in ranked],
+                   "holds": [any(contains(c.text, g) for g in q.answers) for c in ranked]}
+            for name, reader in readers.items():
+                readings = reader.score(q.text, inputs)
+                row[name] = [round(r.p, 4) for r in readings]
+                row[f"{name}_short"] = [r.span is not None and r.span_p >= SHORT_ANSWER_P
+                                        and any(contains(c.text[r.span[0]:r.span[1]], g)
+                                                for g in q.answers)
+                                        for c, r in zip(ranked, readings)]
+            rows.append(row)
+        log(f"  {len(rows)} questions read by both in {time.perf_counter() - started:.0f} s")
+    return rows
+
+
+def auc(positive: list[float], negative: list[float]) -> float | None:
+    if not positive or not negative:
+        return None
+    values = np.array(positive + negative)
+    ranks = values.argsort().argsort() + 1.0
+    for v in np.unique(values):  # ties share their mean rank
+        ranks[values == v] = ranks[values == v].mean()
+    return round(float((ranks[:len(positive)].sum() - len(positive) * (len(positive) + 1) / 2)
+                       / (len(positive) * len(negative))), 3)
+
+
+def replay(rows: list[dict], name: str | None, kinds=READ) -> dict:
+    """One reader's choices among the first ``READ_TOP`` candidates, replayed (``name`` None: the cheap score
+    alone): the best by probability plus cheap score; over the kinds the reader decides."""
+    from assistant.answering.extractive import READ_TOP
+
+    rows = [r for r in rows if r["kind"] in kinds and r["score"]]
+    picks = []
+    for r in rows:
+        n = min(READ_TOP, len(r["score"]))
+        value = [r["score"][i] + (r[name][i] if name else 0.0) for i in range(n)]
+        best = max(range(n), key=lambda i: value[i])
+        picks.append((r, best, max(r[name][:n]) if name else max(r["score"][:n])))
+    answerable = [(r, b, top) for r, b, top in picks if r["answerable"]]
+    out = {"questions": len(rows),
+           "best_holds_answer": round(sum(r["holds"][b] for r, b, _ in answerable) / max(len(answerable), 1), 3)}
+    if name:
+        out["short_answer_holds_it"] = round(sum(r[f"{name}_short"][b] for r, b, _ in answerable)
+                                             / max(len(answerable), 1), 3)
+    unanswerable = [top for r, _, top in picks if not r["answerable"]]
+    if unanswerable:
+        out["auc_best_p"] = auc([top for _, _, top in answerable], unanswerable)
+        sweep = []
+        for t in THRESHOLDS:
+            right = sum(r["holds"][b] and top >= t for r, b, top in answerable)
+            refused = sum(top < t for top in unanswerable)
+            sweep.append({"floor": t, "answerable_right": round(right / len(answerable), 3),
+                          "unanswerable_refused": round(refused / len(unanswerable), 3),
+                          "overall": round((right + refused) / len(picks), 3)})
+        out["at_0.5"] = next(p for p in sweep if p["floor"] == 0.5) if name else None
+        out["best_overall"] = max(sweep, key=lambda p: p["overall"])
     return out
 
 
@@ -135,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--also", nargs="*", default=[], metavar="WAY=ROWS.json:SET/WAY",
                         help="curves of other runs to draw beside, e.g. reader-p=/tmp/old.json:squad2/reader")
     parser.add_argument("--speed", action="store_true", help="only the warm ask() timings (XQuAD)")
+    parser.add_argument("--against", type=Path, metavar="ONNX",
+                        help="replay the bundled reader beside this reader file on the same candidates")
     args = parser.parse_args(argv)
     if args.speed:
         print(json.dumps(speed()))
@@ -142,6 +236,24 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(*parts):
         print(*parts, flush=True)
+
+    if args.against:
+        if args.reuse:
+            read = json.loads(args.rows.read_text())
+        else:
+            loaders = {"squad2": squad2, "xquad": xquad}
+            read = {}
+            for name in args.sets.split(","):
+                log(f"{name}:")
+                read[name] = read_both(loaders[name](), args.limit, args.against, log)
+            if args.rows:
+                args.rows.write_text(json.dumps(read))
+        summary = {f"{name}/{way}": replay(rows, None if way == "rules" else way)
+                   for name, rows in read.items() for way in ("rules", "bundled", "other")}
+        for key, value in summary.items():
+            log(key, json.dumps(value))
+        print(json.dumps(summary))
+        return 0
 
     if args.reuse:
         rows = json.loads(args.rows.read_text())

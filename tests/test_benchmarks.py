@@ -224,3 +224,22 @@ def test_stores_benchmark_serves_from_each_backend():
         if name != "folder":  # the databases switch between exact and HNSW search without a rebuild
             assert 0.8 <= row["search"]["hnsw"]["recall@10"] <= 1.0, row
     assert rows["milvus"]["milvus_server_rss_mb"] > 0
+
+
+def test_reader_comparison_replays_both_readers_on_the_same_candidates(tmp_path):
+    """bench_reader.py --against: the bundled reader beside a reader file (here the same file, so the two
+    replays agree to the last figure), on a few questions of each set."""
+    rows = tmp_path / "vs.json"
+    result = run("bench_reader.py", "--against", "assistant/models/reader-int8.onnx", "--limit", "12",
+                 "--rows", str(rows))
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary) == {f"{s}/{w}" for s in ("squad2", "xquad") for w in ("rules", "bundled", "other")}
+    for name in ("squad2", "xquad"):
+        assert summary[f"{name}/bundled"] == summary[f"{name}/other"]
+        assert summary[f"{name}/rules"]["questions"] == summary[f"{name}/bundled"]["questions"] > 0
+        assert share(summary[f"{name}/bundled"]["best_holds_answer"])
+    assert share(summary["squad2/bundled"]["auc_best_p"])  # the slice's first questions hold unanswerables
+    read = json.loads(rows.read_text())
+    first = read["xquad"][0]
+    assert len(first["score"]) == len(first["holds"]) == len(first["bundled"]) == len(first["other"]) > 0
+    assert first["bundled"] == first["other"]

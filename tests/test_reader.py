@@ -158,6 +158,34 @@ def test_the_training_script_smoke_run_lowers_the_loss(stage):
     assert result["last_loss"] < result["first_loss"]
 
 
+@pytest.mark.integration
+def test_stage_two_can_start_from_the_shipped_file_s_dequantized_weights():
+    """``--start reader-int8.onnx``: the int8 file read back into the torch model reads as the file does."""
+    sys.path.insert(0, str(ROOT / "training"))
+    import onnxruntime
+    import torch
+    import train_reader
+    from transformers import AutoTokenizer
+
+    from assistant import reader as reading
+
+    model = train_reader.make_model(reading.tokenizer_path())
+    loaded = model.load_state_dict(train_reader.weights_from_onnx(MODEL_DIR / MODEL_FILE), strict=False)
+    assert not loaded.unexpected_keys and all(k.startswith("encoder.pooler.") for k in loaded.missing_keys)
+    tokenizer = AutoTokenizer.from_pretrained(reading.tokenizer_path(), local_files_only=True)
+    questions = ["How many rifles will India buy?", "Who led the Russian side?", "What colour is the sky?"]
+    sentences = ["India will buy 6,01,427 AK-203 assault rifles.", "Sergei Shoigu led the Russian side.",
+                 "The talks covered trade and energy."]
+    feed = {k: v.astype("int64") for k, v in tokenizer(questions, sentences, return_tensors="np", padding=True).items()}
+    onnx_logit = onnxruntime.InferenceSession(str(MODEL_DIR / MODEL_FILE)).run(None, feed)[0]
+    model.eval()
+    with torch.inference_mode():
+        torch_logit = model(**{k: torch.from_numpy(v) for k, v in feed.items()})[0].numpy()
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))
+    assert np.abs(sigmoid(onnx_logit) - sigmoid(torch_logit)).max() < 0.1  # int8 activations aside, the same
+    assert (onnx_logit > 0).tolist() == (torch_logit > 0).tolist()
+
+
 def test_stage_two_trains_on_questions_stage_one_never_saw():
     sys.path.insert(0, str(ROOT / "training"))
     import random
@@ -192,3 +220,13 @@ def test_a_sure_short_answer_leads_the_answer_and_is_marked_in_the_source(tmp_pa
                                 settings=Settings(show_progress=False, reader="off"))
     plain = off.ask("How many AK-203 rifles will India buy?")
     assert plain.span is None and answer.text.endswith(plain.text)
+
+
+def test_the_reader_comparison_auc_counts_ties_as_half():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_reader import auc
+
+    assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auc([0.1], [0.9]) == 0.0
+    assert auc([0.5, 0.5], [0.5]) == 0.5
+    assert auc([0.9], []) is None

@@ -297,6 +297,34 @@ def evaluate(model, tokenizer, dev: list[dict], size: int = 64) -> dict:
 
 # ---------------------------------------------------------------------------------------------- run
 
+def weights_from_onnx(path: Path) -> dict:
+    """An exported reader's weights as a ``make_model`` state dict, the int8 ones dequantized: how stage 2
+    continues a shipped stage-1 file where stage 1's checkpoint is gone. A MatMul's weight is named by the
+    node that uses it (``/encoder/.../query/MatMul_quant`` is ``encoder....query.weight``) and is the
+    transpose of torch's; the rest keep their torch names."""
+    import numpy as np
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    arrays = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+
+    def dequantized(name: str):
+        q, scale, zero = (arrays[f"{name}_{part}"] for part in ("quantized", "scale", "zero_point"))
+        return (q.astype(np.float32) - zero.astype(np.float32)) * scale.astype(np.float32)
+
+    state = {name: arrays[name] for name in arrays if name.endswith((".bias", "LayerNorm.weight"))}
+    for name in arrays:
+        if name.endswith(".weight_quantized") and not name.endswith("_Transposed_quantized"):
+            state[name[:-len("_quantized")]] = dequantized(name[:-len("_quantized")])
+    for node in graph.node:
+        if node.op_type == "MatMulInteger":
+            module = re.sub(r"/(?:Gemm_)?MatMul_quant$", "", node.name).strip("/").replace("/", ".")
+            state[f"{module}.weight"] = dequantized(node.input[1][:-len("_quantized")]).T
+    return {name: torch.from_numpy(np.array(value, dtype=np.float32)) for name, value in state.items()}
+
+
 def save(path: Path, state: dict) -> None:
     import torch
 
@@ -334,10 +362,18 @@ def train(args) -> Path:
     step, history = 0, []
     if args.stage == 2 and not args.smoke and not (checkpoint.is_file() and not args.fresh):
         first = work / CHECKPOINTS[1]
-        if not first.is_file():
-            raise SystemExit(f"stage 2 continues from stage 1: no {first}; run stage 1 first")
-        model.load_state_dict(torch.load(first, weights_only=False)["model"])
-        log(f"stage 2 starts from {first}")
+        if args.start:
+            start = weights_from_onnx(Path(args.start))
+            missing = model.load_state_dict(start, strict=False).missing_keys
+            if [m for m in missing if not m.startswith("encoder.pooler.")]:  # the pooler is unused, not exported
+                raise SystemExit(f"{args.start} lacks {', '.join(missing[:3])}: not a file this script exported")
+            log(f"stage 2 starts from {args.start} (int8 weights dequantized)")
+        elif first.is_file():
+            model.load_state_dict(torch.load(first, weights_only=False)["model"])
+            log(f"stage 2 starts from {first}")
+        else:
+            raise SystemExit(f"stage 2 continues from stage 1: no {first}; run stage 1 first, or pass "
+                             f"--start {OUT / reading.MODEL_FILE} to continue the shipped stage-1 file")
     if checkpoint.is_file() and not args.smoke and not args.fresh:
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
@@ -420,9 +456,11 @@ def main(argv=None) -> int:
                         help="2: continue stage 1's model on the SQuAD questions it did not see")
     parser.add_argument("--stage-share", type=float, default=0.25,
                         help="stage 2: share of the SQuAD 1.1 questions stage 1 did not use")
+    parser.add_argument("--start", metavar="ONNX", help="stage 2: start from this exported stage-1 file (its int8 "
+                        "weights dequantized) instead of stage 1's checkpoint")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-steps", type=int, help="at most this many steps (0: every batch, --epochs times); "
-                        "by default the shipped model's: 3890 in stage 1, STAGE2_STEPS in stage 2")
+                        f"by default the shipped model's: 3890 in stage 1, {STAGE2_STEPS} in stage 2")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, help="peak learning rate of the encoder (default 5e-5, stage 2 3e-5)")
     parser.add_argument("--threads", type=int, default=2)

@@ -256,7 +256,8 @@ class LLMAnswerer:
 
     def backing(self, sentence: str, evidence: Candidate) -> float:
         """``support``, or 1 where the reading model vouches for the sentence (``vouched``)."""
-        return 1.0 if vouched(sentence, evidence) else self.support(sentence, evidence)
+        share = self.support(sentence, evidence)
+        return 1.0 if share > 0 and states_answer(sentence, evidence) else share
 
     @staticmethod
     def support(sentence: str, evidence: Candidate) -> float:
@@ -299,11 +300,17 @@ def vouched(sentence: str, evidence: Candidate) -> bool:
     ``READER_VOUCHES``, with a short answer) and ``sentence`` states that answer: it holds the short answer's
     content words, and names no number or name the evidence lacks. A paraphrase that keeps the answer but
     few of the evidence's other words is supported."""
+    return states_answer(sentence, evidence) and LLMAnswerer.support(sentence, evidence) > 0
+
+
+def states_answer(sentence: str, evidence: Candidate) -> bool:
+    """The reader is sure ``evidence`` answers the question, with a sure short answer, and ``sentence`` holds
+    that answer's content words (``vouched`` without the name and number guards)."""
     r = evidence.reading
     if r is None or r.p < READER_VOUCHES or r.span is None or r.span_p < SHORT_ANSWER_P:
         return False
     answer = set(content_terms(evidence.text[r.span[0]:r.span[1]]))
-    return bool(answer) and answer <= set(content_terms(sentence)) and LLMAnswerer.support(sentence, evidence) > 0
+    return bool(answer) and answer <= set(content_terms(sentence))
 
 
 def covers_less(kept: list[tuple[str, list[int]]], chosen: list[Candidate], question: Question) -> bool:
