@@ -95,6 +95,7 @@ def read_both(dataset, limit: int | None, other: Path, log) -> list[dict]:
             inputs = [Candidate(c.text, *c.context) for c in ranked]
             row = {"kind": question.kind, "answerable": bool(q.relevant),
                    "score": [round(c.score, 4) for c in ranked],
+                   "confidence": [round(c.confidence, 4) for c in ranked],
                    "holds": [any(contains(c.text, g) for g in q.answers) for c in ranked]}
             for name, reader in readers.items():
                 readings = reader.score(q.text, inputs)
