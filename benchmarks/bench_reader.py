@@ -17,9 +17,9 @@ no document mentions, stay refused). Rows of another run can be added to the plo
 ``--against`` compares two reader files on the same candidates: for every question, the sentences the
 cheap score ranks first (``COMPARE_TOP``) are read by both, and each reader's choices are replayed from the
 recorded probabilities: the best by probability plus cheap score among the first ``READ_TOP``, whether it
-holds the gold answer and whether its short answer does, and, on SQuAD 2.0, how well the best probability
-tells answerable from unanswerable (AUC, and answerable right against unanswerable refused as a
-probability floor moves).
+holds the gold answer and whether its short answer does (and how many of the short answers shown are
+right), and, on SQuAD 2.0, how well the best probability tells answerable from unanswerable (AUC, and
+answerable right against unanswerable refused as a probability floor moves).
 """
 
 from __future__ import annotations
@@ -100,10 +100,10 @@ def read_both(dataset, limit: int | None, other: Path, log) -> list[dict]:
             for name, reader in readers.items():
                 readings = reader.score(q.text, inputs)
                 row[name] = [round(r.p, 4) for r in readings]
-                row[f"{name}_short"] = [r.span is not None and r.span_p >= SHORT_ANSWER_P
-                                        and any(contains(c.text[r.span[0]:r.span[1]], g)
-                                                for g in q.answers)
-                                        for c, r in zip(ranked, readings)]
+                shown = [r.span is not None and r.span_p >= SHORT_ANSWER_P for r in readings]
+                row[f"{name}_shown"] = shown
+                row[f"{name}_short"] = [s and any(contains(c.text[r.span[0]:r.span[1]], g) for g in q.answers)
+                                        for s, c, r in zip(shown, ranked, readings)]
             rows.append(row)
         log(f"  {len(rows)} questions read by both in {time.perf_counter() - started:.0f} s")
     return rows
@@ -138,6 +138,10 @@ def replay(rows: list[dict], name: str | None, kinds=READ) -> dict:
     if name:
         out["short_answer_holds_it"] = round(sum(r[f"{name}_short"][b] for r, b, _ in answerable)
                                              / max(len(answerable), 1), 3)
+        if all(f"{name}_shown" in r for r, _, _ in picks):  # rows of runs before the flag was kept lack it
+            shown = [(r, b) for r, b, _ in answerable if r[f"{name}_shown"][b]]
+            out["short_answers_shown"] = round(len(shown) / max(len(answerable), 1), 3)
+            out["short_answers_right"] = round(sum(r[f"{name}_short"][b] for r, b in shown) / max(len(shown), 1), 3)
     unanswerable = [top for r, _, top in picks if not r["answerable"]]
     if unanswerable:
         out["auc_best_p"] = auc([top for _, _, top in answerable], unanswerable)

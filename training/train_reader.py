@@ -3,6 +3,7 @@
     python training/train_reader.py                      # build pairs, train (resumes), export the ONNX file
     python training/train_reader.py --smoke              # a few steps on a tiny sample, in seconds
     python training/train_reader.py --export-only        # export the last checkpoint again
+    python training/train_reader.py --stage 2 --start assistant/models/reader-int8.onnx   # the shipped stage 2
 
 Data (``../shared/training``, never committed): SQuAD 1.1 train, SQuAD 2.0's training articles with their
 unanswerable questions, SelQA answer-sentence selection. Every question becomes (question, candidate)
@@ -19,6 +20,11 @@ pairs, a candidate being a sentence with its title and the sentence before (``as
 The run checkpoints every ``--save-every`` steps into ``--work`` and resumes from there, because a full
 run outlasts a working session on 2 cores; the pairs and their order come from ``--seed`` alone, so a
 resumed run trains on what an unbroken one would have. Mixed lengths are batched by length.
+
+Stage 2 (``--stage 2``) continues stage 1's model on SQuAD questions stage 1 did not use. It starts from stage
+1's checkpoint, or, with ``--start``, from an exported stage-1 file, its int8 weights read back (how the
+shipped model was made: stage 1's checkpoint does not outlive the machine it was trained on, the exported
+file is committed).
 """
 
 from __future__ import annotations
