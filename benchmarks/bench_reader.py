@@ -242,17 +242,21 @@ def main(argv: list[str] | None = None) -> int:
     def log(*parts):
         print(*parts, flush=True)
 
-    if args.against:
+    def gathered(ask) -> dict:
+        """Each set's rows: read back from --rows with --reuse, else ``ask(dataset)`` per set, saved to --rows."""
         if args.reuse:
-            read = json.loads(args.rows.read_text())
-        else:
-            loaders = {"squad2": squad2, "xquad": xquad}
-            read = {}
-            for name in args.sets.split(","):
-                log(f"{name}:")
-                read[name] = read_both(loaders[name](), args.limit, args.against, log)
-            if args.rows:
-                args.rows.write_text(json.dumps(read))
+            return json.loads(args.rows.read_text())
+        loaders = {"squad2": squad2, "xquad": xquad}
+        out = {}
+        for name in args.sets.split(","):
+            log(f"{name}:")
+            out[name] = ask(loaders[name]())
+        if args.rows:
+            args.rows.write_text(json.dumps(out))
+        return out
+
+    if args.against:
+        read = gathered(lambda dataset: read_both(dataset, args.limit, args.against, log))
         summary = {f"{name}/{way}": replay(rows, None if way == "rules" else way)
                    for name, rows in read.items() for way in ("rules", "bundled", "other")}
         for key, value in summary.items():
@@ -260,16 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary))
         return 0
 
-    if args.reuse:
-        rows = json.loads(args.rows.read_text())
-    else:
-        loaders = {"squad2": squad2, "xquad": xquad}
-        rows = {}
-        for name in args.sets.split(","):
-            log(f"{name}:")
-            rows[name] = ask_all(loaders[name](), args.limit, log)
-        if args.rows:
-            args.rows.write_text(json.dumps(rows))
+    rows = gathered(lambda dataset: ask_all(dataset, args.limit, log))
     for also in args.also:
         way, _, source = also.partition("=")
         path, _, key = source.rpartition(":")
